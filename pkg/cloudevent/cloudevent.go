@@ -1,0 +1,133 @@
+// Package cloudevent builds and reads the event envelope of Landscape:
+// CloudEvents 1.0 in structured JSON mode (DESIGN 3.4), with the payload
+// proto message as protojson in data, published on the NATS subject
+// landscape.<context>.<globalAccount>.<entity>.<event>.
+package cloudevent
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// ContentType is the content type of a structured-mode CloudEvent.
+const ContentType = "application/cloudevents+json"
+
+// Event is the CloudEvents 1.0 envelope as it travels.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	GlobalAccount   string          `json:"globalaccount"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// Message is an encoded event ready to publish: the NATS subject, the
+// CloudEvent id (also the JetStream Nats-Msg-Id) and the JSON body.
+type Message struct {
+	Subject string
+	ID      string
+	Body    []byte
+}
+
+// Spec names one event of a context, e.g. {Context: "registry",
+// Name: "system.registered"}.
+type Spec struct {
+	Context string // registry, token, formation
+	Name    string // <entity>.<event>, e.g. system.registered
+}
+
+// NATSSubject is landscape.<context>.<ga>.<entity>.<event>.
+func (s Spec) NATSSubject(ga string) string {
+	return "landscape." + s.Context + "." + ga + "." + s.Name
+}
+
+// StreamSubjects is the subject filter of a context's stream.
+func StreamSubjects(context string) string { return "landscape." + context + ".>" }
+
+// StreamName is the JetStream stream of a context, e.g. LANDSCAPE_REGISTRY.
+func StreamName(context string) string { return "LANDSCAPE_" + strings.ToUpper(context) }
+
+var marshal = protojson.MarshalOptions{UseProtoNames: false}
+
+// New encodes payload as the event spec for the resource named subject in
+// global account ga. The type is the payload's proto full name.
+func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Message, error) {
+	data, err := marshal.Marshal(payload)
+	if err != nil {
+		return Message{}, fmt.Errorf("cloudevent: marshal %s: %w", spec.Name, err)
+	}
+	ev := Event{
+		SpecVersion:     "1.0",
+		ID:              NewID(at),
+		Source:          "/landscape/" + spec.Context,
+		Type:            string(payload.ProtoReflect().Descriptor().FullName()),
+		Subject:         subject,
+		Time:            at.UTC(),
+		DataContentType: "application/json",
+		GlobalAccount:   ga,
+		Data:            data,
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return Message{}, fmt.Errorf("cloudevent: encode %s: %w", spec.Name, err)
+	}
+	return Message{Subject: spec.NATSSubject(ga), ID: ev.ID, Body: body}, nil
+}
+
+// Decode reads an envelope.
+func Decode(body []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return Event{}, fmt.Errorf("cloudevent: decode: %w", err)
+	}
+	if ev.SpecVersion != "1.0" || ev.ID == "" || ev.Type == "" {
+		return Event{}, fmt.Errorf("cloudevent: not a CloudEvents 1.0 envelope")
+	}
+	return ev, nil
+}
+
+var unmarshal = protojson.UnmarshalOptions{DiscardUnknown: true}
+
+// UnmarshalData decodes the event's data into payload, checking that the
+// event's type is the payload's full name.
+func (e Event) UnmarshalData(payload proto.Message) error {
+	if want := string(payload.ProtoReflect().Descriptor().FullName()); e.Type != want {
+		return fmt.Errorf("cloudevent: event type %q is not %q", e.Type, want)
+	}
+	return unmarshal.Unmarshal(e.Data, payload)
+}
+
+const idAlphabet = "0123456789abcdefghijklmnopqrstuv"
+
+// NewID returns a unique, time-ordered id: 10 base32 characters of
+// milliseconds then 16 of randomness (80 bits).
+func NewID(at time.Time) string {
+	var b [26]byte
+	ms := uint64(at.UnixMilli())
+	for i := 9; i >= 0; i-- {
+		b[i] = idAlphabet[ms&31]
+		ms >>= 5
+	}
+	var r [10]byte
+	_, _ = rand.Read(r[:])
+	for i := 0; i < 16; i++ {
+		// 16 characters x 5 bits = 80 bits from the 10 random bytes.
+		bit := i * 5
+		v := (uint16(r[bit/8]) << 8)
+		if bit/8+1 < len(r) {
+			v |= uint16(r[bit/8+1])
+		}
+		b[10+i] = idAlphabet[(v>>(11-bit%8))&31]
+	}
+	return string(b[:])
+}

@@ -1,0 +1,294 @@
+// Package outbox commits a service's state change and its events in one
+// atomic Redis step (the transactional outbox), and relays the events to
+// NATS JetStream (see Relay).
+//
+// A Tx collects expectations (optimistic concurrency checks), writes and
+// events; Commit runs them all in one Lua script: either every expectation
+// holds and every write and event lands, or nothing is written and Commit
+// returns a *ConflictError naming the first expectation that failed.
+// Services never write Lua and never append to the outbox any other way.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/redisconn"
+)
+
+// Outbox is the outbox of one service context in Redis: a Redis stream at
+// <prefix>:<context>:outbox whose entries hold an event's NATS subject, id
+// and body.
+type Outbox struct {
+	rdb redis.UniversalClient
+	key string
+}
+
+// New returns the outbox of context (registry, token, formation) under the
+// key prefix (ls in production).
+func New(rdb redis.UniversalClient, prefix, context string) *Outbox {
+	return &Outbox{rdb: rdb, key: prefix + ":" + context + ":outbox"}
+}
+
+// Key is the Redis key of the outbox stream.
+func (o *Outbox) Key() string { return o.key }
+
+// Client is the Redis client the outbox commits through.
+func (o *Outbox) Client() redis.UniversalClient { return o.rdb }
+
+// ConflictError reports the expectation that did not hold; nothing was written.
+type ConflictError struct {
+	Index int    // position of the expectation among those added, from 0
+	Key   string // its key
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("outbox: expectation %d on %s does not hold", e.Index, e.Key)
+}
+
+// IsConflict reports whether err is a *ConflictError, and returns it.
+func IsConflict(err error) (*ConflictError, bool) {
+	var c *ConflictError
+	ok := errors.As(err, &c)
+	return c, ok
+}
+
+// Tx is one atomic step. Build it with the methods below, then Commit.
+// A Tx is not safe for concurrent use and is committed at most once.
+type Tx struct {
+	o     *Outbox
+	keys  []string
+	index map[string]int
+	conds []string // keys of expectations, by index
+	args  []any
+	ops   int
+}
+
+// Tx starts an atomic step.
+func (o *Outbox) Tx() *Tx {
+	t := &Tx{o: o, index: make(map[string]int, 8)}
+	t.key(o.key) // KEYS[1] is always the outbox
+	return t
+}
+
+func (t *Tx) key(k string) int {
+	if i, ok := t.index[k]; ok {
+		return i
+	}
+	t.keys = append(t.keys, k)
+	t.index[k] = len(t.keys)
+	return len(t.keys)
+}
+
+func (t *Tx) op(name, key string, args ...any) *Tx {
+	t.args = append(t.args, name, t.key(key), len(args))
+	t.args = append(t.args, args...)
+	t.ops++
+	return t
+}
+
+func (t *Tx) expect(name, key string, args ...any) *Tx {
+	t.conds = append(t.conds, key)
+	return t.op(name, key, append([]any{len(t.conds) - 1}, args...)...)
+}
+
+// ExpectRevision requires the record at key to be at revision rev; rev 0
+// requires that no record exists.
+func (t *Tx) ExpectRevision(key string, rev int64) *Tx {
+	return t.expect("rev", key, rev)
+}
+
+// ExpectAbsentOr requires the string at key to be absent or equal to value
+// (a unique index that may already point at the same resource).
+func (t *Tx) ExpectAbsentOr(key, value string) *Tx {
+	return t.expect("absent_or", key, value)
+}
+
+// ExpectEqual requires the string at key to be equal to value.
+func (t *Tx) ExpectEqual(key, value string) *Tx {
+	return t.expect("equal", key, value)
+}
+
+// ExpectHashField requires field of the hash at key to equal value.
+func (t *Tx) ExpectHashField(key, field, value string) *Tx {
+	return t.expect("hfield", key, field, value)
+}
+
+// ExpectCountBelow requires fewer than limit members of the sorted set at
+// key to have a score of at least min.
+func (t *Tx) ExpectCountBelow(key string, min float64, limit int64) *Tx {
+	return t.expect("zcount_lt", key, strconv.FormatFloat(min, 'f', -1, 64), limit)
+}
+
+// PutRecord stores an aggregate at key as a hash {rev, data}.
+func (t *Tx) PutRecord(key string, rev int64, data []byte) *Tx {
+	return t.op("hset", key, "rev", rev, "data", data)
+}
+
+// HSet sets fields of a hash: pairs of field, value.
+func (t *Tx) HSet(key string, fieldValues ...any) *Tx {
+	return t.op("hset", key, fieldValues...)
+}
+
+// Set stores a string; ttl 0 keeps it forever.
+func (t *Tx) Set(key, value string, ttl time.Duration) *Tx {
+	return t.op("set", key, value, ttl.Milliseconds())
+}
+
+// Del deletes keys.
+func (t *Tx) Del(keys ...string) *Tx {
+	for _, k := range keys {
+		t.op("del", k)
+	}
+	return t
+}
+
+// ZAdd adds or re-scores a member of a sorted set.
+func (t *Tx) ZAdd(key string, score float64, member string) *Tx {
+	return t.op("zadd", key, strconv.FormatFloat(score, 'f', -1, 64), member)
+}
+
+// ZRem removes a member of a sorted set.
+func (t *Tx) ZRem(key, member string) *Tx {
+	return t.op("zrem", key, member)
+}
+
+// ZRemRangeByScore removes the members scored within [min, max] (Redis
+// syntax: "-inf", "(5", ...).
+func (t *Tx) ZRemRangeByScore(key, min, max string) *Tx {
+	return t.op("zremrangebyscore", key, min, max)
+}
+
+// ExpireAt makes key expire at a moment.
+func (t *Tx) ExpireAt(key string, at time.Time) *Tx {
+	return t.op("pexpireat", key, at.UnixMilli())
+}
+
+// Emit appends an event to the outbox; the relay publishes it after Commit.
+func (t *Tx) Emit(m cloudevent.Message) *Tx {
+	return t.op("xadd", t.o.key, m.Subject, m.ID, m.Body)
+}
+
+// Commit runs the step. It returns nil, a *ConflictError when an
+// expectation failed (nothing written), or an apperr UNAVAILABLE error when
+// Redis cannot be reached.
+func (t *Tx) Commit(ctx context.Context) error {
+	res, err := commitScript.Run(ctx, t.o.rdb, t.keys, t.args...).Result()
+	if err != nil {
+		return redisconn.Classify(err)
+	}
+	if n, ok := res.(int64); ok && n >= 0 {
+		return &ConflictError{Index: int(n), Key: t.conds[n]}
+	}
+	return nil
+}
+
+// GetRecord reads a record written by PutRecord. A missing record has
+// revision 0 and nil data.
+func GetRecord(ctx context.Context, rdb redis.Cmdable, key string) (rev int64, data []byte, err error) {
+	vals, err := rdb.HMGet(ctx, key, "rev", "data").Result()
+	if err != nil {
+		return 0, nil, redisconn.Classify(err)
+	}
+	return parseRecord(vals)
+}
+
+// GetRecords reads several records in one round trip; missing ones have
+// revision 0 and nil data.
+func GetRecords(ctx context.Context, rdb redis.Cmdable, keys []string) (revs []int64, datas [][]byte, err error) {
+	if len(keys) == 0 {
+		return nil, nil, nil
+	}
+	cmds := make([]*redis.SliceCmd, len(keys))
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HMGet(ctx, k, "rev", "data")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, redisconn.Classify(err)
+	}
+	revs = make([]int64, len(keys))
+	datas = make([][]byte, len(keys))
+	for i, c := range cmds {
+		if revs[i], datas[i], err = parseRecord(c.Val()); err != nil {
+			return nil, nil, err
+		}
+	}
+	return revs, datas, nil
+}
+
+func parseRecord(vals []any) (int64, []byte, error) {
+	if len(vals) != 2 || vals[0] == nil {
+		return 0, nil, nil
+	}
+	rev, err := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+	if err != nil {
+		return 0, nil, apperr.Internalf("outbox: bad revision %q: %w", vals[0], err)
+	}
+	s, _ := vals[1].(string)
+	return rev, []byte(s), nil
+}
+
+// commitScript checks every expectation first, then applies every write.
+// ARGV holds ops: name, key index, argument count, arguments...
+// It returns -1 on success, or the index of the failed expectation.
+var commitScript = redis.NewScript(`
+local function ops()
+  local list, i = {}, 1
+  while i <= #ARGV do
+    local n = tonumber(ARGV[i+2])
+    local op = {name = ARGV[i], key = KEYS[tonumber(ARGV[i+1])], args = {}}
+    for j = 1, n do op.args[j] = ARGV[i+2+j] end
+    list[#list+1] = op
+    i = i + 3 + n
+  end
+  return list
+end
+local list = ops()
+for _, op in ipairs(list) do
+  local a, k = op.args, op.key
+  if op.name == "rev" then
+    local cur = redis.call("HGET", k, "rev")
+    if (cur or "0") ~= a[2] then return tonumber(a[1]) end
+  elseif op.name == "absent_or" then
+    local cur = redis.call("GET", k)
+    if cur and cur ~= a[2] then return tonumber(a[1]) end
+  elseif op.name == "equal" then
+    if redis.call("GET", k) ~= a[2] then return tonumber(a[1]) end
+  elseif op.name == "hfield" then
+    if redis.call("HGET", k, a[2]) ~= a[3] then return tonumber(a[1]) end
+  elseif op.name == "zcount_lt" then
+    if redis.call("ZCOUNT", k, a[2], "+inf") >= tonumber(a[3]) then return tonumber(a[1]) end
+  end
+end
+for _, op in ipairs(list) do
+  local a, k = op.args, op.key
+  if op.name == "hset" then
+    redis.call("HSET", k, unpack(a))
+  elseif op.name == "set" then
+    if a[2] ~= "0" then redis.call("SET", k, a[1], "PX", a[2]) else redis.call("SET", k, a[1]) end
+  elseif op.name == "del" then
+    redis.call("DEL", k)
+  elseif op.name == "zadd" then
+    redis.call("ZADD", k, a[1], a[2])
+  elseif op.name == "zrem" then
+    redis.call("ZREM", k, a[1])
+  elseif op.name == "zremrangebyscore" then
+    redis.call("ZREMRANGEBYSCORE", k, a[1], a[2])
+  elseif op.name == "pexpireat" then
+    redis.call("PEXPIREAT", k, a[1])
+  elseif op.name == "xadd" then
+    redis.call("XADD", k, "*", "s", a[1], "i", a[2], "b", a[3])
+  end
+end
+return -1
+`)

@@ -1,0 +1,232 @@
+// Package testkit gives tests real infrastructure: a Redis (the machine's,
+// REDIS_URL's, or a redis-server it starts) under a key prefix of the test's
+// own, and a NATS server with JetStream embedded in the test process.
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultRedisURL is used when REDIS_URL is not set.
+const DefaultRedisURL = "redis://127.0.0.1:6379"
+
+var (
+	sharedOnce sync.Once
+	sharedURL  string
+	sharedErr  error
+)
+
+// RedisURL returns the URL of a reachable Redis: REDIS_URL, else the default
+// address, else a redis-server started from PATH for this test binary. When
+// none can be had the test is skipped, or fails when CI=true.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	sharedOnce.Do(func() { sharedURL, sharedErr = findRedis() })
+	if sharedErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("testkit: no Redis for this test (CI=true makes this a failure): %v", sharedErr)
+		}
+		t.Skipf("testkit: no Redis for this test: %v", sharedErr)
+	}
+	return sharedURL
+}
+
+func findRedis() (string, error) {
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		return u, ping(u)
+	}
+	if ping(DefaultRedisURL) == nil {
+		return DefaultRedisURL, nil
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("REDIS_URL is unset, nothing answers on %s and redis-server is not on PATH", DefaultRedisURL)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	// No persistence; on Linux the process is killed when the test binary exits.
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start redis-server: %w", err)
+	}
+	u := fmt.Sprintf("redis://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ping(u) == nil {
+			return u, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return "", fmt.Errorf("redis-server on port %d did not answer within 10s", port)
+}
+
+func ping(u string) error {
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		return err
+	}
+	opt.DialTimeout = 500 * time.Millisecond
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
+}
+
+// Redis returns a client to a real Redis and a key prefix that belongs to
+// this test alone. Every key under the prefix is deleted when the test ends.
+func Redis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	opt, err := redis.ParseURL(RedisURL(t))
+	if err != nil {
+		t.Fatalf("testkit: parse redis url: %v", err)
+	}
+	c := redis.NewClient(opt)
+	prefix := "t" + RandomID(6)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		CleanPrefix(ctx, c, prefix)
+		_ = c.Close()
+	})
+	return c, prefix
+}
+
+// CleanPrefix deletes every key that starts with prefix.
+func CleanPrefix(ctx context.Context, c redis.UniversalClient, prefix string) {
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 500 {
+			c.Unlink(ctx, batch...)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		c.Unlink(ctx, batch...)
+	}
+}
+
+// RandomID returns 2n lower-case hex characters.
+func RandomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// NATSServer is a NATS server with JetStream running inside the test
+// process. It can be stopped and started again on the same port and store,
+// to test outages.
+type NATSServer struct {
+	t    testing.TB
+	opts server.Options
+	mu   sync.Mutex
+	srv  *server.Server
+}
+
+// NATS starts an embedded NATS server with JetStream on a free port with its
+// store in a temporary folder. It is shut down when the test ends.
+func NATS(t testing.TB) *NATSServer {
+	t.Helper()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatalf("testkit: free port: %v", err)
+	}
+	n := &NATSServer{t: t, opts: server.Options{
+		Host:      "127.0.0.1",
+		Port:      port,
+		JetStream: true,
+		StoreDir:  filepath.Join(t.TempDir(), "js"),
+		NoLog:     true,
+		NoSigs:    true,
+	}}
+	n.Start()
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// URL is the client URL, the same across restarts.
+func (n *NATSServer) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
+
+// Start starts the server (again) and waits until it accepts clients.
+func (n *NATSServer) Start() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.srv != nil {
+		return
+	}
+	opts := n.opts
+	s, err := server.NewServer(&opts)
+	if err != nil {
+		n.t.Fatalf("testkit: nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		n.t.Fatalf("testkit: nats server not ready within 10s")
+	}
+	n.srv = s
+}
+
+// Stop shuts the server down; Start brings it back with the same store.
+func (n *NATSServer) Stop() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.srv == nil {
+		return
+	}
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+	n.srv = nil
+}
+
+// Server returns the running server, or nil while stopped.
+func (n *NATSServer) Server() *server.Server {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.srv
+}
+
+// Eventually polls cond every 10 ms until it holds or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testkit: %s did not happen within %s", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
