@@ -266,6 +266,8 @@ for _, op in ipairs(list) do
     if redis.call("GET", k) ~= a[2] then return tonumber(a[1]) end
   elseif op.name == "hfield" then
     if redis.call("HGET", k, a[2]) ~= a[3] then return tonumber(a[1]) end
+  elseif op.name == "below" then
+    if tonumber(redis.call("GET", k) or "0") >= tonumber(a[2]) then return tonumber(a[1]) end
   elseif op.name == "zcount_lt" then
     if redis.call("ZCOUNT", k, a[2], "+inf") >= tonumber(a[3]) then return tonumber(a[1]) end
   end
@@ -292,3 +294,13 @@ for _, op in ipairs(list) do
 end
 return -1
 `)
+
+// ApplyOnce makes the step apply an event of a resource at most once and
+// never after a newer one: it requires the revision last applied from the
+// resource (kept at key) to be below rev, and records rev. A stale or
+// repeated event then fails with a *ConflictError, which a subscriber
+// treats as done.
+func (t *Tx) ApplyOnce(key string, rev int64) *Tx {
+	t.expect("below", key, rev)
+	return t.op("set", key, strconv.FormatInt(rev, 10), 0)
+}

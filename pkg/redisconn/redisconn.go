@@ -83,4 +83,3 @@ func IsConnectionError(err error) bool {
 	}
 	return false
 }
-

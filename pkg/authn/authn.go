@@ -1,0 +1,97 @@
+// Package authn authenticates callers of the Landscape services: bearer JWTs
+// for people and tools (DESIGN 3.1) and a service credential for calls
+// between services. It provides the gRPC interceptor that puts the Caller
+// in the context and the checks that handlers call for a global account.
+//
+// API FROZEN for parallel work; bodies marked TODO(kit) are filled in by the
+// kit work (issue 2/4).
+package authn
+
+import (
+	"context"
+
+	"github.com/landscape-dev/landscape/pkg/apperr"
+)
+
+// Role is a JWT role of DESIGN 1.1.
+type Role string
+
+// The known roles.
+const (
+	RoleGlobalAccountAdmin    Role = "global-account-admin"
+	RoleSystemLandscapeAdmin  Role = "system-landscape-admin"
+	RoleSystemLandscapeViewer Role = "system-landscape-viewer"
+)
+
+// Caller is who makes a call.
+type Caller struct {
+	Subject       string // JWT sub, or "service:<name>" for a service
+	GlobalAccount string // JWT ga; empty for a service
+	Roles         []Role // known roles only
+	Service       bool   // authenticated with the service credential
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// FromContext returns the caller the interceptor authenticated.
+func FromContext(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// Access is what a call does to a global account's resources.
+type Access int
+
+const (
+	// Read: Get and List; any known role.
+	Read Access = iota
+	// Write: everything else; the two admin roles.
+	Write
+)
+
+// Authorize checks that the caller in ctx may access global account ga:
+// a service may access any; a person needs a JWT for ga (else
+// PERMISSION_DENIED, whether or not the resource exists) and a role that
+// allows the access. With no caller in ctx it returns UNAUTHENTICATED.
+func Authorize(ctx context.Context, ga string, access Access) error {
+	c, ok := FromContext(ctx)
+	if !ok {
+		return apperr.New(apperr.Unauthenticated, "a bearer JWT is required: send Authorization: Bearer <token>")
+	}
+	if c.Service {
+		return nil
+	}
+	if c.GlobalAccount != ga {
+		return apperr.New(apperr.PermissionDenied, "the caller's JWT is for another global account", "globalAccount", ga)
+	}
+	for _, r := range c.Roles {
+		switch r {
+		case RoleGlobalAccountAdmin, RoleSystemLandscapeAdmin:
+			return nil
+		case RoleSystemLandscapeViewer:
+			if access == Read {
+				return nil
+			}
+		}
+	}
+	return apperr.New(apperr.PermissionDenied, "the caller's role may only read; an admin role is needed", "globalAccount", ga)
+}
+
+// Policy says who may call an RPC. The interceptor enforces it before the
+// handler runs; handlers then call Authorize for the global account.
+type Policy int
+
+const (
+	// User: a valid JWT with a known role, or the service credential.
+	User Policy = iota
+	// Public: no credential (PairSystem, ReportPairingFailure, health,
+	// reflection). A JWT, if sent, is ignored.
+	Public
+	// Internal: the service credential only (TokenService).
+	Internal
+)
