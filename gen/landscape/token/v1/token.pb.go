@@ -397,8 +397,11 @@ func (x *ConsumeTokenResponse) GetToken() *Token {
 }
 
 type RevokeTokensRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Subject       string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// When set, only this token of the subject
+	// ({subject}/integrationTokens/{id}) is revoked, if it is unused.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,6 +439,13 @@ func (*RevokeTokensRequest) Descriptor() ([]byte, []int) {
 func (x *RevokeTokensRequest) GetSubject() string {
 	if x != nil {
 		return x.Subject
+	}
+	return ""
+}
+
+func (x *RevokeTokensRequest) GetName() string {
+	if x != nil {
+		return x.Name
 	}
 	return ""
 }
@@ -520,9 +530,10 @@ const file_landscape_token_v1_token_proto_rawDesc = "" +
 	"\x13ConsumeTokenRequest\x12\x16\n" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\"G\n" +
 	"\x14ConsumeTokenResponse\x12/\n" +
-	"\x05token\x18\x01 \x01(\v2\x19.landscape.token.v1.TokenR\x05token\"/\n" +
+	"\x05token\x18\x01 \x01(\v2\x19.landscape.token.v1.TokenR\x05token\"C\n" +
 	"\x13RevokeTokensRequest\x12\x18\n" +
-	"\asubject\x18\x01 \x01(\tR\asubject\";\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\";\n" +
 	"\x14RevokeTokensResponse\x12#\n" +
 	"\rrevoked_count\x18\x01 \x01(\x05R\frevokedCount2\xb1\x02\n" +
 	"\fTokenService\x12[\n" +

@@ -38,7 +38,7 @@ type TokenServiceClient interface {
 	// Consumes a token: of any number of concurrent presentations, exactly one
 	// succeeds.
 	ConsumeToken(ctx context.Context, in *ConsumeTokenRequest, opts ...grpc.CallOption) (*ConsumeTokenResponse, error)
-	// Revokes every unused token of a subject.
+	// Revokes the unused tokens of a subject: all of them, or the one named.
 	RevokeTokens(ctx context.Context, in *RevokeTokensRequest, opts ...grpc.CallOption) (*RevokeTokensResponse, error)
 }
 
@@ -94,7 +94,7 @@ type TokenServiceServer interface {
 	// Consumes a token: of any number of concurrent presentations, exactly one
 	// succeeds.
 	ConsumeToken(context.Context, *ConsumeTokenRequest) (*ConsumeTokenResponse, error)
-	// Revokes every unused token of a subject.
+	// Revokes the unused tokens of a subject: all of them, or the one named.
 	RevokeTokens(context.Context, *RevokeTokensRequest) (*RevokeTokensResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }
