@@ -27,18 +27,22 @@ import (
 // <prefix>:<context>:outbox whose entries hold an event's NATS subject, id
 // and body.
 type Outbox struct {
-	rdb redis.UniversalClient
-	key string
+	rdb     redis.UniversalClient
+	key     string
+	context string
 }
 
 // New returns the outbox of context (registry, token, formation) under the
 // key prefix (ls in production).
 func New(rdb redis.UniversalClient, prefix, context string) *Outbox {
-	return &Outbox{rdb: rdb, key: prefix + ":" + context + ":outbox"}
+	return &Outbox{rdb: rdb, key: prefix + ":" + context + ":outbox", context: context}
 }
 
 // Key is the Redis key of the outbox stream.
 func (o *Outbox) Key() string { return o.key }
+
+// Context is the service context the outbox belongs to (registry, ...).
+func (o *Outbox) Context() string { return o.context }
 
 // Client is the Redis client the outbox commits through.
 func (o *Outbox) Client() redis.UniversalClient { return o.rdb }
@@ -119,6 +123,13 @@ func (t *Tx) ExpectEqual(key, value string) *Tx {
 // ExpectHashField requires field of the hash at key to equal value.
 func (t *Tx) ExpectHashField(key, field, value string) *Tx {
 	return t.expect("hfield", key, field, value)
+}
+
+// ExpectHashFieldAbove requires field of the hash at key to hold an integer
+// greater than min; a missing field fails. (Token consume: the expire time,
+// in unix ms, must lie after the step's now.)
+func (t *Tx) ExpectHashFieldAbove(key, field string, min int64) *Tx {
+	return t.expect("hfield_gt", key, field, min)
 }
 
 // ExpectCountBelow requires fewer than limit members of the sorted set at
@@ -266,6 +277,9 @@ for _, op in ipairs(list) do
     if redis.call("GET", k) ~= a[2] then return tonumber(a[1]) end
   elseif op.name == "hfield" then
     if redis.call("HGET", k, a[2]) ~= a[3] then return tonumber(a[1]) end
+  elseif op.name == "hfield_gt" then
+    local cur = tonumber(redis.call("HGET", k, a[2]) or "")
+    if not cur or cur <= tonumber(a[3]) then return tonumber(a[1]) end
   elseif op.name == "below" then
     if tonumber(redis.call("GET", k) or "0") >= tonumber(a[2]) then return tonumber(a[1]) end
   elseif op.name == "zcount_lt" then
