@@ -1,0 +1,142 @@
+// Package convert turns formation domain values into their proto messages
+// and back, for the gRPC adapter, the Redis records and the event payloads.
+package convert
+
+import (
+	"strconv"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	"github.com/landscape-dev/landscape/services/formation/formations"
+)
+
+// Formation returns the proto form of f, with its derived state and etag.
+func Formation(f *formations.Formation) *formationv1.Formation {
+	p := &formationv1.Formation{
+		Name:          f.Name(),
+		DisplayName:   f.DisplayName,
+		FormationType: f.Type,
+		Environment:   Environment(f.Environment),
+		State:         FormationState(f.State()),
+		CreateTime:    timestamppb.New(f.CreateTime),
+		UpdateTime:    timestamppb.New(f.UpdateTime),
+		Etag:          strconv.FormatInt(f.Revision, 10),
+	}
+	for _, a := range f.Assignments {
+		p.Assignments = append(p.Assignments, Assignment(f.GlobalAccount, a))
+	}
+	return p
+}
+
+// Assignment returns the proto form of a.
+func Assignment(ga string, a formations.Assignment) *formationv1.Assignment {
+	return &formationv1.Assignment{
+		System:           formations.SystemName(ga, a.SystemID),
+		SystemType:       a.SystemType,
+		State:            AssignmentState(a.State),
+		ApiAccessEnabled: a.APIAccessEnabled,
+		AssignTime:       timestamppb.New(a.AssignTime),
+	}
+}
+
+// FromProto reads a formation record (the proto form) back; the revision is
+// kept beside it.
+func FromProto(p *formationv1.Formation, rev int64) (*formations.Formation, bool) {
+	ga, id, err := formations.ParseFormationName("name", p.GetName())
+	if err != nil {
+		return nil, false
+	}
+	f := &formations.Formation{
+		GlobalAccount: ga, ID: id, DisplayName: p.GetDisplayName(), Type: p.GetFormationType(),
+		Environment: EnvironmentFromProto(p.GetEnvironment()),
+		CreateTime:  p.GetCreateTime().AsTime(), UpdateTime: p.GetUpdateTime().AsTime(),
+		Revision: rev,
+	}
+	for _, a := range p.GetAssignments() {
+		_, sid, err := formations.ParseSystemName("system", a.GetSystem())
+		if err != nil {
+			return nil, false
+		}
+		f.Assignments = append(f.Assignments, formations.Assignment{
+			SystemID: sid, SystemType: a.GetSystemType(), State: AssignmentStateFromProto(a.GetState()),
+			APIAccessEnabled: a.GetApiAccessEnabled(), AssignTime: a.GetAssignTime().AsTime(),
+		})
+	}
+	return f, true
+}
+
+// FormationType returns the proto form of a catalog entry.
+func FormationType(t formations.FormationType) *formationv1.FormationType {
+	return &formationv1.FormationType{
+		Name:               "formationTypes/" + t.ID,
+		DisplayName:        t.DisplayName,
+		Environment:        Environment(t.Environment),
+		Exclusive:          t.Exclusive,
+		AllowedSystemTypes: append([]string(nil), t.AllowedSystemTypes...),
+	}
+}
+
+// Environment maps an environment to proto.
+func Environment(e formations.Environment) formationv1.Formation_Environment {
+	switch e {
+	case formations.CloudFoundry:
+		return formationv1.Formation_CLOUD_FOUNDRY
+	case formations.Kyma:
+		return formationv1.Formation_KYMA
+	}
+	return formationv1.Formation_ENVIRONMENT_UNSPECIFIED
+}
+
+// EnvironmentFromProto maps a proto environment; an unknown number maps to
+// a value that is not Valid.
+func EnvironmentFromProto(e formationv1.Formation_Environment) formations.Environment {
+	switch e {
+	case formationv1.Formation_ENVIRONMENT_UNSPECIFIED:
+		return formations.NoEnvironment
+	case formationv1.Formation_CLOUD_FOUNDRY:
+		return formations.CloudFoundry
+	case formationv1.Formation_KYMA:
+		return formations.Kyma
+	}
+	return formations.Environment("UNKNOWN_" + strconv.Itoa(int(e)))
+}
+
+// FormationState maps a formation state to proto.
+func FormationState(s formations.State) formationv1.Formation_State {
+	switch s {
+	case formations.Ready:
+		return formationv1.Formation_READY
+	case formations.Pending:
+		return formationv1.Formation_PENDING
+	case formations.Error:
+		return formationv1.Formation_ERROR
+	}
+	return formationv1.Formation_STATE_UNSPECIFIED
+}
+
+// AssignmentState maps an assignment state to proto.
+func AssignmentState(s formations.State) formationv1.Assignment_State {
+	switch s {
+	case formations.Ready:
+		return formationv1.Assignment_READY
+	case formations.Pending:
+		return formationv1.Assignment_PENDING
+	case formations.Error:
+		return formationv1.Assignment_ERROR
+	}
+	return formationv1.Assignment_STATE_UNSPECIFIED
+}
+
+// AssignmentStateFromProto maps a proto assignment state.
+func AssignmentStateFromProto(s formationv1.Assignment_State) formations.State {
+	switch s {
+	case formationv1.Assignment_READY:
+		return formations.Ready
+	case formationv1.Assignment_PENDING:
+		return formations.Pending
+	case formationv1.Assignment_ERROR:
+		return formations.Error
+	}
+	return ""
+}

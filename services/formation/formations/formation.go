@@ -1,0 +1,110 @@
+// Package formations is the domain of the FormationService: formations,
+// their assignments, the formation type catalog, the assignment rules of
+// DESIGN 1.5, the derived states, and the application service that applies
+// them through a Repository and a Directory of systems declared here.
+//
+// It imports only the standard library and pkg/apperr: no gRPC, no
+// generated code, no Redis, no NATS.
+package formations
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// State is the state of a formation or of an assignment.
+type State string
+
+// The states of DESIGN 1.5.
+const (
+	Ready   State = "READY"
+	Pending State = "PENDING"
+	Error   State = "ERROR"
+)
+
+// Environment is a runtime environment; "" is none.
+type Environment string
+
+// The environments.
+const (
+	NoEnvironment Environment = ""
+	CloudFoundry  Environment = "CLOUD_FOUNDRY"
+	Kyma          Environment = "KYMA"
+)
+
+// Valid reports whether e is a known environment (or none).
+func (e Environment) Valid() bool { return e == NoEnvironment || e == CloudFoundry || e == Kyma }
+
+// Assignment is a system's membership of a formation.
+type Assignment struct {
+	SystemID         string
+	SystemType       string
+	State            State
+	APIAccessEnabled bool
+	AssignTime       time.Time
+}
+
+// Formation is a group of systems of one global account.
+type Formation struct {
+	GlobalAccount string
+	ID            string
+	DisplayName   string
+	Type          string
+	Environment   Environment
+	Assignments   []Assignment
+	CreateTime    time.Time
+	UpdateTime    time.Time
+	// Revision starts at 1 and grows with every change of the formation and
+	// of its assignments; it is the etag and the events' revision.
+	Revision int64
+}
+
+// Name is the resource name globalAccounts/{ga}/formations/{id}.
+func (f *Formation) Name() string { return FormationName(f.GlobalAccount, f.ID) }
+
+// FormationName is the resource name of a formation.
+func FormationName(ga, id string) string { return "globalAccounts/" + ga + "/formations/" + id }
+
+// SystemName is the resource name of a system.
+func SystemName(ga, id string) string { return "globalAccounts/" + ga + "/systems/" + id }
+
+// AssignmentSubject is the event subject of an assignment.
+func AssignmentSubject(ga, formationID, systemID string) string {
+	return FormationName(ga, formationID) + "/assignments/" + systemID
+}
+
+// State is the derived state: ERROR if any assignment is in ERROR, else
+// PENDING if any is PENDING, else READY (also when empty).
+func (f *Formation) State() State {
+	return DeriveState(f.Assignments)
+}
+
+// DeriveState derives a formation's state from its assignments.
+func DeriveState(as []Assignment) State {
+	st := Ready
+	for _, a := range as {
+		switch a.State {
+		case Error:
+			return Error
+		case Pending:
+			st = Pending
+		}
+	}
+	return st
+}
+
+// Assignment returns the index of the system's assignment, or -1.
+func (f *Formation) Assignment(systemID string) int {
+	return slices.IndexFunc(f.Assignments, func(a Assignment) bool { return a.SystemID == systemID })
+}
+
+// Clone returns a deep copy.
+func (f *Formation) Clone() *Formation {
+	c := *f
+	c.Assignments = slices.Clone(f.Assignments)
+	return &c
+}
+
+// NameKey is the case-insensitive form of a display name used for uniqueness.
+func NameKey(displayName string) string { return strings.ToLower(displayName) }

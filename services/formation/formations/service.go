@@ -1,0 +1,400 @@
+package formations
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/landscape-dev/landscape/pkg/apperr"
+)
+
+// Page sizes of DESIGN 2.3.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// maxAttempts bounds the optimistic retries of one command under contention.
+const maxAttempts = 32
+
+// Service is the application service: the commands and queries of the
+// FormationService, transport-neutral.
+type Service struct {
+	repo    Repository
+	dir     Directory
+	catalog *Catalog
+	now     func() time.Time
+}
+
+// NewService builds the application service. now nil means time.Now.
+func NewService(repo Repository, dir Directory, catalog *Catalog, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{repo: repo, dir: dir, catalog: catalog, now: now}
+}
+
+// Catalog is the formation type catalog.
+func (s *Service) Catalog() *Catalog { return s.catalog }
+
+func (s *Service) clock() time.Time { return s.now().UTC() }
+
+// CreateInput is a new formation as the caller gave it.
+type CreateInput struct {
+	ID          string // optional
+	DisplayName string
+	Type        string
+	Environment Environment
+}
+
+// Create creates an empty formation.
+func (s *Service) Create(ctx context.Context, ga string, in CreateInput) (*Formation, error) {
+	var v apperr.Violations
+	if err := CheckDisplayName("formation.displayName", in.DisplayName); err != nil {
+		v = append(v, apperr.As(err).Violations...)
+	}
+	if in.Type == "" {
+		v.Add("formation.formationType", "required")
+	}
+	if in.ID != "" && !ValidID(in.ID) {
+		v.Add("formationId", "must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+	}
+	if !in.Environment.Valid() {
+		v.Add("environment", "must be CLOUD_FOUNDRY or KYMA")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	ft, ok := s.catalog.Type(in.Type)
+	if !ok {
+		return nil, apperr.New(apperr.FormationTypeUnknown, "unknown formation type "+in.Type, "formationType", in.Type)
+	}
+	env := in.Environment
+	if ft.Environment != NoEnvironment {
+		if env == NoEnvironment {
+			env = ft.Environment
+		} else if env != ft.Environment {
+			return nil, apperr.Invalid("environment", "formation type "+ft.ID+" fixes the environment to "+string(ft.Environment))
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		id := in.ID
+		if id == "" {
+			id = NewID()
+		}
+		now := s.clock()
+		f := &Formation{
+			GlobalAccount: ga, ID: id, DisplayName: in.DisplayName, Type: ft.ID, Environment: env,
+			CreateTime: now, UpdateTime: now,
+		}
+		b := newBuilder(f, 0, now)
+		b.add(FormationCreated, Assignment{}, "")
+		b.finish()
+		err := s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Next: f}}, Events: b.events})
+		if in.ID == "" && errors.Is(err, apperr.New(apperr.FormationIDTaken, "")) && attempt < 3 {
+			continue // a generated id collided: draw another
+		}
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+}
+
+// Get returns one formation.
+func (s *Service) Get(ctx context.Context, ga, id string) (*Formation, error) {
+	return s.repo.Get(ctx, ga, id)
+}
+
+// List returns a page of formations ordered by create time then name.
+func (s *Service) List(ctx context.Context, ga string, pageSize int, pageToken, filter string) ([]*Formation, string, error) {
+	switch {
+	case pageSize < 0:
+		return nil, "", apperr.Invalid("pageSize", "must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize > MaxPageSize:
+		pageSize = MaxPageSize
+	}
+	f, err := ParseFilter(filter, s.catalog)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.repo.List(ctx, ga, ListQuery{Filter: f, PageSize: pageSize, PageToken: pageToken})
+}
+
+// UpdateInput is an update of a formation: only the display name changes.
+type UpdateInput struct {
+	DisplayName *string // nil: unchanged
+	Etag        string  // "" or the current etag
+}
+
+// Update changes a formation's display name.
+func (s *Service) Update(ctx context.Context, ga, id string, in UpdateInput) (*Formation, error) {
+	if in.DisplayName != nil {
+		if err := CheckDisplayName("formation.displayName", *in.DisplayName); err != nil {
+			return nil, err
+		}
+	}
+	return s.retry(ctx, func() (*Formation, error) {
+		f, err := s.repo.Get(ctx, ga, id)
+		if err != nil {
+			return nil, err
+		}
+		if in.Etag != "" && in.Etag != strconv.FormatInt(f.Revision, 10) {
+			return nil, apperr.New(apperr.EtagMismatch, "the formation changed since it was read; read it again", "formation", f.Name())
+		}
+		if in.DisplayName == nil || *in.DisplayName == f.DisplayName {
+			return f, nil
+		}
+		now := s.clock()
+		next := f.Clone()
+		next.DisplayName = *in.DisplayName
+		next.UpdateTime = now
+		b := newBuilder(next, f.Revision, now)
+		b.add(FormationUpdated, Assignment{}, "")
+		b.finish()
+		return next, s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Prev: f, Next: next}}, Events: b.events})
+	})
+}
+
+// Delete removes a formation's assignments (each published as
+// assignment.deleted), then the formation, in one step.
+func (s *Service) Delete(ctx context.Context, ga, id string) error {
+	_, err := s.retry(ctx, func() (*Formation, error) {
+		f, err := s.repo.Get(ctx, ga, id)
+		if err != nil {
+			return nil, err
+		}
+		now := s.clock()
+		gone := f.Clone()
+		gone.Assignments = nil
+		gone.UpdateTime = now
+		b := newBuilder(gone, f.Revision, now)
+		for _, a := range f.Assignments {
+			b.add(AssignmentDeleted, a, "")
+		}
+		b.add(FormationDeleted, Assignment{}, "")
+		b.finish()
+		return nil, s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Prev: f}}, Events: b.events})
+	})
+	return err
+}
+
+// Assign assigns the system named systemName to a formation, checking the
+// rules of DESIGN 1.5 in order.
+func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Formation, error) {
+	sga, sid, err := ParseSystemName("system", systemName)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.repo.Get(ctx, ga, id)
+	if err != nil {
+		return nil, err
+	}
+	// 1: the system exists in the same global account.
+	if sga != ga {
+		return nil, apperr.New(apperr.SystemNotFound, "no such system in this global account", "system", systemName)
+	}
+	sys, err := s.dir.GetSystem(ctx, ga, sid)
+	if err != nil {
+		return nil, err
+	}
+	st, ok, err := s.dir.SystemType(ctx, sys.Type)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, apperr.Internalf("system %s has type %q, unknown to the registry's catalog", systemName, sys.Type)
+	}
+	ft, ok := s.catalog.Type(f.Type)
+	if !ok {
+		return nil, apperr.Internalf("formation %s has type %q, not in the catalog", f.Name(), f.Type)
+	}
+	first := true
+	return s.retry(ctx, func() (*Formation, error) {
+		if !first {
+			if f, err = s.repo.Get(ctx, ga, id); err != nil {
+				return nil, err
+			}
+		}
+		first = false
+		known, err := s.repo.KnownSystem(ctx, ga, sid)
+		if err != nil {
+			return nil, err
+		}
+		// The registry's answer, or what a newer event said since.
+		view := sys
+		if known.State != "" && known.Revision >= sys.Revision {
+			view.State, view.Revision = known.State, known.Revision
+		}
+		if view.State == SystemDeregistered {
+			return nil, apperr.New(apperr.SystemNotFound, "no such system in this global account", "system", systemName)
+		}
+		holder := ""
+		if ft.Exclusive {
+			if holder, err = s.repo.ExclusiveHolder(ctx, ga, ft.ID, sid); err != nil {
+				return nil, err
+			}
+		}
+		state, api, err := CheckAssign(AssignInput{Formation: f, FormationType: ft, System: view, SystemType: st, ExclusiveHolder: holder})
+		if err != nil {
+			return nil, err
+		}
+		now := s.clock()
+		a := Assignment{SystemID: sid, SystemType: sys.Type, State: state, APIAccessEnabled: api, AssignTime: now}
+		next := f.Clone()
+		next.Assignments = append(next.Assignments, a)
+		next.UpdateTime = now
+		b := newBuilder(next, f.Revision, now)
+		b.add(AssignmentCreated, a, "")
+		b.stateChange(f.State())
+		b.finish()
+		return next, s.repo.Commit(ctx, Step{
+			GlobalAccount: ga,
+			Puts:          []Put{{Prev: f, Next: next}},
+			Guard:         &Guard{GlobalAccount: ga, SystemID: sid, Expect: known, Set: KnownSystem{Revision: known.Revision, State: known.State}},
+			Events:        b.events,
+		})
+	})
+}
+
+// Unassign removes the system named systemName from a formation.
+func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*Formation, error) {
+	_, sid, err := ParseSystemName("system", systemName)
+	if err != nil {
+		return nil, err
+	}
+	return s.retry(ctx, func() (*Formation, error) {
+		f, err := s.repo.Get(ctx, ga, id)
+		if err != nil {
+			return nil, err
+		}
+		i := f.Assignment(sid)
+		if i < 0 || SystemName(ga, sid) != systemName {
+			return nil, apperr.New(apperr.SystemNotAssigned, "the system is not assigned to this formation",
+				"formation", f.Name(), "system", systemName)
+		}
+		now := s.clock()
+		next := f.Clone()
+		a := next.Assignments[i]
+		next.Assignments = slices.Delete(next.Assignments, i, i+1)
+		next.UpdateTime = now
+		b := newBuilder(next, f.Revision, now)
+		b.add(AssignmentDeleted, a, "")
+		b.stateChange(f.State())
+		b.finish()
+		return next, s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Prev: f, Next: next}}, Events: b.events})
+	})
+}
+
+// ApplySystemEvent reacts to a registry event: registered turns every
+// assignment of the system READY with API access on, registration_failed
+// turns them ERROR, registration_restarted turns ERROR ones back to
+// PENDING, deregistered removes them. All formations of the system change
+// in one step that also marks the event's revision applied, so a replayed
+// or stale event changes nothing and a retry after a failure is safe.
+func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
+	_, err := s.retry(ctx, func() (*Formation, error) {
+		known, err := s.repo.KnownSystem(ctx, ev.GlobalAccount, ev.SystemID)
+		if err != nil {
+			return nil, err
+		}
+		if known.State != "" && known.Revision >= ev.Revision {
+			return nil, nil // stale or repeated
+		}
+		ids, err := s.repo.SystemFormations(ctx, ev.GlobalAccount, ev.SystemID)
+		if err != nil {
+			return nil, err
+		}
+		fs, err := s.repo.GetMany(ctx, ev.GlobalAccount, ids)
+		if err != nil {
+			return nil, err
+		}
+		now := s.clock()
+		step := Step{
+			GlobalAccount: ev.GlobalAccount,
+			Guard: &Guard{GlobalAccount: ev.GlobalAccount, SystemID: ev.SystemID, Expect: known,
+				Set: KnownSystem{Revision: ev.Revision, State: systemStateAfter(ev.Kind)}},
+			ApplyOnce: &ApplyOnce{GlobalAccount: ev.GlobalAccount, SystemID: ev.SystemID, Revision: ev.Revision},
+		}
+		for _, f := range fs {
+			if f == nil {
+				continue
+			}
+			i := f.Assignment(ev.SystemID)
+			if i < 0 {
+				continue
+			}
+			old := f.Assignments[i]
+			na, keep := react(old, ev.Kind)
+			if keep && na == old {
+				continue
+			}
+			next := f.Clone()
+			next.UpdateTime = now
+			b := newBuilder(next, f.Revision, now)
+			if keep {
+				next.Assignments[i] = na
+				b.add(AssignmentStateChanged, na, old.State)
+			} else {
+				next.Assignments = slices.Delete(next.Assignments, i, i+1)
+				b.add(AssignmentDeleted, old, "")
+			}
+			b.stateChange(f.State())
+			b.finish()
+			step.Puts = append(step.Puts, Put{Prev: f, Next: next})
+			step.Events = append(step.Events, b.events...)
+		}
+		err = s.repo.Commit(ctx, step)
+		if errors.Is(err, ErrStale) {
+			return nil, nil
+		}
+		return nil, err
+	})
+	return err
+}
+
+// retry runs an optimistic step again while the repository reports a
+// concurrent change.
+func (s *Service) retry(ctx context.Context, step func() (*Formation, error)) (*Formation, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		f, err := step()
+		if !errors.Is(err, ErrConflict) {
+			return f, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, apperr.UnavailableErr("formation store", errors.New("too much contention on one formation"))
+}
+
+// builder numbers a step's events: each gets the formation's next revision.
+type builder struct {
+	f      *Formation
+	rev    int64
+	now    time.Time
+	events []Event
+}
+
+func newBuilder(f *Formation, rev int64, now time.Time) *builder {
+	return &builder{f: f, rev: rev, now: now}
+}
+
+func (b *builder) add(kind EventKind, a Assignment, prev State) {
+	b.rev++
+	b.events = append(b.events, Event{Kind: kind, Revision: b.rev, Formation: b.f, Assignment: a, PreviousState: prev, Time: b.now})
+}
+
+// stateChange adds formation.state_changed when the derived state moved.
+func (b *builder) stateChange(prev State) {
+	if cur := b.f.State(); cur != prev {
+		b.add(FormationStateChanged, Assignment{}, prev)
+	}
+}
+
+// finish sets the formation's revision to the last event's.
+func (b *builder) finish() { b.f.Revision = b.rev }

@@ -1,0 +1,207 @@
+// Package grpcapi is the gRPC adapter of the FormationService: it checks
+// the caller's access to the global account, converts proto ⇄ domain and
+// calls the application service. Errors are returned as they are; the
+// server maps them to a status in one place (grpcserver.Status).
+package grpcapi
+
+import (
+	"context"
+
+	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/services/formation/convert"
+	"github.com/landscape-dev/landscape/services/formation/formations"
+)
+
+// Server implements formationv1.FormationServiceServer.
+type Server struct {
+	formationv1.UnimplementedFormationServiceServer
+	app *formations.Service
+}
+
+// New returns the gRPC adapter of app.
+func New(app *formations.Service) *Server { return &Server{app: app} }
+
+// authorize checks access to the global account named at the start of a
+// resource name, before the rest of the name is validated: a caller of
+// another global account gets PERMISSION_DENIED whether or not the
+// resource exists.
+func authorize(ctx context.Context, name string, access authn.Access) error {
+	ga := formations.GlobalAccountOf(name)
+	if !formations.ValidID(ga) {
+		// Malformed: the name check that follows answers INVALID_ARGUMENT,
+		// but a caller still needs a credential with a known role.
+		if _, ok := authn.FromContext(ctx); !ok {
+			return apperr.New(apperr.Unauthenticated, "a bearer JWT is required")
+		}
+		return nil
+	}
+	return authn.Authorize(ctx, ga, access)
+}
+
+// ListFormationTypes lists the catalog; any known role may call it (the
+// interceptor has checked the role).
+func (s *Server) ListFormationTypes(ctx context.Context, _ *formationv1.ListFormationTypesRequest) (*formationv1.ListFormationTypesResponse, error) {
+	if _, ok := authn.FromContext(ctx); !ok {
+		return nil, apperr.New(apperr.Unauthenticated, "a bearer JWT is required")
+	}
+	resp := &formationv1.ListFormationTypesResponse{}
+	for _, t := range s.app.Catalog().Types() {
+		resp.FormationTypes = append(resp.FormationTypes, convert.FormationType(t))
+	}
+	return resp, nil
+}
+
+// CreateFormation creates an empty formation.
+func (s *Server) CreateFormation(ctx context.Context, req *formationv1.CreateFormationRequest) (*formationv1.Formation, error) {
+	if err := authorize(ctx, req.GetParent(), authn.Write); err != nil {
+		return nil, err
+	}
+	ga, err := formations.ParseParent("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	in := req.GetFormation()
+	f, err := s.app.Create(ctx, ga, formations.CreateInput{
+		ID:          req.GetFormationId(),
+		DisplayName: in.GetDisplayName(),
+		Type:        in.GetFormationType(),
+		Environment: convert.EnvironmentFromProto(in.GetEnvironment()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return convert.Formation(f), nil
+}
+
+// GetFormation returns one formation.
+func (s *Server) GetFormation(ctx context.Context, req *formationv1.GetFormationRequest) (*formationv1.Formation, error) {
+	ga, id, err := s.name(ctx, req.GetName(), authn.Read)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.app.Get(ctx, ga, id)
+	if err != nil {
+		return nil, err
+	}
+	return convert.Formation(f), nil
+}
+
+// ListFormations lists a page of formations.
+func (s *Server) ListFormations(ctx context.Context, req *formationv1.ListFormationsRequest) (*formationv1.ListFormationsResponse, error) {
+	if err := authorize(ctx, req.GetParent(), authn.Read); err != nil {
+		return nil, err
+	}
+	ga, err := formations.ParseParent("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	fs, next, err := s.app.List(ctx, ga, int(req.GetPageSize()), req.GetPageToken(), req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp := &formationv1.ListFormationsResponse{NextPageToken: next, Formations: make([]*formationv1.Formation, 0, len(fs))}
+	for _, f := range fs {
+		resp.Formations = append(resp.Formations, convert.Formation(f))
+	}
+	return resp, nil
+}
+
+// UpdateFormation changes the display name.
+func (s *Server) UpdateFormation(ctx context.Context, req *formationv1.UpdateFormationRequest) (*formationv1.Formation, error) {
+	in := req.GetFormation()
+	if in == nil {
+		return nil, apperr.Invalid("formation", "required")
+	}
+	ga, id, err := s.name(ctx, in.GetName(), authn.Write)
+	if err != nil {
+		return nil, err
+	}
+	var upd formations.UpdateInput
+	upd.Etag = in.GetEtag()
+	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		// No mask: the fields present in the body.
+		if in.GetDisplayName() != "" {
+			name := in.GetDisplayName()
+			upd.DisplayName = &name
+		}
+	}
+	for _, p := range paths {
+		switch p {
+		case "display_name", "displayName":
+			name := in.GetDisplayName()
+			upd.DisplayName = &name
+		case "formation_type", "formationType", "environment":
+			// Fixed after creation; refused only when a change is asked below.
+		case "name", "state", "assignments", "create_time", "createTime", "update_time", "updateTime", "etag":
+			// Output only: ignored.
+		default:
+			return nil, apperr.Invalid("updateMask", "unknown or immutable field "+p+"; only displayName can be updated")
+		}
+	}
+	for _, p := range paths {
+		if p == "formation_type" || p == "formationType" || p == "environment" {
+			cur, err := s.app.Get(ctx, ga, id)
+			if err != nil {
+				return nil, err
+			}
+			if (p == "environment" && convert.EnvironmentFromProto(in.GetEnvironment()) != cur.Environment) ||
+				(p != "environment" && in.GetFormationType() != cur.Type) {
+				return nil, apperr.Invalid("updateMask", p+" is fixed after creation")
+			}
+		}
+	}
+	f, err := s.app.Update(ctx, ga, id, upd)
+	if err != nil {
+		return nil, err
+	}
+	return convert.Formation(f), nil
+}
+
+// DeleteFormation deletes a formation and its assignments.
+func (s *Server) DeleteFormation(ctx context.Context, req *formationv1.DeleteFormationRequest) (*formationv1.DeleteFormationResponse, error) {
+	ga, id, err := s.name(ctx, req.GetName(), authn.Write)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.app.Delete(ctx, ga, id); err != nil {
+		return nil, err
+	}
+	return &formationv1.DeleteFormationResponse{}, nil
+}
+
+// AssignSystem assigns a system.
+func (s *Server) AssignSystem(ctx context.Context, req *formationv1.AssignSystemRequest) (*formationv1.Formation, error) {
+	ga, id, err := s.name(ctx, req.GetName(), authn.Write)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.app.Assign(ctx, ga, id, req.GetSystem())
+	if err != nil {
+		return nil, err
+	}
+	return convert.Formation(f), nil
+}
+
+// UnassignSystem removes a system.
+func (s *Server) UnassignSystem(ctx context.Context, req *formationv1.UnassignSystemRequest) (*formationv1.Formation, error) {
+	ga, id, err := s.name(ctx, req.GetName(), authn.Write)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.app.Unassign(ctx, ga, id, req.GetSystem())
+	if err != nil {
+		return nil, err
+	}
+	return convert.Formation(f), nil
+}
+
+// name authorizes, then parses a formation name.
+func (s *Server) name(ctx context.Context, name string, access authn.Access) (ga, id string, err error) {
+	if err := authorize(ctx, name, access); err != nil {
+		return "", "", err
+	}
+	return formations.ParseFormationName("name", name)
+}
