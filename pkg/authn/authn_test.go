@@ -216,7 +216,9 @@ func TestNew(t *testing.T) {
 		{"PEM private key", func(t *testing.T) Config {
 			return Config{KeysFile: writeFile(t, "k.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: privDER}))}
 		}, "never a private key"},
-		{"PEM small RSA", func(t *testing.T) Config { return Config{KeysFile: writeFile(t, "k.pem", pkixPEM(t, &small.PublicKey))} }, "at least 2048"},
+		{"PEM small RSA", func(t *testing.T) Config {
+			return Config{KeysFile: writeFile(t, "k.pem", pkixPEM(t, &small.PublicKey))}
+		}, "at least 2048"},
 		{"PEM P-384", func(t *testing.T) Config { return Config{KeysFile: writeFile(t, "k.pem", pkixPEM(t, &p384.PublicKey))} }, "only P-256"},
 		{"PEM trailing junk", func(t *testing.T) Config {
 			return Config{KeysFile: writeFile(t, "k.pem", append(pkixPEM(t, &k.ec.PublicKey), "junk"...))}
