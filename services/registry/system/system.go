@@ -1,0 +1,261 @@
+// Package system is the registry's domain: the System entity, its state
+// machine, the rules for ids, display names and pairing input, the list
+// filter, and the application service that drives registration and pairing
+// through a Repository and a Tokens port declared here.
+//
+// It imports only the standard library and pkg/apperr.
+package system
+
+import (
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/landscape-dev/landscape/pkg/apperr"
+)
+
+// State is the lifecycle state of a system (DESIGN 1.3).
+type State int
+
+// The states. StateUnspecified is never stored.
+const (
+	StateUnspecified State = iota
+	Pending
+	Registered
+	Error
+)
+
+// String is the contract name of the state (PENDING, REGISTERED, ERROR).
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "PENDING"
+	case Registered:
+		return "REGISTERED"
+	case Error:
+		return "ERROR"
+	}
+	return "STATE_UNSPECIFIED"
+}
+
+// ParseState reads a contract state name.
+func ParseState(s string) (State, bool) {
+	switch s {
+	case "PENDING":
+		return Pending, true
+	case "REGISTERED":
+		return Registered, true
+	case "ERROR":
+		return Error, true
+	}
+	return StateUnspecified, false
+}
+
+// States lists the stored states.
+var States = []State{Pending, Registered, Error}
+
+// Limits of the contract.
+const (
+	MaxDisplayName    = 128
+	MaxDescription    = 4096
+	MaxBaseURL        = 2048
+	MaxExternalID     = 256
+	MaxStateMessage   = 1024
+	MaxRequestID      = 64
+	DefaultPageSize   = 50
+	MaxPageSize       = 1000
+	RequestIDLifetime = 24 * time.Hour
+)
+
+// System is a system of a global account.
+type System struct {
+	GlobalAccount string
+	ID            string
+	DisplayName   string
+	Description   string
+	Type          string
+	State         State
+	StateMessage  string
+	BaseURL       string
+	ExternalID    string
+	Formations    []string // formation resource names, sorted
+	CreateTime    time.Time
+	UpdateTime    time.Time
+	RegisterTime  time.Time
+	// Revision starts at 1 and grows by one with every change; it is the
+	// etag (in decimal) and the revision of the system's events.
+	Revision int64
+}
+
+// Name is the resource name globalAccounts/{ga}/systems/{id}.
+func (s *System) Name() string { return SystemName(s.GlobalAccount, s.ID) }
+
+// Etag is the revision in decimal.
+func (s *System) Etag() string { return strconv.FormatInt(s.Revision, 10) }
+
+// Clone returns a deep copy.
+func (s *System) Clone() *System {
+	c := *s
+	c.Formations = append([]string(nil), s.Formations...)
+	return &c
+}
+
+// SystemName builds globalAccounts/{ga}/systems/{id}.
+func SystemName(ga, id string) string { return "globalAccounts/" + ga + "/systems/" + id }
+
+var idPattern = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidID reports whether s follows the id pattern of DESIGN 1.1.
+func ValidID(s string) bool { return len(s) <= 63 && idPattern.MatchString(s) }
+
+// ParseParent reads globalAccounts/{ga}.
+func ParseParent(field, name string) (string, error) {
+	ga, ok := strings.CutPrefix(name, "globalAccounts/")
+	if !ok || !ValidID(ga) {
+		return "", apperr.Invalid(field, "must be globalAccounts/{globalAccount}")
+	}
+	return ga, nil
+}
+
+// ParseName reads globalAccounts/{ga}/systems/{id}.
+func ParseName(field, name string) (ga, id string, err error) {
+	parts := strings.Split(name, "/")
+	if len(parts) != 4 || parts[0] != "globalAccounts" || parts[2] != "systems" || !ValidID(parts[1]) || !ValidID(parts[3]) {
+		return "", "", apperr.Invalid(field, "must be globalAccounts/{globalAccount}/systems/{system}")
+	}
+	return parts[1], parts[3], nil
+}
+
+// ValidateDisplayName checks the rules of DESIGN 1.3: 1–128 printable
+// characters, starting and ending with a letter or digit.
+func ValidateDisplayName(s string) string {
+	if s == "" {
+		return "is required"
+	}
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	n := 0
+	for _, r := range s {
+		n++
+		if !unicode.IsPrint(r) {
+			return "must contain printable characters only"
+		}
+	}
+	if n > MaxDisplayName {
+		return "must be at most 128 characters"
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if !isAlnum(first) || !isAlnum(last) {
+		return "must start and end with a letter or digit"
+	}
+	return ""
+}
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// NameKey is the form of a display name that uniqueness compares: two
+// names that differ only in case have the same key.
+func NameKey(displayName string) string {
+	return strings.ToLower(strings.ToUpper(displayName))
+}
+
+// ValidateDescription checks a description: valid UTF-8, at most 4096
+// characters.
+func ValidateDescription(s string) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	if utf8.RuneCountInString(s) > MaxDescription {
+		return "must be at most 4096 characters"
+	}
+	return ""
+}
+
+// ValidRequestID reports whether s is 1–64 of [A-Za-z0-9-].
+func ValidRequestID(s string) bool {
+	if s == "" || len(s) > MaxRequestID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateBaseURL checks an absolute http(s) URL of at most 2048 bytes.
+func ValidateBaseURL(s string) string {
+	if s == "" {
+		return "is required"
+	}
+	if len(s) > MaxBaseURL {
+		return "must be at most 2048 characters"
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return "must not contain spaces or control characters"
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return "must be an absolute http or https URL"
+	}
+	return ""
+}
+
+// ValidateExternalID checks an optional external id: at most 256 printable
+// characters.
+func ValidateExternalID(s string) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	n := 0
+	for _, r := range s {
+		n++
+		if !unicode.IsPrint(r) {
+			return "must contain printable characters only"
+		}
+	}
+	if n > MaxExternalID {
+		return "must be at most 256 characters"
+	}
+	return ""
+}
+
+// CutMessage cuts a reported failure message to 1024 characters (runes);
+// invalid UTF-8 is replaced, never refused.
+func CutMessage(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= MaxStateMessage {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == MaxStateMessage {
+			return s[:i]
+		}
+		n++
+	}
+	return s
+}
+
+// EventKind names a registry event (DESIGN 3.4).
+type EventKind string
+
+// The registry's events.
+const (
+	EventCreated               EventKind = "system.created"
+	EventUpdated               EventKind = "system.updated"
+	EventRegistered            EventKind = "system.registered"
+	EventRegistrationFailed    EventKind = "system.registration_failed"
+	EventRegistrationRestarted EventKind = "system.registration_restarted"
+	EventDeregistered          EventKind = "system.deregistered"
+)

@@ -1,0 +1,149 @@
+// Package systempb converts the registry's domain types to and from their
+// proto messages (landscape.registry.v1), for the gRPC API, the stored
+// records and the events.
+package systempb
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/services/registry/system"
+)
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func fromTS(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+// State converts a domain state.
+func State(s system.State) registryv1.System_State {
+	switch s {
+	case system.Pending:
+		return registryv1.System_PENDING
+	case system.Registered:
+		return registryv1.System_REGISTERED
+	case system.Error:
+		return registryv1.System_ERROR
+	}
+	return registryv1.System_STATE_UNSPECIFIED
+}
+
+func fromState(s registryv1.System_State) system.State {
+	switch s {
+	case registryv1.System_PENDING:
+		return system.Pending
+	case registryv1.System_REGISTERED:
+		return system.Registered
+	case registryv1.System_ERROR:
+		return system.Error
+	}
+	return system.StateUnspecified
+}
+
+// System converts a domain system, with its etag.
+func System(s *system.System) *registryv1.System {
+	return &registryv1.System{
+		Name:         s.Name(),
+		DisplayName:  s.DisplayName,
+		Description:  s.Description,
+		Type:         s.Type,
+		State:        State(s.State),
+		StateMessage: s.StateMessage,
+		BaseUrl:      s.BaseURL,
+		ExternalId:   s.ExternalID,
+		Formations:   append([]string{}, s.Formations...),
+		CreateTime:   ts(s.CreateTime),
+		UpdateTime:   ts(s.UpdateTime),
+		RegisterTime: ts(s.RegisterTime),
+		Etag:         s.Etag(),
+	}
+}
+
+// FromSystem converts a stored system message back; rev is its revision.
+func FromSystem(m *registryv1.System, rev int64) (*system.System, error) {
+	ga, id, err := system.ParseName("name", m.GetName())
+	if err != nil {
+		return nil, fmt.Errorf("stored system has a bad name %q", m.GetName())
+	}
+	return &system.System{
+		GlobalAccount: ga,
+		ID:            id,
+		DisplayName:   m.GetDisplayName(),
+		Description:   m.GetDescription(),
+		Type:          m.GetType(),
+		State:         fromState(m.GetState()),
+		StateMessage:  m.GetStateMessage(),
+		BaseURL:       m.GetBaseUrl(),
+		ExternalID:    m.GetExternalId(),
+		Formations:    m.GetFormations(),
+		CreateTime:    fromTS(m.GetCreateTime()),
+		UpdateTime:    fromTS(m.GetUpdateTime()),
+		RegisterTime:  fromTS(m.GetRegisterTime()),
+		Revision:      rev,
+	}, nil
+}
+
+// Environment converts a catalog environment name.
+func Environment(e string) registryv1.SystemType_Environment {
+	return registryv1.SystemType_Environment(registryv1.SystemType_Environment_value[e])
+}
+
+// SystemType converts a catalog entry.
+func SystemType(t system.Type) *registryv1.SystemType {
+	envs := make([]registryv1.SystemType_Environment, 0, len(t.Environments))
+	for _, e := range t.Environments {
+		envs = append(envs, Environment(e))
+	}
+	return &registryv1.SystemType{
+		Name:                    "systemTypes/" + t.ID,
+		DisplayName:             t.DisplayName,
+		Environments:            envs,
+		TokenTtl:                durationpb.New(t.TokenTTL),
+		AssignableBeforePairing: t.AssignableBeforePairing,
+	}
+}
+
+// IntegrationToken converts an issued token, with its secret.
+func IntegrationToken(t system.IssuedToken) *registryv1.IntegrationToken {
+	return &registryv1.IntegrationToken{
+		Name:       t.Name,
+		Token:      t.Secret,
+		CreateTime: ts(t.CreateTime),
+		ExpireTime: ts(t.ExpireTime),
+	}
+}
+
+// Event returns the payload of a registry event about s (the system as it
+// is after the change; a System message never holds a token).
+func Event(kind system.EventKind, s *system.System) (proto.Message, error) {
+	m := System(s)
+	switch kind {
+	case system.EventCreated:
+		return &registryv1.SystemCreated{Revision: s.Revision, System: m}, nil
+	case system.EventUpdated:
+		return &registryv1.SystemUpdated{Revision: s.Revision, System: m}, nil
+	case system.EventRegistered:
+		return &registryv1.SystemRegistered{Revision: s.Revision, System: m}, nil
+	case system.EventRegistrationFailed:
+		return &registryv1.SystemRegistrationFailed{Revision: s.Revision, System: m}, nil
+	case system.EventRegistrationRestarted:
+		return &registryv1.SystemRegistrationRestarted{Revision: s.Revision, System: m}, nil
+	case system.EventDeregistered:
+		return &registryv1.SystemDeregistered{Revision: s.Revision, System: m}, nil
+	}
+	return nil, fmt.Errorf("unknown registry event %q", kind)
+}
