@@ -53,6 +53,9 @@ type Authenticator struct {
 
 	serviceKey    []byte
 	serviceParser *jwt.Parser // nil when no service secret is configured
+
+	users, services verifiedCache // JWTs that verified, until they expire
+	noCache         bool          // for benchmarks of the full verification
 }
 
 // New checks cfg and loads keys. It fails when no key at all is configured
@@ -176,6 +179,9 @@ func (a *Authenticator) verifyUser(raw string) (Caller, error) {
 	if a.userParser == nil {
 		return Caller{}, apperr.New(apperr.Unauthenticated, "this service accepts no user JWT: call it with the service credential")
 	}
+	if c, ok := a.users.get(raw, time.Now()); ok && !a.noCache {
+		return c, nil
+	}
 	var cl userClaims
 	if _, err := a.userParser.ParseWithClaims(raw, &cl, a.userKeys.keyFunc); err != nil {
 		return Caller{}, jwtError(err)
@@ -196,6 +202,7 @@ func (a *Authenticator) verifyUser(raw string) (Caller, error) {
 		return Caller{}, apperr.New(apperr.PermissionDenied, "the JWT has no known role: ask for one of "+
 			string(RoleGlobalAccountAdmin)+", "+string(RoleSystemLandscapeAdmin)+", "+string(RoleSystemLandscapeViewer))
 	}
+	a.users.put(raw, c, cl.ExpiresAt.Time)
 	return c, nil
 }
 
@@ -206,6 +213,9 @@ func (a *Authenticator) verifyService(raw string) (Caller, error) {
 	}
 	if t, ok := bearer(raw); ok {
 		raw = t
+	}
+	if c, ok := a.services.get(raw, time.Now()); ok && !a.noCache {
+		return c, nil
 	}
 	var cl jwt.RegisteredClaims
 	_, err := a.serviceParser.ParseWithClaims(raw, &cl, func(*jwt.Token) (any, error) { return a.serviceKey, nil })
@@ -219,7 +229,9 @@ func (a *Authenticator) verifyService(raw string) (Caller, error) {
 	if !ok || name == "" {
 		return Caller{}, apperr.New(apperr.Unauthenticated, "the service credential names no service: use authn.ServiceCredential")
 	}
-	return Caller{Subject: cl.Subject, Service: true}, nil
+	c := Caller{Subject: cl.Subject, Service: true}
+	a.services.put(raw, c, cl.ExpiresAt.Time)
+	return c, nil
 }
 
 // jwtError turns a verification failure into an UNAUTHENTICATED error that
