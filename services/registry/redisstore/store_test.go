@@ -25,9 +25,9 @@ import (
 // fakeTokens stands in for the token service (tested in its own module);
 // the registry's storage is real Redis.
 type fakeTokens struct {
-	mu      sync.Mutex
-	tokens  map[string]*fakeToken // secret -> token
-	revoked []string              // names revoked one by one
+	mu       sync.Mutex
+	tokens   map[string]*fakeToken // secret -> token
+	revoked  []string              // names revoked one by one
 	issueErr error
 }
 
