@@ -1,13 +1,12 @@
-// Package token wires the TokenService: its Redis store, its gRPC API, its outbox
-// relay and its event consumers. This is the service's composition root,
-// used by the landscape binary and by component tests.
-//
-// SKELETON: the wiring contract of docs/ARCHITECTURE.md. The engineer who
-// owns this service replaces the body; keep Deps/New/Register/Run.
+// Package token wires the TokenService: the domain service (package
+// tokens) over its Redis store, its gRPC API and its outbox relay. This is
+// the service's composition root, used by the landscape binary and by
+// component tests.
 package token
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -16,34 +15,74 @@ import (
 
 	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/outbox"
+	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/services/token/grpcapi"
+	"github.com/landscape-dev/landscape/services/token/redisstore"
+	"github.com/landscape-dev/landscape/services/token/tokens"
 )
 
 // Deps are what the service needs from its process.
 type Deps struct {
 	Logger    *slog.Logger
 	Redis     redis.UniversalClient
-	KeyPrefix string // "ls" in production
+	KeyPrefix string // "ls" in production; a per-test prefix in tests
 	JetStream jetstream.JetStream
 	Now       func() time.Time // nil: time.Now
 }
 
-// Service is a running TokenService.
+// Service is the TokenService.
 type Service struct {
-	deps Deps
+	deps  Deps
+	store *redisstore.Store
+	app   *tokens.Service
+	api   *grpcapi.Server
 }
 
-// New builds the service.
+// New builds the service. It does not touch Redis or NATS.
 func New(d Deps) (*Service, error) {
-	return &Service{deps: d}, nil
+	if d.Redis == nil {
+		return nil, errors.New("token: Deps.Redis is required")
+	}
+	if d.KeyPrefix == "" {
+		d.KeyPrefix = "ls"
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	store := redisstore.New(d.Redis, d.KeyPrefix, d.Now)
+	app := tokens.NewService(store, d.Now)
+	return &Service{deps: d, store: store, app: app, api: grpcapi.New(app)}, nil
 }
 
-// Register registers the gRPC service on srv.
+// App is the domain service (for tests and tools).
+func (s *Service) App() *tokens.Service { return s.app }
+
+// Register registers TokenService on srv, every method with the Internal
+// policy (service credential only), and watches Redis for its health. The
+// watch runs until srv shuts down (WatchDependency stops with the server),
+// so Register needs no context of its own.
 func (s *Service) Register(srv *grpcserver.Server) {
-	srv.Register(&tokenv1.TokenService_ServiceDesc, tokenv1.UnimplementedTokenServiceServer{}, nil)
+	srv.Register(&tokenv1.TokenService_ServiceDesc, s.api, grpcapi.Policies)
+	srv.WatchDependency(context.Background(), tokenv1.TokenService_ServiceDesc.ServiceName, s.ping)
 }
 
-// Run runs the background work (outbox relay, consumers) until ctx ends.
+func (s *Service) ping(ctx context.Context) error {
+	return redisconn.Classify(s.deps.Redis.Ping(ctx).Err())
+}
+
+// Run relays the token outbox to JetStream (stream LANDSCAPE_TOKEN) until
+// ctx ends; it returns nil then, or the error that stopped the relay.
 func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	if s.deps.JetStream == nil {
+		return errors.New("token: Deps.JetStream is required to run")
+	}
+	err := outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.deps.Logger, outbox.RelayOptions{}).Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
