@@ -1,0 +1,161 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+)
+
+// The chain, outermost first: recovery, logging, auth, error mapping. Every
+// layer returns errors already mapped by Status (a *mappedError that keeps
+// the cause), so the logging layer sees both what the caller gets and why.
+
+// recoverUnary turns a panic into INTERNAL and logs the stack.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = s.recovered(ctx, info.FullMethod, p)
+			resp = nil
+		}
+	}()
+	return next(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = s.recovered(ss.Context(), info.FullMethod, p)
+		}
+	}()
+	return next(srv, ss)
+}
+
+// recovered logs a panic with its stack (this is the call's log line) and
+// returns the masked INTERNAL error.
+func (s *Server) recovered(ctx context.Context, method string, p any) error {
+	err := mapErr(fmt.Errorf("panic: %v", p))
+	s.logger.LogAttrs(ctx, slog.LevelError, "grpc call panicked",
+		slog.String("method", method),
+		slog.String("code", codes.Internal.String()),
+		slog.String("reason", reasonOf(Status(err))),
+		slog.String("peer", peerAddr(ctx)),
+		slog.String("error", fmt.Sprint(p)),
+		slog.String("stack", string(debug.Stack())),
+	)
+	return err
+}
+
+// logUnary writes one line per call.
+func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := next(ctx, req)
+	err = mapErr(err)
+	s.logCall(ctx, info.FullMethod, start, err)
+	return resp, err
+}
+
+func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	start := time.Now()
+	err := mapErr(next(srv, ss))
+	s.logCall(ss.Context(), info.FullMethod, start, err)
+	return err
+}
+
+// logCall logs method, code, reason, duration and peer: Info for OK, Warn
+// for errors of the caller, Error (with the internal cause) for failures of
+// the service or its dependencies. Never request bodies or metadata.
+func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
+	st := Status(err)
+	attrs := []slog.Attr{
+		slog.String("method", method),
+		slog.String("code", st.Code().String()),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("peer", peerAddr(ctx)),
+	}
+	if err == nil {
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "grpc call", attrs...)
+		return
+	}
+	attrs = append(attrs, slog.String("reason", reasonOf(st)))
+	level := Level(st.Code())
+	if level >= slog.LevelError {
+		var m *mappedError
+		if errors.As(err, &m) && m.cause != nil {
+			attrs = append(attrs, slog.String("error", m.cause.Error()))
+		}
+	} else {
+		attrs = append(attrs, slog.String("message", st.Message()))
+	}
+	s.logger.LogAttrs(ctx, level, "grpc call", attrs...)
+}
+
+// Level is the log level of a call that ended with code: Info for OK, Error
+// for failures of the service or its dependencies (INTERNAL, UNKNOWN,
+// DATA_LOSS, UNAVAILABLE, DEADLINE_EXCEEDED), Warn for the caller's errors.
+func Level(c codes.Code) slog.Level {
+	switch c {
+	case codes.OK:
+		return slog.LevelInfo
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable, codes.DeadlineExceeded:
+		return slog.LevelError
+	}
+	return slog.LevelWarn
+}
+
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+// authUnary enforces the method's policy before the handler runs.
+func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if s.auth == nil {
+		return next(ctx, req)
+	}
+	ctx, err := s.auth.Authenticate(ctx, s.policy(info.FullMethod))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return next(ctx, req)
+}
+
+func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	if s.auth == nil {
+		return next(srv, ss)
+	}
+	ctx, err := s.auth.Authenticate(ss.Context(), s.policy(info.FullMethod))
+	if err != nil {
+		return mapErr(err)
+	}
+	return next(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+}
+
+// ctxStream is a server stream with the authenticated context.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *ctxStream) Context() context.Context { return c.ctx }
+
+// mapUnary maps the handler's error with Status.
+func mapUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	resp, err := next(ctx, req)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return resp, nil
+}
+
+func mapStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	return mapErr(next(srv, ss))
+}
