@@ -2,58 +2,200 @@
 // setting has both, flags win, and help lists each flag with its variable
 // and default (DESIGN 5).
 //
-// API FROZEN for parallel work; TODO(kit) bodies are filled in by the kit.
+// API FROZEN for parallel work; exported helpers may be added.
 package config
 
 import (
 	"flag"
+	"fmt"
+	"os"
+	"strings"
 	"time"
 )
 
 // FlagSet is a flag.FlagSet whose flags also read an environment variable.
 type FlagSet struct {
 	*flag.FlagSet
-	env map[string]string // flag name -> variable
+	env     map[string]string // flag name -> variable
+	summary string
+}
+
+// Setting describes one setting: its flag, its environment variable and
+// its default, as help prints them. Tests check deployment manifests
+// (docker-compose, Kubernetes) against a binary's settings with it.
+type Setting struct {
+	Flag    string // without dashes: "http-addr"
+	Env     string // "LANDSCAPE_HTTP_ADDR"; empty for a flag without one
+	Default string // the default as text ("127.0.0.1:8080", "20", "5s")
+	Type    string // "string", "int", "float", "duration", "bool"
+	Usage   string
 }
 
 // New returns a flag set for a command; summary is the first line of its help.
 func New(command, summary string) *FlagSet {
-	return &FlagSet{FlagSet: flag.NewFlagSet(command, flag.ContinueOnError), env: map[string]string{}}
+	f := &FlagSet{FlagSet: flag.NewFlagSet(command, flag.ContinueOnError), env: map[string]string{}, summary: summary}
+	f.FlagSet.Usage = f.printHelp
+	return f
+}
+
+// bind records the variable of a flag. Two flags on one variable is a
+// programming error.
+func (f *FlagSet) bind(name, env string) {
+	if env != "" {
+		for n, e := range f.env {
+			if e == env {
+				panic(fmt.Sprintf("config: flags --%s and --%s both read %s", n, name, env))
+			}
+		}
+	}
+	f.env[name] = env
 }
 
 // String defines a string setting.
 func (f *FlagSet) String(p *string, name, env, def, usage string) {
-	f.env[name] = env
+	f.bind(name, env)
 	f.StringVar(p, name, def, usage)
 }
 
 // Int defines an int setting.
 func (f *FlagSet) Int(p *int, name, env string, def int, usage string) {
-	f.env[name] = env
+	f.bind(name, env)
 	f.IntVar(p, name, def, usage)
 }
 
 // Float defines a float setting.
 func (f *FlagSet) Float(p *float64, name, env string, def float64, usage string) {
-	f.env[name] = env
+	f.bind(name, env)
 	f.Float64Var(p, name, def, usage)
 }
 
 // Bool defines a bool setting.
 func (f *FlagSet) Bool(p *bool, name, env string, def bool, usage string) {
-	f.env[name] = env
+	f.bind(name, env)
 	f.BoolVar(p, name, def, usage)
 }
 
 // Duration defines a duration setting.
 func (f *FlagSet) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
-	f.env[name] = env
+	f.bind(name, env)
 	f.DurationVar(p, name, def, usage)
 }
 
 // Parse parses args, then applies environment variables (looked up with
 // getenv, os.LookupEnv in production) to the flags not given on the command line.
+//
+// Precedence: a flag on the command line, then its variable, then the
+// default. A variable set to the empty string counts as unset. A variable
+// whose value does not parse is an error naming the variable (never its
+// value, which may be a secret). -h or --help prints the help to the flag
+// set's output and returns flag.ErrHelp. getenv nil means os.LookupEnv.
 func (f *FlagSet) Parse(args []string, getenv func(string) (string, bool)) error {
-	// TODO(kit): env, help with env and defaults.
-	return f.FlagSet.Parse(args)
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	if err := f.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	var err error
+	f.VisitAll(func(fl *flag.Flag) {
+		env := f.env[fl.Name]
+		if err != nil || given[fl.Name] || env == "" {
+			return
+		}
+		v, ok := getenv(env)
+		if !ok || v == "" {
+			return
+		}
+		if serr := f.Set(fl.Name, v); serr != nil {
+			err = fmt.Errorf("environment variable %s (for --%s): invalid %s value", env, fl.Name, typeOf(fl))
+		}
+	})
+	return err
+}
+
+// Settings returns every setting in flag name order.
+func (f *FlagSet) Settings() []Setting {
+	var out []Setting
+	f.VisitAll(func(fl *flag.Flag) {
+		_, usage := flag.UnquoteUsage(fl)
+		out = append(out, Setting{
+			Flag:    fl.Name,
+			Env:     f.env[fl.Name],
+			Default: fl.DefValue,
+			Type:    typeOf(fl),
+			Usage:   usage,
+		})
+	})
+	return out
+}
+
+// typeOf names the type of a flag's value.
+func typeOf(fl *flag.Flag) string {
+	if g, ok := fl.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case bool:
+			return "bool"
+		case string:
+			return "string"
+		case int:
+			return "int"
+		case float64:
+			return "float"
+		case time.Duration:
+			return "duration"
+		}
+	}
+	name, _ := flag.UnquoteUsage(fl)
+	return name
+}
+
+// Help returns the help text: the summary, the usage line and one line per
+// flag with its variable and default:
+//
+//	--http-addr string   gateway HTTP address (env LANDSCAPE_HTTP_ADDR, default "127.0.0.1:8080")
+func (f *FlagSet) Help() string {
+	var b strings.Builder
+	if f.summary != "" {
+		fmt.Fprintf(&b, "%s\n\n", f.summary)
+	}
+	fmt.Fprintf(&b, "Usage: %s [flags]\n", f.Name())
+	settings := f.Settings()
+	if len(settings) == 0 {
+		return b.String()
+	}
+	b.WriteString("\nFlags:\n")
+	heads := make([]string, len(settings))
+	width := 0
+	for i, s := range settings {
+		heads[i] = "--" + s.Flag
+		if s.Type != "bool" {
+			heads[i] += " " + s.Type
+		}
+		width = max(width, len(heads[i]))
+	}
+	for i, s := range settings {
+		var notes []string
+		if s.Env != "" {
+			notes = append(notes, "env "+s.Env)
+		}
+		switch {
+		case s.Type == "string" && s.Default != "":
+			notes = append(notes, fmt.Sprintf("default %q", s.Default))
+		case s.Type != "string":
+			notes = append(notes, "default "+s.Default)
+		}
+		line := fmt.Sprintf("  %-*s   %s", width, heads[i], s.Usage)
+		if len(notes) > 0 {
+			line += " (" + strings.Join(notes, ", ") + ")"
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	return b.String()
+}
+
+// printHelp is the flag set's Usage: it prints Help to the output.
+func (f *FlagSet) printHelp() {
+	fmt.Fprint(f.Output(), f.Help())
 }
