@@ -1,0 +1,215 @@
+package formations
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/landscape-dev/landscape/pkg/apperr"
+)
+
+func TestCatalogIsTheDesignCatalog(t *testing.T) {
+	t.Parallel()
+	c := DefaultCatalog()
+	types := c.Types()
+	if len(types) != 2 {
+		t.Fatalf("catalog has %d types, want 2", len(types))
+	}
+	kyma, ok := c.Type("side-by-side-extensibility-with-kyma")
+	if !ok || kyma.Environment != Kyma || kyma.Exclusive || kyma.DisplayName != "Side-by-Side Extensibility with Kyma" {
+		t.Errorf("kyma type = %+v", kyma)
+	}
+	ev, ok := c.Type("eventing-between-sap-cloud-systems")
+	if !ok || ev.Environment != NoEnvironment || !ev.Exclusive || ev.DisplayName != "Eventing Between SAP Cloud Systems" {
+		t.Errorf("eventing type = %+v", ev)
+	}
+	for _, ft := range types {
+		for _, st := range []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors",
+			"sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"} {
+			if !ft.Allows(st) {
+				t.Errorf("%s does not allow %s", ft.ID, st)
+			}
+		}
+	}
+	if _, err := ParseCatalog([]byte(`{"formationTypes":[{"id":"a"},{"id":"a"}]}`)); err == nil {
+		t.Error("duplicate ids accepted")
+	}
+}
+
+func TestDeriveState(t *testing.T) {
+	t.Parallel()
+	a := func(states ...State) []Assignment {
+		var out []Assignment
+		for _, s := range states {
+			out = append(out, Assignment{State: s})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		in   []Assignment
+		want State
+	}{
+		{nil, Ready},
+		{a(Ready), Ready},
+		{a(Ready, Pending), Pending},
+		{a(Pending, Error, Ready), Error},
+		{a(Error), Error},
+	} {
+		if got := DeriveState(tc.in); got != tc.want {
+			t.Errorf("DeriveState(%v) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+var (
+	kymaOnly = SystemType{ID: "sap-cloud-for-customer", Environments: []Environment{Kyma}, AssignableBeforePairing: true}
+	cfKyma   = SystemType{ID: "sap-s4hana-cloud", Environments: []Environment{CloudFoundry, Kyma}}
+)
+
+func TestCheckAssignRulesInOrder(t *testing.T) {
+	t.Parallel()
+	cat := DefaultCatalog()
+	kymaFT, _ := cat.Type("side-by-side-extensibility-with-kyma")
+	exclFT, _ := cat.Type("eventing-between-sap-cloud-systems")
+	form := func(env Environment, ids ...string) *Formation {
+		f := &Formation{GlobalAccount: "acme", ID: "f1", Environment: env}
+		for _, id := range ids {
+			f.Assignments = append(f.Assignments, Assignment{SystemID: id, State: Ready})
+		}
+		return f
+	}
+	sys := func(typ string, st SystemState) System {
+		return System{GlobalAccount: "acme", ID: "s1", Type: typ, State: st}
+	}
+	for _, tc := range []struct {
+		name   string
+		in     AssignInput
+		reason apperr.Reason
+		state  State
+		api    bool
+	}{
+		{"2 already assigned wins over 3", AssignInput{Formation: form(Kyma, "s1"), FormationType: kymaFT,
+			System: sys("sap-cloud-for-customer", SystemError), SystemType: kymaOnly}, apperr.SystemAlreadyAssigned, "", false},
+		{"3 in error wins over 4", AssignInput{Formation: form(CloudFoundry), FormationType: exclFT,
+			System: sys("sap-cloud-for-customer", SystemError), SystemType: kymaOnly}, apperr.SystemInError, "", false},
+		{"4 environment wins over 5", AssignInput{Formation: form(CloudFoundry), FormationType: exclFT,
+			System: sys("sap-cloud-for-customer", SystemPending), SystemType: kymaOnly, ExclusiveHolder: "f2"}, apperr.EnvironmentNotSupported, "", false},
+		{"4 does not apply without environment", AssignInput{Formation: form(NoEnvironment), FormationType: exclFT,
+			System: sys("sap-cloud-for-customer", SystemPending), SystemType: kymaOnly}, "", Pending, false},
+		{"5 exclusive wins over 6", AssignInput{Formation: form(NoEnvironment), FormationType: exclFT,
+			System: sys("sap-s4hana-cloud", SystemPending), SystemType: cfKyma, ExclusiveHolder: "f2"}, apperr.SystemInExclusiveFormation, "", false},
+		{"5 only for exclusive types", AssignInput{Formation: form(Kyma), FormationType: kymaFT,
+			System: sys("sap-s4hana-cloud", SystemRegistered), SystemType: cfKyma, ExclusiveHolder: "f2"}, "", Ready, true},
+		{"6 not paired", AssignInput{Formation: form(Kyma), FormationType: kymaFT,
+			System: sys("sap-s4hana-cloud", SystemPending), SystemType: cfKyma}, apperr.SystemNotPaired, "", false},
+		{"CX system joins before pairing, PENDING, API off", AssignInput{Formation: form(Kyma), FormationType: kymaFT,
+			System: sys("sap-cloud-for-customer", SystemPending), SystemType: kymaOnly}, "", Pending, false},
+		{"registered system is READY with API on", AssignInput{Formation: form(Kyma), FormationType: kymaFT,
+			System: sys("sap-s4hana-cloud", SystemRegistered), SystemType: cfKyma}, "", Ready, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st, api, err := CheckAssign(tc.in)
+			if tc.reason != "" {
+				if got := apperr.ReasonOf(err); got != tc.reason {
+					t.Fatalf("reason = %s (%v), want %s", got, err, tc.reason)
+				}
+				return
+			}
+			if err != nil || st != tc.state || api != tc.api {
+				t.Fatalf("got %s api=%v err=%v, want %s api=%v", st, api, err, tc.state, tc.api)
+			}
+		})
+	}
+}
+
+func TestReact(t *testing.T) {
+	t.Parallel()
+	pending := Assignment{SystemID: "s", State: Pending}
+	errored := Assignment{SystemID: "s", State: Error}
+	if a, keep := react(pending, SystemRegisteredEvent); !keep || a.State != Ready || !a.APIAccessEnabled {
+		t.Errorf("registered: %+v %v", a, keep)
+	}
+	if a, keep := react(pending, SystemRegistrationFailedEvent); !keep || a.State != Error || a.APIAccessEnabled {
+		t.Errorf("failed: %+v %v", a, keep)
+	}
+	if a, _ := react(errored, SystemRegistrationRestartedEvent); a.State != Pending {
+		t.Errorf("restarted from error: %+v", a)
+	}
+	if a, _ := react(Assignment{State: Ready, APIAccessEnabled: true}, SystemRegistrationRestartedEvent); a.State != Ready {
+		t.Errorf("restarted leaves READY alone: %+v", a)
+	}
+	if _, keep := react(pending, SystemDeregisteredEvent); keep {
+		t.Error("deregistered keeps the assignment")
+	}
+}
+
+func TestParseFilter(t *testing.T) {
+	t.Parallel()
+	cat := DefaultCatalog()
+	for _, tc := range []struct {
+		in   string
+		want Filter
+		ok   bool
+	}{
+		{"", Filter{}, true},
+		{"  ", Filter{}, true},
+		{"state = READY", Filter{State: Ready}, true},
+		{"state=PENDING", Filter{State: Pending}, true},
+		{`formationType = "eventing-between-sap-cloud-systems"`, Filter{Type: "eventing-between-sap-cloud-systems"}, true},
+		{`state = ERROR AND formationType = "side-by-side-extensibility-with-kyma"`, Filter{State: Error, Type: "side-by-side-extensibility-with-kyma"}, true},
+		{`formationType = "side-by-side-extensibility-with-kyma" AND state = READY`, Filter{State: Ready, Type: "side-by-side-extensibility-with-kyma"}, true},
+		{"state = BROKEN", Filter{}, false},
+		{`state = "READY"`, Filter{}, false},
+		{"type = READY", Filter{}, false},
+		{`formationType = "nope"`, Filter{}, false},
+		{`formationType = side-by-side-extensibility-with-kyma`, Filter{}, false},
+		{"state = READY AND", Filter{}, false},
+		{"state = READY OR state = ERROR", Filter{}, false},
+		{"state = READY AND state = ERROR", Filter{}, false},
+		{"state READY", Filter{}, false},
+		{`formationType = "unterminated`, Filter{}, false},
+		{"= READY", Filter{}, false},
+	} {
+		got, err := ParseFilter(tc.in, cat)
+		if !tc.ok {
+			e := apperr.As(err)
+			if err == nil || e.Reason != apperr.InvalidArgument || len(e.Violations) != 1 || e.Violations[0].Field != "filter" {
+				t.Errorf("ParseFilter(%q) = %v, %v; want INVALID_ARGUMENT on filter", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseFilter(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestDisplayNamesAndIDs(t *testing.T) {
+	t.Parallel()
+	for name, ok := range map[string]bool{
+		"Extensions": true, "a": true, "9 lives": true, "Ünïcode 1": true,
+		"": false, " lead": false, "trail ": false, "-x": false, "tab\tin": false,
+		strings.Repeat("a", 128): true, strings.Repeat("a", 129): false,
+	} {
+		err := CheckDisplayName("formation.displayName", name)
+		if (err == nil) != ok {
+			t.Errorf("CheckDisplayName(%q) = %v, want ok=%v", name, err, ok)
+		}
+		if err != nil && apperr.As(err).Violations[0].Field != "formation.displayName" {
+			t.Errorf("field = %v", apperr.As(err).Violations)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		if id := NewID(); !ValidID(id) {
+			t.Fatalf("generated id %q does not follow the pattern", id)
+		}
+	}
+	if ga, id, err := ParseSystemName("system", "globalAccounts/acme/systems/s-1"); err != nil || ga != "acme" || id != "s-1" {
+		t.Errorf("ParseSystemName = %s %s %v", ga, id, err)
+	}
+	for _, bad := range []string{"", "systems/x", "globalAccounts/acme/formations/x", "globalAccounts/acme/systems/X", "globalAccounts/acme/systems/x/y"} {
+		if _, _, err := ParseSystemName("system", bad); apperr.ReasonOf(err) != apperr.InvalidArgument {
+			t.Errorf("ParseSystemName(%q) accepted", bad)
+		}
+	}
+}
