@@ -458,8 +458,8 @@ func TestReactionsApplyOnce(t *testing.T) {
 	check(formations.Pending, false, 7)
 	apply(formations.SystemRegisteredEvent, 4)
 	check(formations.Ready, true, 9)
-	apply(formations.SystemRegisteredEvent, 4)            // replay
-	apply(formations.SystemRegistrationFailedEvent, 3)    // out of order: stale
+	apply(formations.SystemRegisteredEvent, 4)         // replay
+	apply(formations.SystemRegistrationFailedEvent, 3) // out of order: stale
 	check(formations.Ready, true, 9)
 	if got := e.outboxEvents(t, formations.FormationName("acme", "k1")); strings.Join(got[3:], ",") !=
 		"assignment.state_changed@4,formation.state_changed@5,assignment.state_changed@6,formation.state_changed@7,assignment.state_changed@8,formation.state_changed@9" {
