@@ -1,0 +1,87 @@
+package stack
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// startMemoryRedis starts the embedded in-memory Redis (miniredis) on
+// 127.0.0.1 and a free port. It speaks RESP, so the services use it through
+// the same go-redis client as a real Redis; see the package test for the
+// commands Landscape relies on.
+func startMemoryRedis() (*miniredis.Miniredis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("stack: start in-memory redis: %w", err)
+	}
+	return m, nil
+}
+
+// startEmbeddedNATS starts a NATS server with JetStream on 127.0.0.1, its
+// store under dir/nats. port 0 tries 4222 first, then a free port.
+func startEmbeddedNATS(dir string, port int) (*server.Server, error) {
+	switch {
+	case port == 0 && portFree(DefaultNATSPort):
+		port = DefaultNATSPort
+	case port == 0:
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName: "landscape-dev",
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(dir, "nats"),
+		NoLog:      true,
+		NoSigs:     true,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("stack: embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("stack: embedded nats not ready within 10s")
+	}
+	return ns, nil
+}
+
+// connectNATS connects and keeps reconnecting forever; a NATS that is not
+// up yet does not stop the stack (the outbox relays keep their backlog).
+// TODO(wiring): use pkg/natsconn.Connect once it is committed.
+func connectNATS(url string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "nats")
+	nc, err := nats.Connect(url,
+		nats.Name("landscape"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected; reconnecting", "error", err.Error())
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stack: nats connect: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("stack: jetstream: %w", err)
+	}
+	return nc, js, nil
+}

@@ -1,0 +1,434 @@
+// Package stack runs the whole landscape in one process: the registry,
+// token and formation services on one gRPC server, the REST gateway, and —
+// when none is given — an embedded NATS server with JetStream and an
+// embedded in-memory Redis. It is what `landscape dev` runs and what
+// end-to-end tests start (through package stacktest).
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/services/gateway"
+)
+
+// Defaults of Config.
+const (
+	DefaultKeyPrefix = "ls"
+	DefaultNATSPort  = 4222
+)
+
+// Config configures a stack. Zero values take the defaults named per field.
+type Config struct {
+	// GRPCAddr is where all three services listen ("127.0.0.1:0" when
+	// empty; ":0" picks a free port). Stack.GRPCAddr is the real address.
+	GRPCAddr string
+	// HTTPAddr is where the gateway listens ("127.0.0.1:0" when empty).
+	HTTPAddr string
+
+	// RedisURL of a real Redis; empty starts an embedded in-memory store
+	// (miniredis) on 127.0.0.1, whose data is lost at Close.
+	RedisURL string
+	// KeyPrefix of every Redis key ("ls" when empty).
+	KeyPrefix string
+
+	// NATSURL of a NATS server with JetStream; empty starts an embedded
+	// one on 127.0.0.1 (port NATSPort).
+	NATSURL string
+	// NATSPort of the embedded server: 0 tries 4222 and takes a free port
+	// when 4222 is taken; -1 always takes a free port.
+	NATSPort int
+	// DataDir holds the embedded NATS server's JetStream store (in
+	// DataDir/nats). Empty: a temporary folder removed at Close.
+	DataDir string
+
+	// JWT verification (DESIGN 3.1): at least the HS256 secret or a keys
+	// file for user JWTs.
+	JWTHS256Secret string
+	JWTKeysFile    string
+	JWTIssuer      string
+	JWTAudience    string
+	// ServiceSecret signs the service credential between the services;
+	// empty: random per process.
+	ServiceSecret string
+
+	// PairRateLimit is the gateway's pairing limit per client address
+	// (requests/s; 0 turns it off) and PairRateBurst its burst.
+	PairRateLimit float64
+	PairRateBurst int
+	// RequestTimeout is the gateway's per-request deadline (0: 10s).
+	RequestTimeout time.Duration
+
+	// TokenTTL, when positive, overrides the integration token lifetime of
+	// every system type (tests use short TTLs). Passed to the registry
+	// once its Deps has such a field.
+	TokenTTL time.Duration
+
+	// Logger receives every component's JSON logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the services' clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Stack is a running landscape.
+type Stack struct {
+	// GRPCAddr is the gRPC address all three services answer on (dialable:
+	// an unspecified host is given as 127.0.0.1).
+	GRPCAddr string
+	// HTTPAddr is the gateway's address (dialable).
+	HTTPAddr string
+	// NATSURL is the NATS server in use.
+	NATSURL string
+	// EmbeddedNATS is true when the stack started its own NATS server.
+	EmbeddedNATS bool
+	// RedisURL is the Redis in use (the embedded store's address when
+	// EmbeddedRedis).
+	RedisURL string
+	// EmbeddedRedis is true when the stack runs the in-memory store.
+	EmbeddedRedis bool
+	// KeyPrefix is the Redis key prefix in use.
+	KeyPrefix string
+
+	// Redis, NATS and JetStream are the stack's own clients, for tests.
+	Redis     *redis.Client
+	NATS      *nats.Conn
+	JetStream jetstream.JetStream
+
+	logger   *slog.Logger
+	authn    *authn.Authenticator
+	closers  []func() error // run in reverse order by Close, after the runners stop
+	runners  []*runner      // stopped in order by Close
+	failed   chan struct{}  // closed when a component fails
+	failOnce sync.Once
+	failErr  error
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+}
+
+// runner is a component that runs until its context ends.
+type runner struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Start builds and starts every component, and returns once every listener
+// is bound. The stack runs until ctx ends or Close is called; a component
+// that fails stops the whole stack (see Wait).
+func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = DefaultKeyPrefix
+	}
+	if cfg.GRPCAddr == "" {
+		cfg.GRPCAddr = "127.0.0.1:0"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
+	}
+	if cfg.ServiceSecret == "" {
+		cfg.ServiceSecret = randomHex(32)
+	}
+	s := &Stack{
+		KeyPrefix: cfg.KeyPrefix,
+		logger:    cfg.Logger,
+		failed:    make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+
+	auth, err := authn.New(authn.Config{
+		HS256Secret:   cfg.JWTHS256Secret,
+		KeysFile:      cfg.JWTKeysFile,
+		Issuer:        cfg.JWTIssuer,
+		Audience:      cfg.JWTAudience,
+		ServiceSecret: cfg.ServiceSecret,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	if cfg.JWTHS256Secret == "" && cfg.JWTKeysFile == "" {
+		return nil, errors.New("stack: no user JWT key: set the HS256 secret or a keys file")
+	}
+	s.authn = auth
+
+	if err := s.startRedis(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.startNATS(cfg); err != nil {
+		return nil, err
+	}
+
+	// Listeners first, so that the peers' addresses are known.
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("stack: grpc listen %s: %w", cfg.GRPCAddr, err)
+	}
+	s.GRPCAddr = dialable(grpcLis.Addr())
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = grpcLis.Close()
+		return nil, fmt.Errorf("stack: http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	s.HTTPAddr = dialable(httpLis.Addr())
+
+	// Peer clients: each service dials the stack's own gRPC address with
+	// the service credential (DESIGN 3.1).
+	peer := func(name string) (*grpc.ClientConn, error) {
+		c, err := grpc.NewClient(s.GRPCAddr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(authn.ServiceCredential(cfg.ServiceSecret, name)))
+		if err != nil {
+			return nil, fmt.Errorf("stack: dial %s for %s: %w", s.GRPCAddr, name, err)
+		}
+		s.closers = append(s.closers, c.Close)
+		return c, nil
+	}
+	regPeer, err := peer("registry")
+	if err != nil {
+		_ = grpcLis.Close()
+		_ = httpLis.Close()
+		return nil, err
+	}
+	formPeer, err := peer("formation")
+	if err != nil {
+		_ = grpcLis.Close()
+		_ = httpLis.Close()
+		return nil, err
+	}
+
+	srv := grpcserver.New(cfg.Logger.With("component", "grpc"), auth)
+	svcs, err := buildServices(cfg, s, regPeer, formPeer)
+	if err != nil {
+		_ = grpcLis.Close()
+		_ = httpLis.Close()
+		return nil, err
+	}
+	for _, svc := range svcs {
+		svc.register(srv)
+	}
+
+	gw, err := gateway.New(gateway.Config{
+		Logger:         cfg.Logger.With("component", "gateway"),
+		RegistryAddr:   s.GRPCAddr,
+		TokenAddr:      s.GRPCAddr,
+		FormationAddr:  s.GRPCAddr,
+		RequestTimeout: cfg.RequestTimeout,
+		Redis:          s.Redis,
+		KeyPrefix:      cfg.KeyPrefix,
+		PairRateLimit:  cfg.PairRateLimit,
+		PairRateBurst:  cfg.PairRateBurst,
+	})
+	if err != nil {
+		_ = grpcLis.Close()
+		_ = httpLis.Close()
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	s.closers = append(s.closers, gw.Close)
+
+	// Runners, in shutdown order: gateway, gRPC (drain), services' background work.
+	gwLogger := cfg.Logger.With("component", "gateway")
+	s.run("gateway", func(ctx context.Context) error { return gateway.Serve(ctx, httpLis, gw, gwLogger) })
+	s.run("grpc", func(ctx context.Context) error { return srv.Serve(ctx, grpcLis) })
+	for _, svc := range svcs {
+		s.run(svc.name, svc.run)
+	}
+
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.failed:
+		case <-s.done:
+			return
+		}
+		_ = s.Close()
+	}()
+	return s, nil
+}
+
+// service is one of the three services, seen uniformly.
+type service struct {
+	name     string
+	register func(*grpcserver.Server)
+	run      func(context.Context) error
+}
+
+// startRedis connects to cfg.RedisURL or starts the embedded store.
+func (s *Stack) startRedis(cfg Config) error {
+	url := cfg.RedisURL
+	if url == "" {
+		m, err := startMemoryRedis()
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, func() error { m.Close(); return nil })
+		url = "redis://" + m.Addr()
+		s.EmbeddedRedis = true
+	}
+	rdb, err := redisconn.Open(url)
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	s.closers = append(s.closers, rdb.Close)
+	s.Redis = rdb
+	s.RedisURL = url
+	return nil
+}
+
+// startNATS connects to cfg.NATSURL or starts the embedded server.
+func (s *Stack) startNATS(cfg Config) error {
+	url := cfg.NATSURL
+	if url == "" {
+		dir := cfg.DataDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "landscape-dev-")
+			if err != nil {
+				return fmt.Errorf("stack: temp dir: %w", err)
+			}
+			s.closers = append(s.closers, func() error { return os.RemoveAll(tmp) })
+			dir = tmp
+		}
+		ns, err := startEmbeddedNATS(dir, cfg.NATSPort)
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, func() error { ns.Shutdown(); ns.WaitForShutdown(); return nil })
+		url = ns.ClientURL()
+		s.EmbeddedNATS = true
+	}
+	nc, js, err := connectNATS(url, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() error { nc.Close(); return nil })
+	s.NATS, s.JetStream, s.NATSURL = nc, js, url
+	return nil
+}
+
+// run starts a component.
+func (s *Stack) run(name string, f func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{name: name, cancel: cancel, done: make(chan struct{})}
+	s.runners = append(s.runners, r)
+	go func() {
+		defer close(r.done)
+		r.err = f(ctx)
+		if ctx.Err() == nil { // stopped by itself: the stack cannot go on
+			if r.err == nil {
+				r.err = errors.New("stopped unexpectedly")
+			}
+			s.logger.Error("component failed; stopping the landscape", "component", name, "error", r.err.Error())
+			s.fail(fmt.Errorf("stack: %s: %w", name, r.err))
+		}
+	}()
+}
+
+func (s *Stack) fail(err error) {
+	s.failOnce.Do(func() {
+		s.failErr = err
+		close(s.failed)
+	})
+}
+
+// GatewayURL is the gateway's base URL, e.g. http://127.0.0.1:8080.
+func (s *Stack) GatewayURL() string { return "http://" + s.HTTPAddr }
+
+// Authenticator is the stack's JWT verifier.
+func (s *Stack) Authenticator() *authn.Authenticator { return s.authn }
+
+// Close shuts the stack down in order: the gateway, the gRPC server
+// (draining calls in flight), the services' background work (outbox
+// relays, consumers), the peer connections, NATS, and the store. It is
+// safe to call more than once; it returns the first component error.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for _, r := range s.runners {
+			r.cancel()
+			<-r.done
+		}
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](); err != nil && !isClosedErr(err) {
+				errs = append(errs, err)
+			}
+		}
+		select {
+		case <-s.failed:
+			errs = append([]error{s.failErr}, errs...)
+		default:
+		}
+		s.closeErr = errors.Join(errs...)
+		close(s.done)
+	})
+	return s.closeErr
+}
+
+// Wait blocks until the stack has shut down (its context ended, Close was
+// called, or a component failed) and returns Close's result.
+func (s *Stack) Wait() error {
+	<-s.done
+	return s.closeErr
+}
+
+// Done is closed once the stack has shut down.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, redis.ErrClosed) || errors.Is(err, net.ErrClosed)
+}
+
+// dialable turns a listener address into one a client can dial: an
+// unspecified host (0.0.0.0, ::) becomes 127.0.0.1.
+func dialable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// portFree reports whether 127.0.0.1:port can be bound now.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
