@@ -51,6 +51,12 @@ func (s *testImpl) Do(ctx context.Context, in *wrapperspb.StringValue) (*wrapper
 		return nil, apperr.Invalid("system.displayName", "must not be empty")
 	case "internal":
 		return nil, apperr.Internalf("decode record: secret-cause-xyz")
+	case "whoami":
+		c, ok := authn.FromContext(ctx)
+		if !ok {
+			return wrapperspb.String("nobody"), nil
+		}
+		return wrapperspb.String(c.Subject), nil
 	case "slow":
 		close(s.started)
 		select {
@@ -62,26 +68,31 @@ func (s *testImpl) Do(ctx context.Context, in *wrapperspb.StringValue) (*wrapper
 	return wrapperspb.String("done:" + in.GetValue()), nil
 }
 
-var testDesc = grpc.ServiceDesc{
-	ServiceName: testService,
-	HandlerType: (*doer)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Do",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-			in := new(wrapperspb.StringValue)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/" + testService + "/Do"}
-			h := func(ctx context.Context, req any) (any, error) {
-				return srv.(doer).Do(ctx, req.(*wrapperspb.StringValue))
-			}
-			if icpt == nil {
-				return h(ctx, in)
-			}
-			return icpt(ctx, in, info, h)
-		},
-	}},
+var testDesc = descFor(testService)
+
+// descFor describes a service with one method, Do, answered by testImpl.
+func descFor(service string) grpc.ServiceDesc {
+	return grpc.ServiceDesc{
+		ServiceName: service,
+		HandlerType: (*doer)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Do",
+			Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
+				in := new(wrapperspb.StringValue)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/" + service + "/Do"}
+				h := func(ctx context.Context, req any) (any, error) {
+					return srv.(doer).Do(ctx, req.(*wrapperspb.StringValue))
+				}
+				if icpt == nil {
+					return h(ctx, in)
+				}
+				return icpt(ctx, in, info, h)
+			},
+		}},
+	}
 }
 
 // syncBuffer collects log lines from concurrent calls.
