@@ -53,6 +53,10 @@ type Deps struct {
 	SystemTypesTTL time.Duration
 	// Relay tunes the outbox relay.
 	Relay outbox.RelayOptions
+	// ReactionsAckWait is how long an event the reactions consumer took
+	// may stay unacked before JetStream redelivers it (after a crash, the
+	// events it held come back after this); 0: the subscriber's default.
+	ReactionsAckWait time.Duration
 }
 
 // Service is a running FormationService.
@@ -111,6 +115,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		errs[1] = subscriber.Run(ctx, s.deps.JetStream, subscriber.Config{
 			Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
+			AckWait: s.deps.ReactionsAckWait,
 		}, s.HandleRegistryEvent, s.log)
 	}()
 	wg.Wait()
