@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/services/landscape/stacktest"
+)
+
+// Load of the registry: 64 concurrent gRPC clients (one connection each)
+// run a gRPC health Check (the baseline: the same server, interceptors,
+// connection and client, no Redis), then RegisterSystem, then PairSystem
+// with the tokens just issued. It prints a table; it asserts nothing about
+// time (the machine is shared).
+//
+//	LANDSCAPE_REGISTRY_LOAD=1 go test -count=1 -run TestRegistryLoad -v ./services/landscape/e2e/
+//
+// LANDSCAPE_REGISTRY_LOAD_N sets the calls per client for register and
+// pair (default 50; health Check runs 8 times as many).
+//
+// Targets (issue 4): RegisterSystem >= 0.3 x the baseline's throughput,
+// p99 <= 20 ms.
+
+const loadClients = 64
+
+type loadResult struct {
+	name  string
+	calls int
+	dur   time.Duration
+	lat   []time.Duration
+}
+
+func (r loadResult) rate() float64 { return float64(r.calls) / r.dur.Seconds() }
+
+func (r loadResult) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p+0.5) - 1
+	return r.lat[max(0, min(i, len(r.lat)-1))]
+}
+
+// runLoad runs call perClient times on each client concurrently.
+func runLoad(t testing.TB, name string, perClient int, call func(client, i int) error) loadResult {
+	t.Helper()
+	lats := make([][]time.Duration, loadClients)
+	var wg sync.WaitGroup
+	errs := make(chan error, loadClients)
+	startGate := make(chan struct{})
+	for c := range loadClients {
+		wg.Go(func() {
+			<-startGate
+			l := make([]time.Duration, 0, perClient)
+			for i := range perClient {
+				t0 := time.Now()
+				if err := call(c, i); err != nil {
+					errs <- fmt.Errorf("%s client %d call %d: %w", name, c, i, err)
+					return
+				}
+				l = append(l, time.Since(t0))
+			}
+			lats[c] = l
+		})
+	}
+	t0 := time.Now()
+	close(startGate)
+	wg.Wait()
+	dur := time.Since(t0)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	r := loadResult{name: name, dur: dur}
+	for _, l := range lats {
+		r.lat = append(r.lat, l...)
+	}
+	r.calls = len(r.lat)
+	slices.Sort(r.lat)
+	return r
+}
+
+type loadClient struct {
+	conn   *grpc.ClientConn
+	reg    registryv1.RegistryServiceClient
+	health healthpb.HealthClient
+	ctx    context.Context
+	ga     string
+}
+
+func loadSetup(t testing.TB) (*stacktest.Stack, []loadClient) {
+	t.Helper()
+	st := stacktest.Start(t, stacktest.Options{})
+	clients := make([]loadClient, loadClients)
+	for i := range clients {
+		conn, err := grpc.NewClient(st.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		// A global account per client keeps each under the token quota.
+		ga := fmt.Sprintf("load-%02d", i)
+		clients[i] = loadClient{
+			conn: conn, reg: registryv1.NewRegistryServiceClient(conn), health: healthpb.NewHealthClient(conn),
+			ctx: stacktest.Ctx(context.Background(), st.AdminJWT(ga)), ga: ga,
+		}
+	}
+	return st, clients
+}
+
+var loadTypes = []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
+
+// registryLoad runs the three phases and returns their results.
+func registryLoad(t testing.TB, perClient int) []loadResult {
+	_, clients := loadSetup(t)
+	// Warm up connections, JWT caches and Redis scripts.
+	for _, c := range clients {
+		if _, err := c.health.Check(c.ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.reg.ListSystemTypes(c.ctx, &registryv1.ListSystemTypesRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	health := runLoad(t, "health Check (baseline)", perClient*8, func(c, _ int) error {
+		_, err := clients[c].health.Check(clients[c].ctx, &healthpb.HealthCheckRequest{})
+		return err
+	})
+	tokens := make([][]string, loadClients)
+	for c := range tokens {
+		tokens[c] = make([]string, perClient)
+	}
+	register := runLoad(t, "RegisterSystem", perClient, func(c, i int) error {
+		cl := clients[c]
+		res, err := cl.reg.RegisterSystem(cl.ctx, &registryv1.RegisterSystemRequest{
+			Parent: "globalAccounts/" + cl.ga,
+			System: &registryv1.System{DisplayName: "Load " + strconv.Itoa(i), Type: loadTypes[i%len(loadTypes)]},
+		})
+		if err != nil {
+			return err
+		}
+		tokens[c][i] = res.GetIntegrationToken().GetToken()
+		return nil
+	})
+	pair := runLoad(t, "PairSystem", perClient, func(c, i int) error {
+		_, err := clients[c].reg.PairSystem(context.Background(), &registryv1.PairSystemRequest{
+			IntegrationToken: tokens[c][i], SystemType: loadTypes[i%len(loadTypes)], BaseUrl: "https://load.example.com",
+		})
+		return err
+	})
+	return []loadResult{health, register, pair}
+}
+
+func TestRegistryLoad(t *testing.T) {
+	if os.Getenv("LANDSCAPE_REGISTRY_LOAD") == "" {
+		t.Skip("load run: set LANDSCAPE_REGISTRY_LOAD=1 (prints throughput and latency; no timed assertion)")
+	}
+	perClient := 50
+	if n, err := strconv.Atoi(os.Getenv("LANDSCAPE_REGISTRY_LOAD_N")); err == nil && n > 0 {
+		perClient = n
+	}
+	res := registryLoad(t, perClient)
+	base := res[0].rate()
+	t.Logf("%d concurrent gRPC clients, GOMAXPROCS=%d", loadClients, runtimeProcs())
+	t.Logf("%-26s %8s %10s %9s %9s %9s", "operation", "calls", "calls/s", "p50", "p99", "x base")
+	for _, r := range res {
+		t.Logf("%-26s %8d %10.0f %9s %9s %9.2f", r.name, r.calls, r.rate(),
+			r.pct(0.50).Round(10*time.Microsecond), r.pct(0.99).Round(10*time.Microsecond), r.rate()/base)
+	}
+	t.Logf("targets: RegisterSystem >= 0.30 x base throughput, p99 <= 20ms")
+}
+
+// BenchmarkRegistryLoad is the same run as a benchmark: b.N calls per
+// client and phase, with calls/s and p50/p99 (µs) per phase as metrics.
+//
+//	go test -run '^$' -bench BenchmarkRegistryLoad -benchtime 50x ./services/landscape/e2e/
+func BenchmarkRegistryLoad(b *testing.B) {
+	res := registryLoad(b, b.N)
+	for _, r := range res {
+		b.ReportMetric(r.rate(), shortName(r.name)+"-calls/s")
+		b.ReportMetric(float64(r.pct(0.50).Microseconds()), shortName(r.name)+"-p50-µs")
+		b.ReportMetric(float64(r.pct(0.99).Microseconds()), shortName(r.name)+"-p99-µs")
+	}
+}
+
+func shortName(s string) string {
+	switch s {
+	case "RegisterSystem":
+		return "register"
+	case "PairSystem":
+		return "pair"
+	}
+	return "health"
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
