@@ -197,12 +197,7 @@ func build(code codes.Code, msg string, reason apperr.Reason, md map[string]stri
 
 // reasonOf returns the ErrorInfo reason of st, or "".
 func reasonOf(st *status.Status) string {
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
+	return ErrorInfo(st).GetReason()
 }
 
 // mappedError is an error already mapped by Status that keeps its cause for
@@ -227,4 +222,21 @@ func mapErr(err error) error {
 		return m
 	}
 	return &mappedError{st: Status(err), cause: err}
+}
+
+// ErrorInfo returns the google.rpc.ErrorInfo of st, or nil.
+func ErrorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}
+
+// ReasonOfStatus returns the ErrorInfo reason of an error a client received
+// (a gRPC status error), or "" when it has none. For clients and tests; it
+// does not map err through Status.
+func ReasonOfStatus(err error) apperr.Reason {
+	return apperr.Reason(reasonOf(status.Convert(err)))
 }
