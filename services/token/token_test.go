@@ -1,8 +1,10 @@
 package token_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -56,6 +58,7 @@ type harness struct {
 	conn    *grpc.ClientConn
 	client  tokenv1.TokenServiceClient
 	addr    string
+	logs    *syncBuffer
 	mu      sync.Mutex
 	secrets []string
 }
@@ -65,7 +68,8 @@ type harness struct {
 func start(t testing.TB, withNATS bool) *harness {
 	t.Helper()
 	rdb, prefix := testkit.Redis(t)
-	h := &harness{rdb: rdb, prefix: prefix, clock: &clock{t: time.Now()}}
+	h := &harness{rdb: rdb, prefix: prefix, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -80,7 +84,7 @@ func start(t testing.TB, withNATS bool) *harness {
 			t.Fatal(err)
 		}
 	}
-	svc, err := token.New(token.Deps{Redis: rdb, KeyPrefix: prefix, JetStream: h.js, Now: h.clock.Now})
+	svc, err := token.New(token.Deps{Logger: logger, Redis: rdb, KeyPrefix: prefix, JetStream: h.js, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +92,7 @@ func start(t testing.TB, withNATS bool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpcserver.New(nil, auth)
+	srv := grpcserver.New(logger, auth)
 	svc.Register(srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -237,6 +241,42 @@ func TestGRPCFlowAndReasons(t *testing.T) {
 	wantStatus(t, err, codes.InvalidArgument, "INVALID_ARGUMENT", "name")
 
 	assertNoSecrets(t, h.rdb, h.prefix, h.secrets)
+	h.assertLogsClean(t)
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// assertLogsClean checks that the service logged its calls and that no log
+// line holds a secret or its hash.
+func (h *harness) assertLogsClean(t testing.TB) {
+	t.Helper()
+	logs := h.logs.String()
+	if !strings.Contains(logs, "TokenService/ConsumeToken") {
+		t.Fatalf("no call was logged: %q", logs)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.secrets {
+		if strings.Contains(logs, s[5:48]) || strings.Contains(logs, tokens.HashSecret(s)) {
+			t.Fatal("a log line holds a token secret or its hash")
+		}
+	}
 }
 
 func boolIndex(b bool) int {

@@ -76,6 +76,13 @@ func New(rdb redis.UniversalClient, prefix string, now func() time.Time) *Store 
 		now: now, retention: DefaultRetention}
 }
 
+// WithRetention sets how long records outlive their tokens' expire time
+// (DefaultRetention); tests shorten it. It returns s.
+func (s *Store) WithRetention(d time.Duration) *Store {
+	s.retention = d
+	return s
+}
+
 // Outbox is the store's outbox, for the relay.
 func (s *Store) Outbox() *outbox.Outbox { return s.o }
 

@@ -259,30 +259,59 @@ func TestConsumeExpiryCheckedInStep(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testkit.Redis(t)
 	base := time.Now()
-	var calls atomic.Int64
-	var late atomic.Bool
-	now := func() time.Time {
-		calls.Add(1)
-		if late.Load() {
-			return base.Add(time.Hour)
-		}
-		return base
-	}
-	st := redisstore.New(rdb, prefix, now)
-	svc := tokens.NewService(st, now)
-	is, err := svc.Issue(t.Context(), tokens.IssueRequest{Subject: sys1, SystemType: "sap-s4hana-cloud", TTL: time.Minute})
+	st := redisstore.New(rdb, prefix, func() time.Time { return base })
+	is, err := tokens.NewService(st, func() time.Time { return base }).Issue(t.Context(),
+		tokens.IssueRequest{Subject: sys1, SystemType: "sap-s4hana-cloud", TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The store reads the clock once for the Go check, once for the step.
+	// The store reads the clock once for the Go check (still valid), then
+	// once for the step (an hour later): the step must refuse.
 	seq := &seqClock{times: []time.Time{base, base.Add(time.Hour)}}
-	st2 := redisstore.New(rdb, prefix, seq.Now)
-	_, err = tokens.NewService(st2, seq.Now).Consume(t.Context(), is.Secret)
+	_, err = tokens.NewService(redisstore.New(rdb, prefix, seq.Now), seq.Now).Consume(t.Context(), is.Secret)
 	wantReason(t, err, apperr.TokenExpired)
-	rev, _ := rdb.HGet(t.Context(), prefix+":token:hash:"+tokens.HashSecret(is.Secret), "state").Result()
-	if rev != "UNUSED" {
-		t.Fatalf("state %q after refused consume", rev)
+	state, _ := rdb.HGet(t.Context(), prefix+":token:hash:"+tokens.HashSecret(is.Secret), "state").Result()
+	if state != "UNUSED" {
+		t.Fatalf("state %q after a refused consume", state)
 	}
+}
+
+// Records expire Retention after their token: until then TOKEN_EXPIRED,
+// after that TOKEN_INVALID (the key is gone). Real time: Redis expires keys
+// by its own clock.
+func TestRecordRetention(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testkit.Redis(t)
+	st := redisstore.New(rdb, prefix, nil).WithRetention(200 * time.Millisecond)
+	svc := tokens.NewService(st, nil)
+	is, err := svc.Issue(t.Context(), tokens.IssueRequest{Subject: sys1, SystemType: "sap-s4hana-cloud", TTL: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysKey := prefix + ":token:{acme}:unused:system:s1"
+	if ttl := rdb.PTTL(t.Context(), sysKey).Val(); ttl <= 0 || ttl > time.Second {
+		t.Fatalf("system index TTL %v", ttl)
+	}
+	testkit.Eventually(t, 5*time.Second, "the token's expire time", func() bool {
+		return time.Now().After(is.Token.ExpireTime)
+	})
+	_, err = svc.Consume(t.Context(), is.Secret)
+	if r := apperr.ReasonOf(err); r != apperr.TokenExpired && r != apperr.TokenInvalid {
+		t.Fatalf("after expiry: %v", err) // INVALID only if the 200 ms retention passed already
+	}
+	testkit.Eventually(t, 5*time.Second, "TOKEN_INVALID after the retention", func() bool {
+		_, err := svc.Consume(t.Context(), is.Secret)
+		return apperr.ReasonOf(err) == apperr.TokenInvalid
+	})
+	testkit.Eventually(t, 5*time.Second, "every key of the token gone", func() bool {
+		keys, _ := rdb.Keys(t.Context(), prefix+":token:*").Result()
+		for _, k := range keys {
+			if k != prefix+":token:outbox" {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // seqClock returns its times in turn, then the last one forever.

@@ -1,0 +1,37 @@
+package tokenpb
+
+import (
+	"testing"
+	"time"
+
+	"github.com/landscape-dev/landscape/services/token/tokens"
+)
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, st := range []tokens.State{tokens.StateUnused, tokens.StateConsumed, tokens.StateRevoked} {
+		in := tokens.Token{
+			Name: "globalAccounts/a/systems/b/integrationTokens/k", Subject: "globalAccounts/a/systems/b",
+			GlobalAccount: "a", SystemType: "sap-s4hana-cloud", State: st,
+			CreateTime: now, ExpireTime: now.Add(time.Hour), Revision: 3,
+		}
+		if st != tokens.StateUnused {
+			in.EndTime = now.Add(time.Minute)
+		}
+		b, err := Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Unmarshal(b, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != in {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
+		}
+	}
+	if _, err := Unmarshal([]byte{0xff}, 1); err == nil {
+		t.Fatal("garbage decoded")
+	}
+}
