@@ -105,8 +105,9 @@ func HTTPStatus(r apperr.Reason) int {
 // In order:
 //   - nil is OK;
 //   - an error already mapped by the server's interceptors keeps its status;
-//   - an *apperr.Error with a reason other than INTERNAL gets the code of
-//     its reason, its message, metadata and field violations;
+//   - an *apperr.Error with a known reason other than INTERNAL gets the
+//     code of its reason, its message, metadata and field violations (an
+//     unknown reason is a bug: INTERNAL);
 //   - context.DeadlineExceeded and context.Canceled (also wrapped, also as
 //     the cause of an INTERNAL error) become DEADLINE_EXCEEDED and CANCELED;
 //   - a gRPC status (from a peer service's client, also wrapped) passes
@@ -124,7 +125,9 @@ func Status(err error) *status.Status {
 	}
 	var ae *apperr.Error
 	if errors.As(err, &ae) && ae.Reason != apperr.Internal {
-		return fromApp(ae)
+		if _, known := reasons[ae.Reason]; known {
+			return fromApp(ae)
+		}
 	}
 	if st, ok := peerStatus(err); ok {
 		return st

@@ -143,6 +143,7 @@ func TestStatus(t *testing.T) {
 			code: codes.Unavailable, msg: "redis is unavailable; retry with backoff", reason: apperr.Unavailable, md: map[string]string{"dependency": "redis"}},
 		{name: "internalf masked", err: apperr.Internalf("decode %s", secret), code: codes.Internal, msg: "internal error", reason: apperr.Internal},
 		{name: "internal with cause masked", err: apperr.New(apperr.Internal, secret).WithCause(errors.New(secret)), code: codes.Internal, msg: "internal error", reason: apperr.Internal},
+		{name: "unknown reason masked", err: apperr.New("NO_SUCH_REASON", secret), code: codes.Internal, msg: "internal error", reason: apperr.Internal},
 		{name: "plain error masked", err: errors.New(secret), code: codes.Internal, msg: "internal error", reason: apperr.Internal},
 		{name: "deadline", err: fmt.Errorf("read: %w", context.DeadlineExceeded), code: codes.DeadlineExceeded, reason: apperr.Unavailable},
 		{name: "canceled", err: context.Canceled, code: codes.Canceled, reason: apperr.Unavailable},
