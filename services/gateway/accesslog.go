@@ -39,8 +39,8 @@ func setRoute(r *http.Request, route string) {
 // pattern (never the path itself, which holds ids).
 func recordRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if p, ok := runtime.HTTPPathPattern(r.Context()); ok {
-			setRoute(r, p)
+		if p, ok := runtime.HTTPPattern(r.Context()); ok {
+			setRoute(r, p.String())
 		}
 		next(w, r, params)
 	}
