@@ -2,42 +2,469 @@ package outbox
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/landscape-dev/landscape/pkg/cloudevent"
 )
 
-// API FROZEN for parallel work; TODO(events) bodies are filled in by the
-// events kit (issue 3).
+// API FROZEN for parallel work (NewRelay, Run, RelayOptions' fields); fields
+// may be added.
+
+// Defaults of a relay.
+const (
+	DefaultRetention = 7 * 24 * time.Hour // stream max age
+	DefaultBatchSize = 256                // entries published per round
+	// DuplicateWindow is the stream's duplicate window: a re-publish of an
+	// entry (same Nats-Msg-Id) within it is dropped by JetStream.
+	DuplicateWindow = 2 * time.Minute
+)
 
 // RelayOptions tune a relay; zero values take defaults.
 type RelayOptions struct {
 	Retention time.Duration // stream max age; default 7 days
 	BatchSize int           // entries published per round; default 256
+	// Registerer receives the relay's Prometheus collectors (outbox length,
+	// age of the oldest entry, published and retried counts, labelled with
+	// the context); nil registers none. The counts are logged either way.
+	Registerer prometheus.Registerer
 }
 
 // Relay publishes the outbox's entries to JetStream in order, with
 // Nats-Msg-Id = the CloudEvent id, and deletes each entry only after its
 // publish ack. Several replicas may run one; a lease in Redis lets one
 // publish at a time.
+//
+// One round reads up to BatchSize entries from the head of the outbox
+// (waiting with XREAD BLOCK when it is empty), publishes them with
+// PublishAsync, waits for the acks and deletes exactly the acked entries.
+// While NATS (or Redis) is unreachable the entries stay and the relay backs
+// off, logging once per outage. What a crashed process left is simply
+// still at the head of the outbox, so it is published first. A publish
+// whose deletion failed is published again and dropped by JetStream's
+// duplicate window.
 type Relay struct {
 	o      *Outbox
 	js     jetstream.JetStream
 	logger *slog.Logger
 	opts   RelayOptions
+
+	leaseTTL   time.Duration // lease lifetime without renewal
+	renewAfter time.Duration // renew the lease when older than this
+	block      time.Duration // longest XREAD BLOCK
+	ackWait    time.Duration // longest wait for the acks of one round
+	backoffMin time.Duration
+	backoffMax time.Duration
+	statsEvery time.Duration // metrics refresh
+	logEvery   time.Duration // periodic log line
+
+	// crashAfterPublish makes Run return after a round's acks and before
+	// deleting the entries: a crash at the worst moment, for tests.
+	crashAfterPublish bool
+
+	m *relayMetrics
 }
 
 // NewRelay returns a relay of o's entries to the context's stream
 // (LANDSCAPE_<CONTEXT>).
 func NewRelay(o *Outbox, js jetstream.JetStream, logger *slog.Logger, opts RelayOptions) *Relay {
-	return &Relay{o: o, js: js, logger: logger, opts: opts}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{
+		o: o, js: js, opts: opts,
+		logger:     logger.With("component", "outbox-relay", "context", o.context),
+		leaseTTL:   6 * time.Second,
+		renewAfter: time.Second,
+		block:      time.Second,
+		ackWait:    2 * time.Second,
+		backoffMin: 50 * time.Millisecond,
+		backoffMax: 2 * time.Second,
+		statsEvery: 5 * time.Second,
+		logEvery:   30 * time.Second,
+		m:          newRelayMetrics(o.context, opts.Registerer),
+	}
 }
 
+// LeaseKey is the Redis key of the relay lease of an outbox.
+func (o *Outbox) LeaseKey() string { return o.key + ":lease" }
+
+// RejectedKey is the Redis stream where the relay moves outbox entries it
+// can never publish (malformed, or a subject outside the context's stream),
+// with an error log; nothing writes such entries through Tx.
+func (o *Outbox) RejectedKey() string { return o.key + ":rejected" }
+
+var errCrash = errors.New("outbox: relay stopped by test hook")
+
 // Run creates or updates the stream (retrying while NATS is unreachable),
-// then relays until ctx ends. It never gives up while ctx lives.
+// then relays until ctx ends. It never gives up while ctx lives; it
+// returns nil when ctx ends.
 func (r *Relay) Run(ctx context.Context) error {
-	// TODO(events)
-	return errors.New("outbox: relay not built yet")
+	ctx, cancel := context.WithCancel(ctx)
+	statsDone := make(chan struct{})
+	go func() { defer close(statsDone); r.statsLoop(ctx) }()
+	defer func() { cancel(); <-statsDone }()
+
+	if !r.ensureStream(ctx) {
+		return nil
+	}
+	owner := newOwner()
+	bo := r.newBackoff()
+	redisDown := false
+	for ctx.Err() == nil {
+		ok, err := r.acquire(ctx, owner)
+		if err != nil {
+			if !redisDown && ctx.Err() == nil {
+				r.logger.Warn("outbox relay cannot reach redis; retrying", "err", err)
+				redisDown = true
+			}
+			bo.wait(ctx)
+			continue
+		}
+		redisDown = false
+		bo.reset()
+		if !ok {
+			// Another replica publishes; try again before its lease could expire.
+			sleep(ctx, jitter(r.leaseTTL/3))
+			continue
+		}
+		r.logger.Debug("outbox relay holds the lease")
+		err = r.lead(ctx, owner)
+		r.release(owner)
+		if errors.Is(err, errCrash) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// lead publishes while it holds the lease. It returns when the lease is
+// lost or ctx ends.
+func (r *Relay) lead(ctx context.Context, owner string) error {
+	renewed := time.Now()
+	renew := func() bool {
+		if time.Since(renewed) < r.renewAfter {
+			return true
+		}
+		ok, err := r.renew(ctx, owner)
+		switch {
+		case err != nil:
+			// Redis is flaky: keep going while the lease surely still holds.
+			return time.Since(renewed)+r.ackWait+r.block < r.leaseTTL
+		case !ok:
+			r.logger.Info("outbox relay lost its lease")
+			return false
+		}
+		renewed = time.Now()
+		return true
+	}
+	bo := r.newBackoff()
+	var natsDown, redisDown bool
+	var downSince time.Time
+	for ctx.Err() == nil {
+		if !renew() {
+			return nil
+		}
+		// Always from the head: acked entries are deleted, so the head is the
+		// oldest entry not yet published.
+		res, err := r.o.rdb.XRead(ctx, &redis.XReadArgs{
+			Streams: []string{r.o.key, "0-0"},
+			Count:   int64(r.opts.BatchSize),
+			Block:   r.block,
+		}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !redisDown {
+				r.logger.Warn("outbox relay cannot read the outbox; retrying", "err", err)
+				redisDown = true
+			}
+			bo.wait(ctx)
+			continue
+		}
+		if redisDown {
+			r.logger.Info("outbox relay reads the outbox again")
+			redisDown = false
+		}
+		if len(res) == 0 || len(res[0].Messages) == 0 {
+			continue
+		}
+		if !renew() {
+			return nil
+		}
+		entries := res[0].Messages
+		acked, perr := r.publish(ctx, entries)
+		if r.crashAfterPublish && len(acked) > 0 {
+			return errCrash
+		}
+		if len(acked) > 0 {
+			if err := r.o.rdb.XDel(context.WithoutCancel(ctx), r.o.key, acked...).Err(); err != nil {
+				// They are published: the next round publishes them again and
+				// JetStream drops the duplicates.
+				r.logger.Warn("outbox relay cannot delete published entries; they will be deduplicated", "err", err)
+			}
+			r.m.published(len(acked))
+		}
+		if perr == nil {
+			if natsDown {
+				r.logger.Info("outbox relay publishes again", "outage", time.Since(downSince).Round(time.Millisecond))
+				natsDown = false
+			}
+			bo.reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.m.retried(len(entries) - len(acked))
+		if !natsDown {
+			r.logger.Warn("outbox relay cannot publish; keeping the entries and retrying", "err", perr)
+			natsDown, downSince = true, time.Now()
+		}
+		if errors.Is(perr, jetstream.ErrNoStreamResponse) || errors.Is(perr, nats.ErrNoResponders) {
+			// The stream may have been deleted: create it again.
+			if !r.ensureStream(ctx) {
+				return nil
+			}
+		}
+		bo.wait(ctx)
+	}
+	return nil
+}
+
+// publish sends entries in order and returns the ids of those acked.
+func (r *Relay) publish(ctx context.Context, entries []redis.XMessage) (acked []string, err error) {
+	if nc := r.js.Conn(); nc != nil && !nc.IsConnected() {
+		return nil, nats.ErrConnectionClosed
+	}
+	prefix := "landscape." + r.o.context + "."
+	type sent struct {
+		id  string
+		fut jetstream.PubAckFuture
+	}
+	futs := make([]sent, 0, len(entries))
+	for _, e := range entries {
+		subj, _ := e.Values["s"].(string)
+		id, _ := e.Values["i"].(string)
+		body, _ := e.Values["b"].(string)
+		if id == "" || !strings.HasPrefix(subj, prefix) || len(subj) == len(prefix) {
+			// Published entries before it are in flight; moving this one out
+			// of the way keeps the order of the rest.
+			r.reject(ctx, e, subj)
+			continue
+		}
+		msg := &nats.Msg{Subject: subj, Data: []byte(body), Header: nats.Header{}}
+		msg.Header.Set("Content-Type", cloudevent.ContentType)
+		f, perr := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+		if perr != nil {
+			err = perr
+			break
+		}
+		futs = append(futs, sent{id: e.ID, fut: f})
+	}
+	timer := time.NewTimer(r.ackWait)
+	defer timer.Stop()
+	for _, s := range futs {
+		select {
+		case <-s.fut.Ok():
+			acked = append(acked, s.id)
+		case ferr := <-s.fut.Err():
+			if err == nil {
+				err = ferr
+			}
+		case <-timer.C:
+			if err == nil {
+				err = jetstream.ErrAsyncPublishTimeout
+			}
+			return acked, err
+		case <-ctx.Done():
+			return acked, ctx.Err()
+		}
+	}
+	return acked, err
+}
+
+// reject moves an entry that can never be published to the rejected stream.
+func (r *Relay) reject(ctx context.Context, e redis.XMessage, subject string) {
+	_, err := r.o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: r.o.RejectedKey(), Values: e.Values})
+		p.XDel(ctx, r.o.key, e.ID)
+		return nil
+	})
+	r.logger.Error("outbox entry cannot be published; moved aside", "entry", e.ID, "subject", subject,
+		"to", r.o.RejectedKey(), "err", err)
+}
+
+// StreamConfig is the configuration the relay gives the context's stream.
+func (r *Relay) StreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:       cloudevent.StreamName(r.o.context),
+		Subjects:   []string{cloudevent.StreamSubjects(r.o.context)},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardOld,
+		MaxAge:     r.opts.Retention,
+		Duplicates: DuplicateWindow,
+	}
+}
+
+// ensureStream creates the stream or updates the settings it owns
+// (subjects, max age, duplicate window), keeping the rest (replicas...) as
+// an operator set them. It retries until it succeeds or ctx ends.
+func (r *Relay) ensureStream(ctx context.Context) bool {
+	bo := r.newBackoff()
+	logged := false
+	for ctx.Err() == nil {
+		err := ensureStream(ctx, r.js, r.StreamConfig())
+		if err == nil {
+			if logged {
+				r.logger.Info("outbox relay stream ready", "stream", r.StreamConfig().Name)
+			}
+			return true
+		}
+		if !logged && ctx.Err() == nil {
+			r.logger.Warn("outbox relay cannot create or update its stream; retrying", "stream", r.StreamConfig().Name, "err", err)
+			logged = true
+		}
+		bo.wait(ctx)
+	}
+	return false
+}
+
+// ensureStream creates the stream of want or updates its subjects, max age
+// and duplicate window. It works with NATS servers from 2.9 on.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(cctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(cctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil // a replica created it meanwhile
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cur := s.CachedInfo().Config
+	if equalStrings(cur.Subjects, want.Subjects) && cur.MaxAge == want.MaxAge && cur.Duplicates == want.Duplicates {
+		return nil
+	}
+	cur.Subjects, cur.MaxAge, cur.Duplicates = want.Subjects, want.MaxAge, want.Duplicates
+	_, err = js.UpdateStream(cctx, cur)
+	return err
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Relay) acquire(ctx context.Context, owner string) (bool, error) {
+	ok, err := r.o.rdb.SetNX(ctx, r.o.LeaseKey(), owner, r.leaseTTL).Result()
+	if err != nil || ok {
+		return ok, err
+	}
+	// Still ours (a renewal that timed out on our side)?
+	return r.renew(ctx, owner)
+}
+
+func (r *Relay) renew(ctx context.Context, owner string) (bool, error) {
+	n, err := renewScript.Run(ctx, r.o.rdb, []string{r.o.LeaseKey()}, owner, r.leaseTTL.Milliseconds()).Int()
+	return n == 1, err
+}
+
+func (r *Relay) release(owner string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = releaseScript.Run(ctx, r.o.rdb, []string{r.o.LeaseKey()}, owner).Err()
+}
+
+var renewScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  redis.call("PEXPIRE", KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+var releaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+`)
+
+func newOwner() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// backoff doubles from min to max, with jitter.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (r *Relay) newBackoff() *backoff {
+	return &backoff{min: r.backoffMin, max: r.backoffMax, cur: r.backoffMin}
+}
+
+func (b *backoff) reset() { b.cur = b.min }
+
+func (b *backoff) wait(ctx context.Context) {
+	sleep(ctx, jitter(b.cur))
+	b.cur = min(b.cur*2, b.max)
+}
+
+// jitter returns a duration in [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + time.Duration(mathrand.Int64N(int64(d/2)))
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// String names the relay in logs and errors.
+func (r *Relay) String() string {
+	return fmt.Sprintf("relay %s -> %s", r.o.key, cloudevent.StreamName(r.o.context))
 }

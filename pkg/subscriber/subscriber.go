@@ -2,16 +2,42 @@
 // pull consumer: explicit ack, bounded redelivery with backoff, and a
 // dead-letter stream for events that keep failing.
 //
-// API FROZEN for parallel work; TODO(events) bodies are filled in by the
-// events kit (issue 3).
+// API FROZEN for parallel work (Handler, Config's fields, Run); fields and
+// functions may be added.
+//
+// Handlers run one at a time per Run, in stream order. A handler must be
+// idempotent by revision: apply the event with outbox Tx.ApplyOnce(key,
+// revision) in the same step as the state change, and treat the resulting
+// conflict on that key as "already applied" (see outbox.AlreadyApplied):
+//
+//	err := tx.ApplyOnce(seenKey, p.GetRevision()).PutRecord(...).Commit(ctx)
+//	if outbox.AlreadyApplied(err, seenKey) {
+//		return nil // a repeated or stale event changes nothing
+//	}
+//	return err
+//
+// A handler error is retried after a delay (Delays) up to MaxDeliver
+// deliveries in all; after the last failed delivery the message is published
+// to the dead-letter stream (DeadLetterStream, subject
+// landscape.deadletter.<durable>) with its body and headers plus
+// HeaderOriginalSubject and HeaderError, and only then terminated. A body
+// that is not a CloudEvent is dead-lettered at once. Handler errors end up
+// in HeaderError and in logs: keep them short and never put a token in one.
 package subscriber
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 )
@@ -27,11 +53,307 @@ type Config struct {
 	Durable       string // e.g. formation-reactions
 	FilterSubject string // e.g. landscape.registry.*.system.>
 	MaxDeliver    int    // default 5
+
+	// Delays between a failed delivery and the next one, by failed delivery
+	// (the last repeats); default DefaultDelays.
+	Delays []time.Duration
+	// AckWait is how long a delivery may take before the server redelivers
+	// it; default 30s.
+	AckWait time.Duration
+	// Registerer receives the subscriber's Prometheus counters (handled,
+	// retried, dead-lettered, labelled with the durable); nil: none.
+	Registerer prometheus.Registerer
 }
 
+// Dead letters.
+const (
+	// DeadLetterStream keeps the events that handlers kept failing on.
+	DeadLetterStream = "LANDSCAPE_DEADLETTER"
+	// DeadLetterSubjects is the dead-letter stream's subject filter; one
+	// durable's dead letters are on DeadLetterSubject(durable).
+	DeadLetterSubjects = "landscape.deadletter.>"
+	// DeadLetterRetention is the dead-letter stream's max age.
+	DeadLetterRetention = 90 * 24 * time.Hour
+	// HeaderOriginalSubject holds the subject the event was published on.
+	HeaderOriginalSubject = "Landscape-Original-Subject"
+	// HeaderError holds the last handler error's text (at most 256 bytes).
+	HeaderError = "Landscape-Error"
+	// HeaderDurable names the consumer that gave up.
+	HeaderDurable = "Landscape-Durable"
+)
+
+// DefaultDelays are the waits before the 2nd, 3rd, 4th and 5th delivery.
+var DefaultDelays = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second, 5 * time.Second}
+
+// DeadLetterSubject is the subject of durable's dead letters.
+func DeadLetterSubject(durable string) string { return "landscape.deadletter." + durable }
+
 // Run consumes until ctx ends, retrying while NATS or the stream is not
-// there yet.
+// there yet. It returns nil when ctx ends, or an error for a bad Config.
 func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, logger *slog.Logger) error {
-	// TODO(events)
-	return errors.New("subscriber: not built yet")
+	if cfg.Stream == "" || cfg.Durable == "" || h == nil {
+		return errors.New("subscriber: stream, durable and handler are required")
+	}
+	if strings.ContainsAny(cfg.Durable, ".*> \t") {
+		return fmt.Errorf("subscriber: durable %q must not contain '.', '*', '>' or spaces", cfg.Durable)
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = 5
+	}
+	if len(cfg.Delays) == 0 {
+		cfg.Delays = DefaultDelays
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &sub{js: js, cfg: cfg, h: h, m: newMetrics(cfg.Durable, cfg.Registerer),
+		logger: logger.With("component", "subscriber", "stream", cfg.Stream, "durable", cfg.Durable)}
+	return s.run(ctx)
 }
+
+type sub struct {
+	js     jetstream.JetStream
+	cfg    Config
+	h      Handler
+	logger *slog.Logger
+	m      *metrics
+}
+
+func (s *sub) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       s.cfg.Durable,
+		FilterSubject: s.cfg.FilterSubject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    s.cfg.MaxDeliver,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxAckPending: 1000,
+	}
+}
+
+func (s *sub) run(ctx context.Context) error {
+	cons, ok := s.setup(ctx)
+	if !ok {
+		return nil
+	}
+	for ctx.Err() == nil {
+		cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, m) },
+			jetstream.PullMaxMessages(64),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				s.logger.Debug("subscriber pull", "err", err)
+			}))
+		if err != nil {
+			s.logger.Warn("subscriber cannot consume; retrying", "err", err)
+			sleep(ctx, time.Second)
+			if cons, ok = s.setup(ctx); !ok {
+				return nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			cc.Stop()
+			<-cc.Closed()
+			return nil
+		case <-cc.Closed():
+			// The consumer went away (deleted); set it up again.
+			if cons, ok = s.setup(ctx); !ok {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// setup creates the dead-letter stream and the consumer, retrying until it
+// works or ctx ends.
+func (s *sub) setup(ctx context.Context) (jetstream.Consumer, bool) {
+	delay := 50 * time.Millisecond
+	logged := false
+	for ctx.Err() == nil {
+		cons, err := s.trySetup(ctx)
+		if err == nil {
+			if logged {
+				s.logger.Info("subscriber ready")
+			}
+			return cons, true
+		}
+		if !logged && ctx.Err() == nil {
+			s.logger.Warn("subscriber cannot set up its consumer yet; retrying", "err", err)
+			logged = true
+		}
+		sleep(ctx, jitter(delay))
+		delay = min(delay*2, 2*time.Second)
+	}
+	return nil, false
+}
+
+func (s *sub) trySetup(ctx context.Context) (jetstream.Consumer, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := EnsureDeadLetterStream(cctx, s.js); err != nil {
+		return nil, fmt.Errorf("dead-letter stream: %w", err)
+	}
+	return s.js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, s.consumerConfig())
+}
+
+// EnsureDeadLetterStream creates the dead-letter stream if it is missing.
+func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream) error {
+	_, err := js.Stream(ctx, DeadLetterStream)
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return err
+	}
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:       DeadLetterStream,
+		Subjects:   []string{DeadLetterSubjects},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     DeadLetterRetention,
+		Duplicates: 2 * time.Minute,
+	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil
+	}
+	return err
+}
+
+func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		s.logger.Error("subscriber got a message without metadata", "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
+	ev, err := cloudevent.Decode(m.Data())
+	if err != nil {
+		// Never gets better: dead-letter at once.
+		s.deadLetter(ctx, m, md, err)
+		return
+	}
+	err = s.safeHandle(ctx, ev)
+	if err == nil {
+		if aerr := m.Ack(); aerr != nil {
+			// The server redelivers it; the handler is idempotent.
+			s.logger.Debug("subscriber ack failed", "id", ev.ID, "err", aerr)
+		}
+		s.m.handled()
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down: let it be redelivered to whoever runs next.
+		_ = m.Nak()
+		return
+	}
+	if int(md.NumDelivered) >= s.cfg.MaxDeliver {
+		s.deadLetter(ctx, m, md, err)
+		return
+	}
+	s.m.retried()
+	if md.NumDelivered == 1 {
+		s.logger.Warn("subscriber handler failed; retrying", "id", ev.ID, "subject", m.Subject(), "err", err)
+	}
+	i := min(int(md.NumDelivered)-1, len(s.cfg.Delays)-1)
+	_ = m.NakWithDelay(s.cfg.Delays[max(i, 0)])
+}
+
+// safeHandle turns a handler panic into an error.
+func (s *sub) safeHandle(ctx context.Context, ev cloudevent.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+		}
+	}()
+	return s.h(ctx, ev)
+}
+
+// deadLetter publishes m to the dead-letter stream and terminates it. When
+// the publish fails, the message is left to be redelivered.
+func (s *sub) deadLetter(ctx context.Context, m jetstream.Msg, md *jetstream.MsgMetadata, cause error) {
+	dl := &nats.Msg{Subject: DeadLetterSubject(s.cfg.Durable), Data: m.Data(), Header: nats.Header{}}
+	for k, v := range m.Headers() {
+		dl.Header[k] = append([]string(nil), v...)
+	}
+	dl.Header.Set(HeaderOriginalSubject, m.Subject())
+	dl.Header.Set(HeaderError, truncate(cause.Error(), 256))
+	dl.Header.Set(HeaderDurable, s.cfg.Durable)
+	// One dead letter per durable and stream sequence, even when retried.
+	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s.%s.%d", s.cfg.Durable, md.Stream, md.Sequence.Stream))
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.js.PublishMsg(pctx, dl); err != nil {
+		s.logger.Error("subscriber cannot dead-letter a message; it will be redelivered", "subject", m.Subject(), "err", err)
+		_ = m.NakWithDelay(s.cfg.Delays[len(s.cfg.Delays)-1])
+		return
+	}
+	_ = m.Term()
+	s.m.deadLettered()
+	s.logger.Error("subscriber dead-lettered a message", "subject", m.Subject(), "streamSeq", md.Sequence.Stream,
+		"deliveries", md.NumDelivered, "to", dl.Subject, "err", truncate(cause.Error(), 256))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// jitter returns a duration in [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + time.Duration(mathrand.Int64N(int64(d/2)))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+type metrics struct {
+	nHandled, nRetried, nDead atomic.Int64
+
+	handledC, retriedC, deadC prometheus.Counter
+}
+
+func newMetrics(durable string, reg prometheus.Registerer) *metrics {
+	labels := prometheus.Labels{"durable": durable}
+	m := &metrics{
+		handledC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "landscape_subscriber_handled_total", Help: "Events handled and acked.", ConstLabels: labels}),
+		retriedC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "landscape_subscriber_retried_total", Help: "Handler failures that were retried.", ConstLabels: labels}),
+		deadC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "landscape_subscriber_dead_lettered_total", Help: "Events sent to the dead-letter stream.", ConstLabels: labels}),
+	}
+	if reg != nil {
+		m.handledC = register(reg, m.handledC)
+		m.retriedC = register(reg, m.retriedC)
+		m.deadC = register(reg, m.deadC)
+	}
+	return m
+}
+
+func register(reg prometheus.Registerer, c prometheus.Counter) prometheus.Counter {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+func (m *metrics) handled()      { m.nHandled.Add(1); m.handledC.Inc() }
+func (m *metrics) retried()      { m.nRetried.Add(1); m.retriedC.Inc() }
+func (m *metrics) deadLettered() { m.nDead.Add(1); m.deadC.Inc() }

@@ -1,0 +1,75 @@
+// Package natsconn opens the NATS connection and JetStream context every
+// Landscape service uses: it never fails because the server is down at
+// start, reconnects forever, does not buffer publishes while disconnected
+// (callers such as the outbox relay keep their own durable backlog), and
+// logs a disconnect and a reconnect once each.
+package natsconn
+
+import (
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Settings used by Connect.
+const (
+	ReconnectWait       = 250 * time.Millisecond // between reconnect attempts, plus jitter
+	ReconnectJitter     = 250 * time.Millisecond
+	PublishAsyncTimeout = 5 * time.Second // an async publish without ack by then fails
+	PublishAsyncMax     = 4096            // async publishes in flight per connection
+)
+
+// Connect dials url (a comma-separated list is allowed) as the client name.
+// When no server answers yet it returns a connection that keeps trying in
+// the background; publishes fail fast until it is connected.
+func Connect(url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "nats", "client", name)
+	var down atomic.Bool
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(ReconnectWait),
+		nats.ReconnectJitter(ReconnectJitter, ReconnectJitter),
+		nats.ReconnectBufSize(-1),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			if down.Swap(false) {
+				logger.Info("nats connected", "server", c.ConnectedUrlRedacted())
+			}
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !down.Swap(true) {
+				logger.Warn("nats disconnected; reconnecting in the background", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			if down.Swap(false) {
+				logger.Info("nats reconnected", "server", c.ConnectedUrlRedacted())
+			}
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { logger.Debug("nats connection closed") }),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("natsconn: connect: %w", err)
+	}
+	if !nc.IsConnected() {
+		down.Store(true)
+		logger.Warn("nats not reachable yet; connecting in the background")
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncTimeout(PublishAsyncTimeout),
+		jetstream.WithPublishAsyncMaxPending(PublishAsyncMax),
+	)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("natsconn: jetstream: %w", err)
+	}
+	return nc, js, nil
+}

@@ -1,0 +1,128 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RelayStats are a relay's counts since it started and the state of its
+// outbox.
+type RelayStats struct {
+	Length    int64         // entries waiting in the outbox
+	OldestAge time.Duration // age of the oldest waiting entry; 0 when empty
+	Published int64         // entries published and deleted
+	Retried   int64         // entry publishes that failed and will be retried
+}
+
+type relayMetrics struct {
+	nPublished, nRetried atomic.Int64
+
+	length, age      prometheus.Gauge
+	pubCnt, retryCnt prometheus.Counter
+}
+
+func newRelayMetrics(context string, reg prometheus.Registerer) *relayMetrics {
+	labels := prometheus.Labels{"context": context}
+	m := &relayMetrics{
+		length: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "landscape_outbox_length", Help: "Entries waiting in the outbox.", ConstLabels: labels}),
+		age: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "landscape_outbox_oldest_age_seconds", Help: "Age of the oldest entry waiting in the outbox.", ConstLabels: labels}),
+		pubCnt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "landscape_outbox_published_total", Help: "Outbox entries published to JetStream and deleted.", ConstLabels: labels}),
+		retryCnt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "landscape_outbox_retried_total", Help: "Outbox entry publishes that failed and are retried.", ConstLabels: labels}),
+	}
+	if reg != nil {
+		m.length = register(reg, m.length)
+		m.age = register(reg, m.age)
+		m.pubCnt = register(reg, m.pubCnt)
+		m.retryCnt = register(reg, m.retryCnt)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// the same name and labels (a second relay of one context in a process).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+func (m *relayMetrics) published(n int) {
+	m.nPublished.Add(int64(n))
+	m.pubCnt.Add(float64(n))
+}
+
+func (m *relayMetrics) retried(n int) {
+	m.nRetried.Add(int64(n))
+	m.retryCnt.Add(float64(n))
+}
+
+// Stats reads the outbox's length and the age of its oldest entry, and the
+// relay's counts.
+func (r *Relay) Stats(ctx context.Context) (RelayStats, error) {
+	s := RelayStats{Published: r.m.nPublished.Load(), Retried: r.m.nRetried.Load()}
+	n, err := r.o.rdb.XLen(ctx, r.o.key).Result()
+	if err != nil {
+		return s, err
+	}
+	s.Length = n
+	if n > 0 {
+		head, err := r.o.rdb.XRangeN(ctx, r.o.key, "-", "+", 1).Result()
+		if err != nil {
+			return s, err
+		}
+		if len(head) > 0 {
+			if ms, err := strconv.ParseInt(strings.SplitN(head[0].ID, "-", 2)[0], 10, 64); err == nil {
+				s.OldestAge = max(0, time.Since(time.UnixMilli(ms)))
+			}
+		}
+	}
+	return s, nil
+}
+
+// statsLoop refreshes the gauges and logs the counts every logEvery when
+// there is something to say.
+func (r *Relay) statsLoop(ctx context.Context) {
+	t := time.NewTicker(r.statsEvery)
+	defer t.Stop()
+	var last RelayStats
+	lastLog := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s, err := r.Stats(ctx)
+		if err != nil {
+			continue
+		}
+		r.m.length.Set(float64(s.Length))
+		r.m.age.Set(s.OldestAge.Seconds())
+		if time.Since(lastLog) < r.logEvery {
+			continue
+		}
+		lastLog = time.Now()
+		if s.Length == 0 && s.Published == last.Published && s.Retried == last.Retried {
+			continue
+		}
+		r.logger.Info("outbox relay stats", "length", s.Length, "oldestAge", s.OldestAge.Round(time.Millisecond),
+			"published", s.Published, "retried", s.Retried)
+		last = s
+	}
+}
