@@ -46,8 +46,11 @@ const Context = "token"
 const DefaultRetention = 24 * time.Hour
 
 // maxAttempts bounds the optimistic retries of one call when concurrent
-// steps on the same keys win.
-const maxAttempts = 16
+// steps on the same keys win. Every round of a conflict has a winner, so a
+// call needs at most as many attempts as there are concurrent callers on
+// the same system's tokens (normally one: the registry serializes per
+// system); ctx bounds the time as well.
+const maxAttempts = 256
 
 // The events of the token context.
 var (

@@ -543,10 +543,19 @@ func TestConcurrentRevokePrevious(t *testing.T) {
 	e := newEnv(t)
 	var wg sync.WaitGroup
 	issued := make([]tokens.Issued, 20)
+	errs := make([]error, len(issued))
 	for i := range issued {
-		wg.Go(func() { issued[i] = e.issue(t, sys1, "sap-s4hana-cloud", time.Hour, true) })
+		wg.Go(func() {
+			issued[i], errs[i] = e.svc.Issue(t.Context(), tokens.IssueRequest{
+				Subject: sys1, SystemType: "sap-s4hana-cloud", TTL: time.Hour, RevokePrevious: true})
+		})
 	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	ok := 0
 	for _, is := range issued {
 		if _, err := e.svc.Consume(t.Context(), is.Secret); err == nil {
