@@ -157,14 +157,17 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Registration,
 		id = NewID()
 	}
 	name := SystemName(ga, id)
-	// A cheap look first, so that an obvious refusal issues no token; the
-	// commit below decides races.
-	idTaken, nameTaken, err := s.repo.Taken(ctx, ga, id, in.DisplayName)
-	if err != nil {
-		return Registration{}, err
-	}
-	if err := takenError(ga, name, in.DisplayName, idTaken, nameTaken); err != nil {
-		return Registration{}, err
+	// A caller-chosen id may name an existing system: look first, so that
+	// no token is issued for another system's name (the commit below
+	// decides races; a generated id saves the round trip).
+	if in.SystemID != "" {
+		idTaken, nameTaken, err := s.repo.Taken(ctx, ga, id, in.DisplayName)
+		if err != nil {
+			return Registration{}, err
+		}
+		if err := takenError(ga, name, in.DisplayName, idTaken, nameTaken); err != nil {
+			return Registration{}, err
+		}
 	}
 	tok, err := s.tokens.Issue(ctx, name, typ.ID, s.ttl(typ), false)
 	if err != nil {
