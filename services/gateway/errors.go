@@ -130,12 +130,37 @@ func malformed(err error) refusal {
 // never be echoed in an error (DESIGN 1.4, 3.2).
 var secretPattern = regexp.MustCompile(`lsit_[0-9A-Za-z]*|eyJ[0-9A-Za-z_\-]*(\.[0-9A-Za-z_\-]*)*`)
 
+// protoFieldPattern finds proto field names in grpc-gateway's parameter
+// errors ("parsing field \"page_size\""), shown in their JSON form.
+var protoFieldPattern = regexp.MustCompile(`field "[a-z0-9_.]+"`)
+
+// lowerCamel turns page_size into pageSize (and a.b_c into a.bC).
+func lowerCamel(s string) string {
+	var b strings.Builder
+	up := false
+	for _, r := range s {
+		if r == '_' {
+			up = true
+			continue
+		}
+		if up && r >= 'a' && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		up = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // cleanDecodeMessage makes a decoder message readable and safe: no
 // "proto:" prefix, no secrets, bounded length.
 func cleanDecodeMessage(m string) string {
 	m = strings.TrimPrefix(m, "proto:")
 	m = strings.TrimSpace(strings.ReplaceAll(m, "\u00a0", " "))
 	m = secretPattern.ReplaceAllString(m, "[redacted]")
+	m = protoFieldPattern.ReplaceAllStringFunc(m, func(f string) string {
+		return `field "` + lowerCamel(strings.TrimSuffix(strings.TrimPrefix(f, `field "`), `"`)) + `"`
+	})
 	if len(m) > 300 {
 		m = m[:300] + "…"
 	}

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/redis/go-redis/v9"
@@ -152,6 +154,9 @@ func New(cfg Config) (*Gateway, error) {
 		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithMiddlewares(recordRoute),
 		runtime.WithDisablePathLengthFallback(),
+		// %2F inside an id stays in its path segment (and the service
+		// refuses the id) instead of splitting the path.
+		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptReserved),
 		runtime.WithDisableHTTPMethodOverride(),
 	)
 	ctx := context.Background()
@@ -221,6 +226,10 @@ func (g *Gateway) routes() http.Handler {
 			_, _ = w.Write(openapi.JSON)
 			return
 		}
+		if !validUTF8Request(r) {
+			writeRefusal(w, r, malformed(errors.New("the path or query is not valid: bad percent-encoding or not UTF-8")))
+			return
+		}
 		if r.ContentLength > MaxBodyBytes {
 			writeRefusal(w, r, refusalTooLarge())
 			return
@@ -248,4 +257,31 @@ func getOrHead(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Allow", "GET, HEAD")
 	writeRefusal(w, r, refusalMethod(r))
 	return false
+}
+
+// validUTF8Request reports whether the path and every query key and value
+// are valid UTF-8: a proto string must be, and a value that is not would
+// fail in the gRPC client as an internal error instead of a 400.
+func validUTF8Request(r *http.Request) bool {
+	if !utf8.ValidString(r.URL.Path) {
+		return false
+	}
+	if r.URL.RawQuery == "" {
+		return true
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return false
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }

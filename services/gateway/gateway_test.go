@@ -1,0 +1,461 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/metadata"
+
+	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
+	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/testkit"
+	"github.com/landscape-dev/landscape/services/gateway"
+)
+
+// fakeRegistry stands in for the RegistryService behind the gateway: the
+// gateway's own behaviour (routing, JSON, error bodies, limits) is what is
+// under test here; the real services are tested through the stack (e2e).
+type fakeRegistry struct {
+	registryv1.UnimplementedRegistryServiceServer
+}
+
+func (fakeRegistry) GetSystem(ctx context.Context, req *registryv1.GetSystemRequest) (*registryv1.System, error) {
+	switch {
+	case strings.HasSuffix(req.GetName(), "/missing"):
+		return nil, apperr.New(apperr.SystemNotFound, "system not found", "system", req.GetName())
+	case strings.HasSuffix(req.GetName(), "/echo-auth"):
+		md, _ := metadata.FromIncomingContext(ctx)
+		return &registryv1.System{Name: req.GetName(), Description: strings.Join(md.Get("authorization"), ",")}, nil
+	case strings.HasSuffix(req.GetName(), "/slow"):
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &registryv1.System{Name: req.GetName(), DisplayName: "SF prod", State: registryv1.System_PENDING}, nil
+}
+
+func (fakeRegistry) ListSystems(_ context.Context, req *registryv1.ListSystemsRequest) (*registryv1.ListSystemsResponse, error) {
+	if req.GetPageSize() < 0 {
+		return nil, apperr.Invalid("pageSize", "must not be negative")
+	}
+	return &registryv1.ListSystemsResponse{Systems: []*registryv1.System{{Name: req.GetParent() + "/systems/a"}}}, nil
+}
+
+func (fakeRegistry) RegisterSystem(_ context.Context, req *registryv1.RegisterSystemRequest) (*registryv1.RegisterSystemResponse, error) {
+	return &registryv1.RegisterSystemResponse{System: req.GetSystem()}, nil
+}
+
+func (fakeRegistry) PairSystem(_ context.Context, req *registryv1.PairSystemRequest) (*registryv1.System, error) {
+	return &registryv1.System{Name: "globalAccounts/acme/systems/s1", State: registryv1.System_REGISTERED}, nil
+}
+
+func (fakeRegistry) ReportPairingFailure(_ context.Context, req *registryv1.ReportPairingFailureRequest) (*registryv1.System, error) {
+	return &registryv1.System{Name: "globalAccounts/acme/systems/s1", State: registryv1.System_ERROR}, nil
+}
+
+// backend serves the fake registry and unimplemented token and formation
+// services on a grpcserver (the real interceptors: error mapping).
+func backend(t *testing.T) (*grpcserver.Server, string) {
+	t.Helper()
+	auth, err := authn.New(authn.Config{HS256Secret: "gateway-test-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpcserver.New(nil, auth)
+	public := map[string]authn.Policy{}
+	for _, m := range registryv1.RegistryService_ServiceDesc.Methods {
+		public[m.MethodName] = authn.Public
+	}
+	srv.Register(&registryv1.RegistryService_ServiceDesc, fakeRegistry{}, public)
+	srv.Register(&tokenv1.TokenService_ServiceDesc, tokenv1.UnimplementedTokenServiceServer{}, nil)
+	srv.Register(&formationv1.FormationService_ServiceDesc, formationv1.UnimplementedFormationServiceServer{}, nil)
+	for _, s := range []string{"landscape.registry.v1.RegistryService", "landscape.token.v1.TokenService", "landscape.formation.v1.FormationService"} {
+		srv.SetServing(s, true)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, lis) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv, lis.Addr().String()
+}
+
+type env struct {
+	srv *grpcserver.Server
+	url string
+}
+
+func start(t *testing.T, mod func(*gateway.Config)) env {
+	t.Helper()
+	srv, addr := backend(t)
+	cfg := gateway.Config{RegistryAddr: addr, TokenAddr: addr, FormationAddr: addr}
+	if mod != nil {
+		mod(&cfg)
+	}
+	gw, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	hs := httptest.NewServer(gw)
+	t.Cleanup(hs.Close)
+	return env{srv: srv, url: hs.URL}
+}
+
+// statusBody is the JSON status body of DESIGN 3.2.
+type statusBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Details []struct {
+		Type            string            `json:"@type"`
+		Reason          string            `json:"reason"`
+		Domain          string            `json:"domain"`
+		Metadata        map[string]string `json:"metadata"`
+		FieldViolations []struct {
+			Field       string `json:"field"`
+			Description string `json:"description"`
+		} `json:"fieldViolations"`
+	} `json:"details"`
+}
+
+func (b statusBody) reason() string {
+	for _, d := range b.Details {
+		if strings.HasSuffix(d.Type, "google.rpc.ErrorInfo") {
+			return d.Reason
+		}
+	}
+	return ""
+}
+
+func do(t *testing.T, method, url string, body io.Reader, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, b
+}
+
+func decodeStatus(t *testing.T, b []byte) statusBody {
+	t.Helper()
+	var s statusBody
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("error body is not the JSON status: %v: %s", err, b)
+	}
+	return s
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	sys := e.url + "/v1/globalAccounts/acme/systems"
+	cases := []struct {
+		name, method, url, body string
+		status                  int
+		reason                  string
+		msgHas                  string
+	}{
+		{"unknown field", "POST", sys, `{"displayName":"x","bogus":1}`, 400, "MALFORMED_REQUEST", `unknown field "bogus"`},
+		{"wrong type", "POST", sys, `{"displayName":5}`, 400, "MALFORMED_REQUEST", "displayName"},
+		{"bad json", "POST", sys, `{"displayName":`, 400, "MALFORMED_REQUEST", ""},
+		{"not an object", "POST", sys, `[1,2]`, 400, "MALFORMED_REQUEST", ""},
+		{"token never echoed", "POST", e.url + "/v1/systems:pair", `{integrationToken: lsit_abcdefABCDEF0123456789}`, 400, "MALFORMED_REQUEST", ""},
+		{"pageSize not a number", "GET", sys + "?pageSize=abc", "", 400, "MALFORMED_REQUEST", "pageSize"},
+		{"pageSize huge", "GET", sys + "?pageSize=99999999999999", "", 400, "MALFORMED_REQUEST", ""},
+		{"pageSize negative (service)", "GET", sys + "?pageSize=-1", "", 400, "INVALID_ARGUMENT", ""},
+		{"service not found", "GET", sys + "/missing", "", 404, "SYSTEM_NOT_FOUND", "not found"},
+		{"odd characters in an id", "GET", sys + "/a%E2%80%8B..%2F%20%22", "", 200, "", ""},
+		{"invalid UTF-8 in an id", "GET", sys + "/%00%FF", "", 400, "MALFORMED_REQUEST", "UTF-8"},
+		{"invalid UTF-8 in a query", "GET", sys + "?filter=%FF", "", 400, "MALFORMED_REQUEST", "UTF-8"},
+		{"invalid UTF-8 in the body", "POST", sys, "{\"displayName\":\"\xff\"}", 400, "MALFORMED_REQUEST", ""},
+		{"unknown route", "GET", e.url + "/v1/nothing", "", 404, "ROUTE_NOT_FOUND", "/v1/nothing"},
+		{"unknown verb (the GET route's id)", "POST", sys + "/s1:explode", "{}", 405, "ROUTE_NOT_FOUND", ""},
+		{"unknown verb on a collection", "POST", e.url + "/v1/systems:explode", "{}", 404, "ROUTE_NOT_FOUND", ""},
+		{"method not allowed", "PUT", e.url + "/v1/systemTypes", "{}", 405, "ROUTE_NOT_FOUND", "PUT"},
+		{"healthz method", "POST", e.url + "/healthz", "", 405, "ROUTE_NOT_FOUND", ""},
+		{"no JWT (service)", "GET", e.url + "/v1/formationTypes", "", 401, "UNAUTHENTICATED", "JWT"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var body io.Reader
+			if c.body != "" {
+				body = strings.NewReader(c.body)
+			}
+			res, b := do(t, c.method, c.url, body)
+			if res.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", res.StatusCode, c.status, b)
+			}
+			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if c.status == 200 {
+				return
+			}
+			s := decodeStatus(t, b)
+			if s.reason() != c.reason {
+				t.Errorf("reason %q, want %q: %s", s.reason(), c.reason, b)
+			}
+			if c.reason != "" && s.Details[0].Domain != "landscape" {
+				t.Errorf("domain %q", s.Details[0].Domain)
+			}
+			if !strings.Contains(s.Message, c.msgHas) {
+				t.Errorf("message %q lacks %q", s.Message, c.msgHas)
+			}
+			if s.Code == 0 || s.Message == "" {
+				t.Errorf("code/message missing: %s", b)
+			}
+			if strings.Contains(string(b), "lsit_") {
+				t.Errorf("the body echoes a token: %s", b)
+			}
+		})
+	}
+}
+
+func TestFieldViolationsPassThrough(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	res, b := do(t, "GET", e.url+"/v1/globalAccounts/acme/systems?pageSize=-5", nil)
+	if res.StatusCode != 400 {
+		t.Fatalf("status %d: %s", res.StatusCode, b)
+	}
+	s := decodeStatus(t, b)
+	var found bool
+	for _, d := range s.Details {
+		for _, v := range d.FieldViolations {
+			found = found || v.Field == "pageSize"
+		}
+	}
+	if !found || s.Code != 3 {
+		t.Fatalf("no BadRequest violation for pageSize: %s", b)
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	big := `{"displayName":"` + strings.Repeat("a", 5<<20) + `"}`
+	// With a Content-Length, refused before reading.
+	res, b := do(t, "POST", e.url+"/v1/globalAccounts/acme/systems", strings.NewReader(big))
+	if res.StatusCode != 413 || decodeStatus(t, b).reason() != "REQUEST_TOO_LARGE" {
+		t.Fatalf("status %d: %s", res.StatusCode, b)
+	}
+	// Chunked (no Content-Length): refused while reading.
+	res, b = do(t, "POST", e.url+"/v1/globalAccounts/acme/systems", io.MultiReader(strings.NewReader(big)))
+	if res.StatusCode != 413 || decodeStatus(t, b).reason() != "REQUEST_TOO_LARGE" {
+		t.Fatalf("chunked: status %d: %s", res.StatusCode, b)
+	}
+	// Just under the limit goes through.
+	ok := `{"displayName":"` + strings.Repeat("a", gateway.MaxBodyBytes-100) + `"}`
+	res, b = do(t, "POST", e.url+"/v1/globalAccounts/acme/systems", strings.NewReader(ok))
+	if res.StatusCode != 200 {
+		t.Fatalf("body under the limit: status %d: %.200s", res.StatusCode, b)
+	}
+}
+
+func TestJSONAndAuthorization(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	res, b := do(t, "GET", e.url+"/v1/globalAccounts/acme/systems/echo-auth", nil, "Authorization", "Bearer abc.def.ghi", "Grpc-Metadata-X-Landscape-Service", "forged")
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d: %s", res.StatusCode, b)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["description"] != "Bearer abc.def.ghi" {
+		t.Errorf("authorization not passed on: %s", b)
+	}
+	if _, ok := m["state"]; ok {
+		t.Errorf("an unset enum is shown: %s", b)
+	}
+	if _, ok := m["display_name"]; ok {
+		t.Errorf("snake_case field names: %s", b)
+	}
+	res, b = do(t, "GET", e.url+"/v1/globalAccounts/acme/systems/s1", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(b), `"state":"PENDING"`) || !strings.Contains(string(b), `"displayName":"SF prod"`) {
+		t.Fatalf("status %d: %s", res.StatusCode, b)
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *gateway.Config) { c.RequestTimeout = 200 * time.Millisecond })
+	res, b := do(t, "GET", e.url+"/v1/globalAccounts/acme/systems/slow", nil)
+	if res.StatusCode != http.StatusGatewayTimeout || decodeStatus(t, b).reason() != "UNAVAILABLE" {
+		t.Fatalf("status %d: %s", res.StatusCode, b)
+	}
+}
+
+func TestUnavailableService(t *testing.T) {
+	t.Parallel()
+	port, err := testkit.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", itoa(port))
+	gw, err := gateway.New(gateway.Config{RegistryAddr: addr, TokenAddr: addr, FormationAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	hs := httptest.NewServer(gw)
+	defer hs.Close()
+	res, b := do(t, "GET", hs.URL+"/v1/systemTypes", nil)
+	if res.StatusCode != 503 || decodeStatus(t, b).reason() != "UNAVAILABLE" || strings.Contains(string(b), "127.0.0.1") {
+		t.Fatalf("status %d: %s", res.StatusCode, b)
+	}
+	res, b = do(t, "GET", hs.URL+"/healthz", nil)
+	if res.StatusCode != 503 || !strings.Contains(string(b), "UNREACHABLE") {
+		t.Fatalf("healthz %d: %s", res.StatusCode, b)
+	}
+}
+
+func TestHealthzAndOpenAPI(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	res, b := do(t, "GET", e.url+"/healthz", nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("healthz %d: %s", res.StatusCode, b)
+	}
+	e.srv.SetServing("landscape.token.v1.TokenService", false)
+	res, b = do(t, "GET", e.url+"/healthz", nil)
+	if res.StatusCode != 503 || !strings.Contains(string(b), `"notServing":["token"]`) {
+		t.Fatalf("healthz with token down: %d %s", res.StatusCode, b)
+	}
+	res, b = do(t, "GET", e.url+"/openapi.json", nil)
+	if res.StatusCode != 200 || !json.Valid(b) {
+		t.Fatalf("openapi %d", res.StatusCode)
+	}
+	for _, p := range []string{"/v1/systemTypes", "/v1/systems:pair", "/v1/systems:reportPairingFailure", "/v1/formationTypes"} {
+		if !bytes.Contains(b, []byte(`"`+p+`"`)) {
+			t.Errorf("openapi lacks %s", p)
+		}
+	}
+}
+
+func TestPairRateLimit(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testkit.Redis(t)
+	e := start(t, func(c *gateway.Config) {
+		c.Redis, c.KeyPrefix, c.PairRateLimit, c.PairRateBurst = rdb, prefix, 0.5, 3
+	})
+	// One budget for both routes: 3 pass, the 4th is refused.
+	for i, p := range []string{"/v1/systems:pair", "/v1/systems:reportPairingFailure", "/v1/systems:pair"} {
+		res, b := do(t, "POST", e.url+p, strings.NewReader(`{}`))
+		if res.StatusCode != 200 {
+			t.Fatalf("request %d: status %d: %s", i, res.StatusCode, b)
+		}
+	}
+	res, b := do(t, "POST", e.url+"/v1/systems:reportPairingFailure", strings.NewReader(`{}`))
+	if res.StatusCode != 429 {
+		t.Fatalf("over the limit: status %d: %s", res.StatusCode, b)
+	}
+	if ra := res.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After %q", ra)
+	}
+	if s := decodeStatus(t, b); s.reason() != "RATE_LIMITED" || s.Code != 8 {
+		t.Errorf("body %s", b)
+	}
+	// Other routes are not limited.
+	if res, _ := do(t, "GET", e.url+"/v1/globalAccounts/acme/systems/s1", nil); res.StatusCode != 200 {
+		t.Errorf("GET limited: %d", res.StatusCode)
+	}
+	// The budget lives in Redis under the prefix.
+	if n, err := rdb.Exists(t.Context(), prefix+":gateway:ratelimit:127.0.0.1").Result(); err != nil || n != 1 {
+		t.Errorf("rate-limit key: %d %v", n, err)
+	}
+}
+
+func TestLimiterFailsOpen(t *testing.T) {
+	t.Parallel()
+	rdb, _ := testkit.Redis(t)
+	_ = rdb
+	port, _ := testkit.FreePort()
+	down := rdbWith(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", itoa(port))}) // nothing listens there
+	defer down.Close()
+	l := gateway.NewLimiter(down, "x", 1, 1, nil)
+	for range 3 {
+		if ok, _ := l.Allow(t.Context(), "10.0.0.1"); !ok {
+			t.Fatal("refused while Redis is down; want fail open")
+		}
+	}
+}
+
+func TestLimiterSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testkit.Redis(t)
+	a := gateway.NewLimiter(rdb, prefix, 1, 2, nil)
+	b := gateway.NewLimiter(rdb, prefix, 1, 2, nil)
+	if ok, _ := a.Allow(t.Context(), "10.1.1.1"); !ok {
+		t.Fatal("first refused")
+	}
+	if ok, _ := b.Allow(t.Context(), "10.1.1.1"); !ok {
+		t.Fatal("second refused")
+	}
+	if ok, retry := a.Allow(t.Context(), "10.1.1.1"); ok || retry != 1 {
+		t.Fatalf("third: ok=%v retry=%d, want refused after 1s", ok, retry)
+	}
+	if ok, _ := b.Allow(t.Context(), "10.1.1.2"); !ok {
+		t.Fatal("another address refused")
+	}
+}
+
+// TestRawBadRequests sends what an http.Client would not: every answer
+// must be a 4xx.
+func TestRawBadRequests(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	host := strings.TrimPrefix(e.url, "http://")
+	for _, line := range []string{
+		"GET /v1/globalAccounts/acme/systems/a%zzb HTTP/1.1",
+		"GET /v1/globalAccounts/acme/systems/a%2 HTTP/1.1",
+		"GET v1/systemTypes HTTP/1.1",
+		"POST /v1/systems:pair HTTP/1.1\r\nContent-Length: 4\r\nContent-Type: application/json\r\n\r\n{\"a\"",
+	} {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		req := strings.ReplaceAll(strings.ReplaceAll(line, "\\r\\n", "\r\n"), "\\\"", "\"")
+		if !strings.Contains(req, "\r\n\r\n") {
+			req += "\r\nHost: x\r\n\r\n"
+		} else {
+			req = strings.Replace(req, "\r\n", "\r\nHost: x\r\n", 1)
+		}
+		_, _ = io.WriteString(c, req)
+		buf := make([]byte, 64)
+		n, _ := io.ReadAtLeast(c, buf, 12)
+		c.Close()
+		got := string(buf[:n])
+		if len(got) < 12 || got[9] != '4' {
+			t.Errorf("%q: answer %q, want a 4xx", line, got)
+		}
+	}
+}
