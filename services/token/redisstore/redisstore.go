@@ -25,6 +25,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -134,14 +135,16 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 			typeMaxCmd *redis.ZSliceCmd
 			sysMaxCmd  *redis.ZSliceCmd
 		)
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			revCmd = p.HGet(ctx, sysRevKey, "rev")
 			typeMaxCmd = p.ZRangeWithScores(ctx, typeKey, -1, -1)
 			sysMaxCmd = p.ZRangeWithScores(ctx, sysKey, -1, -1)
 			return nil
 		})
-		if err != nil && err != redis.Nil {
-			return redisconn.Classify(err)
+		for _, err := range []error{revCmd.Err(), typeMaxCmd.Err(), sysMaxCmd.Err()} {
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return redisconn.Classify(err)
+			}
 		}
 		sysRev, _ := strconv.ParseInt(revCmd.Val(), 10, 64)
 		var previous []stored
@@ -323,7 +326,7 @@ func (s *Store) Revoke(ctx context.Context, sub tokens.Subject, name string) (in
 	sysKey, sysRevKey := s.systemKey(sub), s.systemRevKey(sub)
 	for range maxAttempts {
 		rev, err := s.rdb.HGet(ctx, sysRevKey, "rev").Int64()
-		if err != nil && err != redis.Nil {
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return 0, redisconn.Classify(err)
 		}
 		now := s.now()
