@@ -518,3 +518,71 @@ func (f *fixture) assertNoSecretsAtRest(t *testing.T) {
 		}
 	}
 }
+
+func TestRegisterRetriesAndRaces(t *testing.T) {
+	t.Parallel()
+	f := start(t, stacktest.Options{})
+	req := &registryv1.RegisterSystemRequest{
+		Parent:    "globalAccounts/acme",
+		RequestId: "Retry-1",
+		SystemId:  "c4c-prod",
+		System:    &registryv1.System{DisplayName: "C4C prod", Type: "sap-cloud-for-customer", Name: "ignored", State: registryv1.System_REGISTERED},
+	}
+	first, err := f.st.Registry.RegisterSystem(f.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetSystem().GetName() != "globalAccounts/acme/systems/c4c-prod" || first.GetSystem().GetState() != registryv1.System_PENDING {
+		t.Fatalf("output-only fields were not ignored: %v", first.GetSystem())
+	}
+	second, err := f.st.Registry.RegisterSystem(f.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.keep(first.GetIntegrationToken().GetToken())
+	f.keep(second.GetIntegrationToken().GetToken())
+	if second.GetSystem().GetName() != first.GetSystem().GetName() || second.GetIntegrationToken().GetToken() == first.GetIntegrationToken().GetToken() {
+		t.Fatalf("retry: %v", second)
+	}
+	_, err = f.pair(first.GetIntegrationToken().GetToken(), "sap-cloud-for-customer")
+	wantReason(t, "token of the first call after a retry", err, codes.Unauthenticated, "TOKEN_REVOKED")
+	// Same id without the request id: taken.
+	req.RequestId = ""
+	req.System.DisplayName = "Other"
+	_, err = f.st.Registry.RegisterSystem(f.ctx, req)
+	wantReason(t, "taken id", err, codes.AlreadyExists, "SYSTEM_ID_TAKEN")
+	req.SystemId = "Not_An_Id"
+	_, err = f.st.Registry.RegisterSystem(f.ctx, req)
+	wantReason(t, "bad id", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	if violationField(err) != "systemId" {
+		t.Fatalf("bad id field %q", violationField(err))
+	}
+	// 50 concurrent registrations of one display name: exactly one wins.
+	var wins, taken atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			name := "Contested"
+			if i%2 == 0 {
+				name = "CONTESTED"
+			}
+			res, err := f.st.Registry.RegisterSystem(f.ctx, &registryv1.RegisterSystemRequest{
+				Parent: "globalAccounts/acme", System: &registryv1.System{DisplayName: name, Type: "sap-successfactors"},
+			})
+			switch _, r := reasonOf(err); {
+			case err == nil:
+				f.keep(res.GetIntegrationToken().GetToken())
+				wins.Add(1)
+			case r == "SYSTEM_NAME_TAKEN":
+				taken.Add(1)
+			default:
+				t.Errorf("register: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 || taken.Load() != 49 {
+		t.Fatalf("%d wins, %d taken", wins.Load(), taken.Load())
+	}
+	f.assertNoSecretsAtRest(t)
+}
