@@ -1,0 +1,321 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/services/landscape/stacktest"
+)
+
+// Load of the formation service through the whole stack, printed, with no
+// timed assertion (the machine is shared):
+//
+//  1. GetFormation (the baseline: same server, auth, Redis read) and
+//     AssignSystem with 64 concurrent gRPC clients, one connection and one
+//     global account each: throughput and p50/p99. Each AssignSystem reads
+//     the system from the registry over gRPC and commits one Redis step.
+//  2. The reaction delay: systems of type sap-cloud-for-customer wait
+//     PENDING in a formation each; they are paired one after another and
+//     the test measures, per pairing, the time from the registry's commit
+//     of system.registered (its CloudEvent time) to the formation service's
+//     commit of formation.state_changed to READY (its CloudEvent time),
+//     and the delay a NATS subscriber sees from PairSystem's return to the
+//     arrival of that event. Target: commit-to-commit p99 <= 50 ms.
+//
+//	LANDSCAPE_FORMATION_LOAD=1 go test -count=1 -run TestFormationLoad -v ./services/landscape/e2e/
+//
+// LANDSCAPE_FORMATION_LOAD_N sets the calls per client (default 50) and
+// LANDSCAPE_FORMATION_LOAD_PAIRS the pairings timed (default 200).
+
+const fmClients = 64
+
+type fmResult struct {
+	name  string
+	calls int
+	dur   time.Duration
+	lat   []time.Duration
+}
+
+func (r fmResult) rate() float64 { return float64(r.calls) / r.dur.Seconds() }
+
+func fmPct(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(lat))*p+0.5) - 1
+	return lat[max(0, min(i, len(lat)-1))]
+}
+
+type fmClient struct {
+	form formationv1.FormationServiceClient
+	reg  registryv1.RegistryServiceClient
+	ctx  context.Context
+	ga   string
+	f    string   // the client's formation
+	sys  []string // its systems
+}
+
+// fmRun runs call perClient times on each client concurrently.
+func fmRun(t testing.TB, name string, clients []fmClient, perClient int, call func(c *fmClient, i int) error) fmResult {
+	t.Helper()
+	lats := make([][]time.Duration, len(clients))
+	errs := make(chan error, len(clients))
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for ci := range clients {
+		wg.Go(func() {
+			<-gate
+			l := make([]time.Duration, 0, perClient)
+			for i := range perClient {
+				t0 := time.Now()
+				if err := call(&clients[ci], i); err != nil {
+					errs <- fmt.Errorf("%s client %d call %d: %w", name, ci, i, err)
+					return
+				}
+				l = append(l, time.Since(t0))
+			}
+			lats[ci] = l
+		})
+	}
+	t0 := time.Now()
+	close(gate)
+	wg.Wait()
+	dur := time.Since(t0)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	r := fmResult{name: name, dur: dur}
+	for _, l := range lats {
+		r.lat = append(r.lat, l...)
+	}
+	r.calls = len(r.lat)
+	slices.Sort(r.lat)
+	return r
+}
+
+func fmSetup(t testing.TB, st *stacktest.Stack, perClient int) []fmClient {
+	t.Helper()
+	clients := make([]fmClient, fmClients)
+	var wg sync.WaitGroup
+	errs := make(chan error, fmClients)
+	for i := range clients {
+		conn, err := grpc.NewClient(st.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		ga := fmt.Sprintf("fload-%02d", i)
+		c := &clients[i]
+		*c = fmClient{form: formationv1.NewFormationServiceClient(conn), reg: registryv1.NewRegistryServiceClient(conn),
+			ctx: stacktest.Ctx(context.Background(), st.AdminJWT(ga)), ga: ga}
+		wg.Go(func() {
+			f, err := c.form.CreateFormation(c.ctx, &formationv1.CreateFormationRequest{Parent: "globalAccounts/" + ga,
+				Formation: &formationv1.Formation{DisplayName: "Load", FormationType: kymaFormation}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			c.f = f.GetName()
+			for j := range perClient {
+				res, err := c.reg.RegisterSystem(c.ctx, &registryv1.RegisterSystemRequest{Parent: "globalAccounts/" + ga,
+					System: &registryv1.System{DisplayName: fmt.Sprintf("Commerce %d", j), Type: "sap-commerce-cloud"}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.sys = append(c.sys, res.GetSystem().GetName())
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return clients
+}
+
+// reactionDelays pairs n waiting systems one by one and returns the
+// commit-to-commit delays and the delays a subscriber observes.
+func reactionDelays(t testing.TB, st *stacktest.Stack, n int) (commit, observed []time.Duration) {
+	t.Helper()
+	const ga = "fdelay"
+	ctx := stacktest.Ctx(context.Background(), st.AdminJWT(ga))
+	type waiting struct{ form, token string }
+	ws := make([]waiting, n)
+	for i := range ws {
+		f, err := st.Formation.CreateFormation(ctx, &formationv1.CreateFormationRequest{Parent: "globalAccounts/" + ga,
+			Formation: &formationv1.Formation{DisplayName: fmt.Sprintf("Delay %d", i), FormationType: kymaFormation}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := st.Registry.RegisterSystem(ctx, &registryv1.RegisterSystemRequest{Parent: "globalAccounts/" + ga,
+			System: &registryv1.System{DisplayName: fmt.Sprintf("C4C %d", i), Type: "sap-cloud-for-customer"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Formation.AssignSystem(ctx, &formationv1.AssignSystemRequest{Name: f.GetName(), System: res.GetSystem().GetName()}); err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = waiting{f.GetName(), res.GetIntegrationToken().GetToken()}
+	}
+	type seen struct {
+		at, evTime time.Time
+	}
+	var mu sync.Mutex
+	registered := map[string]time.Time{} // system name -> event time
+	ready := map[string]chan seen{}      // formation name -> arrival
+	for _, w := range ws {
+		ready[w.form] = make(chan seen, 1)
+	}
+	handler := func(m *nats.Msg) {
+		at := time.Now()
+		ev, err := cloudevent.Decode(m.Data)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Type {
+		case "landscape.registry.v1.SystemRegistered":
+			registered[ev.Subject] = ev.Time
+		case "landscape.formation.v1.FormationStateChanged":
+			var p struct {
+				Formation struct {
+					State string `json:"state"`
+				} `json:"formation"`
+			}
+			if json.Unmarshal(ev.Data, &p) == nil && p.Formation.State == "READY" {
+				if ch, ok := ready[ev.Subject]; ok {
+					select {
+					case ch <- seen{at, ev.Time}:
+					default:
+					}
+				}
+			}
+		}
+	}
+	for _, subj := range []string{"landscape.registry." + ga + ".system.registered", "landscape.formation." + ga + ".formation.state_changed"} {
+		sub, err := st.NATS.Subscribe(subj, handler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	if err := st.NATS.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		sys, err := st.Registry.PairSystem(context.Background(), &registryv1.PairSystemRequest{
+			IntegrationToken: w.token, SystemType: "sap-cloud-for-customer", BaseUrl: "https://c4c.example.com", ExternalId: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paired := time.Now()
+		select {
+		case s := <-ready[w.form]:
+			observed = append(observed, s.at.Sub(paired))
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				mu.Lock()
+				rt, ok := registered[sys.GetName()]
+				mu.Unlock()
+				if ok {
+					commit = append(commit, s.evTime.Sub(rt))
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("system.registered of %s not seen", sys.GetName())
+				}
+				runtime.Gosched()
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("formation %s did not turn READY", w.form)
+		}
+	}
+	slices.Sort(commit)
+	slices.Sort(observed)
+	return commit, observed
+}
+
+func formationLoad(t testing.TB, perClient, pairs int) ([]fmResult, []time.Duration, []time.Duration) {
+	st := stacktest.Start(t, stacktest.Options{})
+	st.WaitHealthy()
+	clients := fmSetup(t, st, perClient)
+	// Warm-up: connections, JWT caches, Redis scripts, the system type cache.
+	fmRun(t, "warm-up", clients, 1, func(c *fmClient, _ int) error {
+		_, err := c.form.GetFormation(c.ctx, &formationv1.GetFormationRequest{Name: c.f})
+		return err
+	})
+	get := fmRun(t, "GetFormation (base)", clients, perClient, func(c *fmClient, _ int) error {
+		_, err := c.form.GetFormation(c.ctx, &formationv1.GetFormationRequest{Name: c.f})
+		return err
+	})
+	assign := fmRun(t, "AssignSystem", clients, perClient, func(c *fmClient, i int) error {
+		_, err := c.form.AssignSystem(c.ctx, &formationv1.AssignSystemRequest{Name: c.f, System: c.sys[i]})
+		return err
+	})
+	commit, observed := reactionDelays(t, st, pairs)
+	return []fmResult{get, assign}, commit, observed
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func TestFormationLoad(t *testing.T) {
+	if os.Getenv("LANDSCAPE_FORMATION_LOAD") == "" {
+		t.Skip("load run: set LANDSCAPE_FORMATION_LOAD=1 (prints throughput and latency; no timed assertion)")
+	}
+	res, commit, observed := formationLoad(t, envInt("LANDSCAPE_FORMATION_LOAD_N", 50), envInt("LANDSCAPE_FORMATION_LOAD_PAIRS", 200))
+	base := res[0].rate()
+	t.Logf("%d concurrent gRPC clients, GOMAXPROCS=%d", fmClients, runtime.GOMAXPROCS(0))
+	t.Logf("%-22s %8s %10s %9s %9s %9s", "operation", "calls", "calls/s", "p50", "p99", "x base")
+	for _, r := range res {
+		t.Logf("%-22s %8d %10.0f %9s %9s %9.2f", r.name, r.calls, r.rate(),
+			fmPct(r.lat, 0.50).Round(10*time.Microsecond), fmPct(r.lat, 0.99).Round(10*time.Microsecond), r.rate()/base)
+	}
+	t.Logf("system.registered -> formation READY, %d pairings one after another:", len(commit))
+	t.Logf("  commit to commit (CloudEvent times): p50 %s  p99 %s  max %s", fmPct(commit, 0.5).Round(10*time.Microsecond),
+		fmPct(commit, 0.99).Round(10*time.Microsecond), fmPct(commit, 1).Round(10*time.Microsecond))
+	t.Logf("  PairSystem return to event at a subscriber: p50 %s  p99 %s  max %s", fmPct(observed, 0.5).Round(10*time.Microsecond),
+		fmPct(observed, 0.99).Round(10*time.Microsecond), fmPct(observed, 1).Round(10*time.Microsecond))
+	t.Logf("target: commit-to-commit p99 <= 50ms")
+}
+
+// BenchmarkFormationLoad is the same run as a benchmark: b.N calls per
+// client and b.N pairings, with calls/s, p50/p99 (µs) and the reaction
+// delays as metrics.
+//
+//	go test -run '^$' -bench BenchmarkFormationLoad -benchtime 50x ./services/landscape/e2e/
+func BenchmarkFormationLoad(b *testing.B) {
+	res, commit, observed := formationLoad(b, b.N, b.N)
+	for i, r := range res {
+		name := [...]string{"get", "assign"}[i]
+		b.ReportMetric(r.rate(), name+"-calls/s")
+		b.ReportMetric(float64(fmPct(r.lat, 0.50).Microseconds()), name+"-p50-µs")
+		b.ReportMetric(float64(fmPct(r.lat, 0.99).Microseconds()), name+"-p99-µs")
+	}
+	b.ReportMetric(float64(fmPct(commit, 0.50).Microseconds()), "ready-delay-p50-µs")
+	b.ReportMetric(float64(fmPct(commit, 0.99).Microseconds()), "ready-delay-p99-µs")
+	b.ReportMetric(float64(fmPct(observed, 0.99).Microseconds()), "observed-delay-p99-µs")
+}
