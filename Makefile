@@ -1,0 +1,115 @@
+# Landscape — developer commands. `make help` lists them.
+#
+# Strict shell: every recipe line fails on the first error, on an unset
+# variable and on a failing command anywhere in a pipe.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+ROOT := $(CURDIR)
+BIN := $(ROOT)/bin
+GO ?= go
+BUF := $(BIN)/buf
+
+# The pinned generators and grpcurl, built from tools/ (outside go.work).
+TOOLS := buf grpcurl protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
+TOOL_BINS := $(addprefix $(BIN)/,$(TOOLS))
+
+# Every module of the workspace, as folders relative to the root (from go.work).
+MODULES = $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(ROOT)/||; s|^$(ROOT)$$|.|')
+
+# Go files that are formatted by hand (generated code and tools are not).
+GO_SOURCES = $(shell find . -name '*.go' -not -path './gen/*' -not -path './.git/*' -not -path './tools/*' -not -path './bin/*')
+
+# `make test RACE=0` skips the race detector; `make test TESTFLAGS=-v` passes flags on.
+RACE ?= 1
+TESTFLAGS ?=
+# `make run ARGS='--redis-url redis://127.0.0.1:6379'` passes flags to `landscape dev`.
+ARGS ?=
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-17s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: $(TOOL_BINS) ## build the pinned buf, protoc plugins and grpcurl into bin/ (cached)
+
+# One build makes every tool; rebuilt only when tools/go.mod or go.sum change.
+$(TOOL_BINS) &: tools/go.mod tools/go.sum
+	@mkdir -p $(BIN)
+	GOWORK=off $(GO) build -C tools -o $(BIN)/ tool
+	@touch $(TOOL_BINS)
+
+.PHONY: generate
+generate: tools ## rebuild gen/ from proto/ from scratch (buf + local plugins)
+	rm -rf gen/landscape
+	rm -f gen/openapi/*.json
+	$(BUF) generate
+
+.PHONY: check-generated
+check-generated: generate ## fail when gen/ differs from what proto/ generates
+	@git diff --exit-code --stat -- gen || { echo 'gen/ is stale: run make generate and commit it' >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- gen); \
+	if [[ -n "$$untracked" ]]; then echo "untracked generated files (commit them):" >&2; echo "$$untracked" >&2; exit 1; fi
+	@echo 'gen/ is up to date'
+
+.PHONY: lint
+lint: tools ## buf lint + format, buf breaking against main, gofmt, go vet
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+	@$(MAKE) --no-print-directory breaking
+	@unformatted=$$(gofmt -l $(GO_SOURCES)); \
+	if [[ -n "$$unformatted" ]]; then echo "gofmt needed:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	$(GO) vet $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+# buf breaking needs a main branch with protos to compare with, and a HEAD
+# that is not main itself (on a fresh clone of main there is nothing to compare).
+.PHONY: breaking
+breaking: tools ## buf breaking against the main branch (skipped when HEAD is main)
+	@ref=''; \
+	for r in main origin/main; do \
+		if git rev-parse --verify -q "$$r:proto" >/dev/null; then ref=$$r; break; fi; \
+	done; \
+	if [[ -z "$$ref" ]]; then echo 'buf breaking: skipped (no main branch with proto/)'; \
+	elif [[ "$$(git rev-parse HEAD)" == "$$(git rev-parse "$$ref")" ]]; then echo "buf breaking: skipped (HEAD is $$ref)"; \
+	else echo "buf breaking --against .git#ref=$$ref"; $(BUF) breaking --against ".git#ref=$$ref"; fi
+
+.PHONY: check-modules
+check-modules: ## build every module on its own (GOWORK=off)
+	@for m in $(MODULES); do echo "GOWORK=off go build ./$$m/..."; (cd $$m && GOWORK=off $(GO) build ./...); done
+
+.PHONY: build
+build: ## build bin/landscape (static, CGO_ENABLED=0)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/landscape ./services/landscape/cmd/landscape
+
+.PHONY: run
+run: build ## run everything in one process: landscape dev (ARGS=... for flags)
+	$(BIN)/landscape dev $(ARGS)
+
+# One `go test` over every module's packages, so they run in parallel. Tests
+# use the Redis on 127.0.0.1:6379 (or REDIS_URL, else a redis-server from
+# PATH) and embed NATS. RACE=1 (default) adds the race detector.
+.PHONY: test
+test: ## run every module's tests (RACE=0 to skip the race detector)
+	@start=$$(date +%s); out=$$(mktemp); \
+	flags="-count=1"; [[ "$(RACE)" == 1 ]] && flags="$$flags -race"; \
+	echo "go test $$flags $(TESTFLAGS) <$(words $(MODULES)) modules>"; \
+	status=0; $(GO) test $$flags $(TESTFLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES))) 2>&1 | tee "$$out" || status=$$?; \
+	ok=$$(grep -c '^ok ' "$$out" || true); failed=$$(grep -c $$'^FAIL\t' "$$out" || true); \
+	none=$$(grep -c 'no test files' "$$out" || true); rm -f "$$out"; \
+	echo "make test: $$ok packages ok, $$failed failed, $$none without tests, race=$(RACE), $$(( $$(date +%s) - start ))s"; \
+	exit $$status
+
+.PHONY: bench
+bench: ## load test (issue 7): go run ./services/landscape/cmd/loadgen when it exists
+	@if [[ -d services/landscape/cmd/loadgen ]]; then \
+		$(GO) run ./services/landscape/cmd/loadgen $(ARGS); \
+	else echo 'bench: services/landscape/cmd/loadgen is not built yet (issue 7)'; fi
+
+.PHONY: clean
+clean: ## remove bin/ (tools rebuild from the Go build cache) and test caches
+	rm -rf $(BIN)
+	$(GO) clean -testcache
