@@ -556,3 +556,17 @@ func listAll(t *testing.T, e *env, size int, filter string) []*system.System {
 		token = p.NextToken
 	}
 }
+
+func TestQuotaRefusalCreatesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.tokens.issueErr = apperr.New(apperr.TokenQuotaExceeded, "quota")
+	_, err := e.svc.Register(t.Context(), system.RegisterInput{GlobalAccount: "acme", SystemID: "q1", RequestID: "q", DisplayName: "Q", Type: "sap-successfactors"})
+	if reasonOf(err) != apperr.TokenQuotaExceeded {
+		t.Fatalf("register over quota: %v", err)
+	}
+	keys, err := e.rdb.Keys(t.Context(), e.prefix+":*").Result()
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("a refused registration wrote %v (%v)", keys, err)
+	}
+}
