@@ -104,20 +104,32 @@ func (s *Service) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	// Both run until ctx ends; if one stops early (a configuration error),
+	// the other is stopped too and Run reports it, so the process does not
+	// go on without its relay or its reactions.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
+	run := func(i int, name string, f func(context.Context) error) {
+		defer wg.Done()
+		err := f(rctx)
+		if ctx.Err() == nil {
+			if err == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			errs[i] = fmt.Errorf("formation %s: %w", name, err)
+			cancel()
+		}
+	}
 	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		errs[0] = outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.log, s.deps.Relay).Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		errs[1] = subscriber.Run(ctx, s.deps.JetStream, subscriber.Config{
+	go run(0, "outbox relay", outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.log, s.deps.Relay).Run)
+	go run(1, "reactions", func(ctx context.Context) error {
+		return subscriber.Run(ctx, s.deps.JetStream, subscriber.Config{
 			Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
 			AckWait: s.deps.ReactionsAckWait,
 		}, s.HandleRegistryEvent, s.log)
-	}()
+	})
 	wg.Wait()
 	return errors.Join(errs...)
 }

@@ -190,17 +190,32 @@ func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Forma
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.repo.Get(ctx, ga, id)
-	if err != nil {
-		return nil, err
-	}
 	// 1: the system exists in the same global account.
 	if sga != ga {
+		if _, err := s.repo.Get(ctx, ga, id); err != nil {
+			return nil, err
+		}
 		return nil, apperr.New(apperr.SystemNotFound, "no such system in this global account", "system", systemName)
 	}
-	sys, err := s.dir.GetSystem(ctx, ga, sid)
+	// Read the system from the registry while reading the formation; a
+	// missing formation is reported first.
+	type sysResult struct {
+		sys System
+		err error
+	}
+	sysc := make(chan sysResult, 1)
+	go func() {
+		sys, err := s.dir.GetSystem(ctx, ga, sid)
+		sysc <- sysResult{sys, err}
+	}()
+	f, err := s.repo.Get(ctx, ga, id)
+	r := <-sysc
 	if err != nil {
 		return nil, err
+	}
+	sys := r.sys
+	if r.err != nil {
+		return nil, r.err
 	}
 	st, ok, err := s.dir.SystemType(ctx, sys.Type)
 	if err != nil {
