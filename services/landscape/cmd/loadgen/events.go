@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// registryStream is the registry's JetStream stream (DESIGN 3.4).
+const registryStream = "LANDSCAPE_REGISTRY"
+
+// evRec pairs the return of a RegisterSystem call with the receipt of its
+// system.created event, whichever comes first.
+type evRec struct {
+	returned, received, ceTime time.Time
+}
+
+// events commits RegisterSystem calls through the API at --events-rate
+// (open loop: the schedule does not wait for slow calls) and measures, on
+// an ephemeral JetStream consumer of the registry's stream on its own NATS
+// connection, the time from each call's return to the receipt of its
+// system.created event; and from the CloudEvent time (set when the service
+// commits) to the receipt.
+func (b *bench) events(ctx context.Context, natsURL string) {
+	if !b.want("events") || b.evRate <= 0 {
+		return
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("landscape-loadgen"))
+	if err != nil {
+		b.log("  events: connect %s: %v", natsURL, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.log("  events: %v", err)
+		return
+	}
+	// The registry creates its stream at start (relay); wait for it, bounded.
+	var stream jetstream.Stream
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		stream, err = js.Stream(sctx, registryStream)
+		cancel()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.log("  events: stream %s: %v", registryStream, err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cons, err := stream.CreateOrUpdateConsumer(cctx, jetstream.ConsumerConfig{
+		FilterSubject:     "landscape.registry.*.system.created",
+		DeliverPolicy:     jetstream.DeliverNewPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: time.Minute,
+		MemoryStorage:     true,
+	})
+	cancel()
+	if err != nil {
+		b.log("  events: consumer: %v", err)
+		return
+	}
+
+	var (
+		mu              sync.Mutex
+		recs            = map[string]*evRec{}
+		fromRet, fromCE hist
+		early           int // events received before their call returned
+		callErrs        atomic.Uint64
+		late            atomic.Uint64
+		done            = make(chan struct{}, 1)
+		expected        atomic.Int64
+		matched         atomic.Int64
+	)
+	complete := func(r *evRec) {
+		d := r.received.Sub(r.returned)
+		if d < 0 {
+			early++
+		}
+		fromRet.record(d)
+		if !r.ceTime.IsZero() {
+			fromCE.record(r.received.Sub(r.ceTime))
+		}
+		if matched.Add(1) == expected.Load() {
+			select {
+			case done <- struct{}{}:
+			default:
+			}
+		}
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		now := time.Now()
+		var ev struct {
+			Subject string    `json:"subject"`
+			Time    time.Time `json:"time"`
+		}
+		if json.Unmarshal(m.Data(), &ev) != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		r, ok := recs[ev.Subject]
+		if !ok {
+			recs[ev.Subject] = &evRec{received: now, ceTime: ev.Time}
+			return
+		}
+		if r.received.IsZero() {
+			r.received, r.ceTime = now, ev.Time
+			complete(r)
+		}
+	})
+	if err != nil {
+		b.log("  events: consume: %v", err)
+		return
+	}
+	defer cc.Stop()
+
+	total := int(float64(b.evRate) * b.dur.Seconds())
+	interval := time.Second / time.Duration(b.evRate)
+	work := make(chan int, 1024)
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			c := b.t.client(w)
+			for range work {
+				callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+				name, _, err := b.t.registerGRPC(callCtx, c, "ev")
+				cancel()
+				now := time.Now()
+				if err != nil {
+					callErrs.Add(1)
+					continue
+				}
+				expected.Add(1)
+				mu.Lock()
+				r, ok := recs[name]
+				if !ok {
+					recs[name] = &evRec{returned: now}
+				} else if r.returned.IsZero() {
+					r.returned = now
+					complete(r)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	t0 := time.Now()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		select {
+		case work <- i:
+		default:
+			late.Add(1) // 1024 calls queued: the service is behind the rate
+		}
+	}
+	close(work)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	// Wait (bounded) for the last events.
+	if matched.Load() < expected.Load() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	exp := uint64(expected.Load())
+	missing := exp - min(exp, uint64(matched.Load()))
+	note := fmt.Sprintf("%d calls at %d/s target (%.0f/s achieved); %d events arrived before their call returned (counted as 0); %d not received; %d calls not sent (queue full)",
+		exp, b.evRate, float64(exp)/elapsed.Seconds(), early, missing, late.Load())
+	for i, h := range []*hist{&fromRet, &fromCE} {
+		r := Result{
+			Scenario: "event commit→subscriber", Transport: "JS", Clients: 64, Ops: h.n,
+			Errors: callErrs.Load() + missing, Seconds: elapsed.Seconds(), Throughput: float64(h.n) / elapsed.Seconds(),
+		}
+		if i == 0 {
+			r.Scenario += " (from call return)"
+			r.Note = note
+		} else {
+			r.Scenario += " (from CloudEvent time)"
+		}
+		r.fill(h)
+		b.add(r)
+	}
+}

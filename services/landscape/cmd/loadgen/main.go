@@ -1,0 +1,363 @@
+// Command loadgen is Landscape's load generator (issue 7, `make bench`).
+//
+// By default it starts the whole landscape in this process (package stack:
+// token, registry, formation and the REST gateway) against the machine's
+// Redis under a fresh key prefix that it removes at the end, with an
+// embedded NATS server (or --nats-url), and runs each scenario for
+// --duration at each --clients level: RegisterSystem (gRPC and REST),
+// PairSystem (gRPC and REST), GetSystem, ListSystems (page of 100 among
+// --list-size systems: page 1, deep pages, and page 1 of a small global
+// account), AssignSystem, and event latency commit → subscriber at
+// --events-rate. Baselines run in the same process through the same
+// clients: gRPC health Check, REST GET /healthz, and Redis PING through
+// go-redis against the same Redis. Then it runs `landscape dev` as a
+// subprocess and reads its resident memory at idle and after
+// --memory-registrations registrations. It prints one table and writes
+// the same as JSON (--json).
+//
+// With --grpc-addr (and --http-addr, --jwt-hs256-secret or --jwt) it loads
+// an already running landscape instead.
+//
+//	go run ./services/landscape/cmd/loadgen                       # make bench
+//	go run ./services/landscape/cmd/loadgen --duration 2s --list-size 10000 --memory-registrations 0
+//	go run ./services/landscape/cmd/loadgen --scenarios register-grpc,pair-rest --clients 64 --cpuprofile /tmp/lg
+//
+// Every loop is bounded in time and count; the program stops by itself.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/landscape-dev/landscape/services/landscape/stack"
+	"github.com/landscape-dev/landscape/services/registry/redisstore"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// scenarioKeys are the names --scenarios filters on (substrings match).
+const scenarioKeys = "baseline-health-grpc, baseline-healthz-rest, baseline-redis-ping, register-grpc, register-rest, pair-grpc, pair-rest, get-grpc, list-grpc, assign-grpc, events, memory"
+
+type flags struct {
+	duration      time.Duration
+	clients       string
+	scenarios     string
+	jsonPath      string
+	listSize      int
+	eventsRate    int
+	memRegs       int
+	landscapeBin  string
+	redisURL      string
+	natsURL       string
+	grpcAddr      string
+	httpAddr      string
+	secret        string
+	jwt           string
+	keyPrefix     string
+	cpuProfile    string
+	memProfile    string
+	profileFilter string
+	stackLogLevel string
+}
+
+func parseFlags(args []string) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.DurationVar(&f.duration, "duration", 5*time.Second, "timed window of each scenario at each clients level")
+	fs.StringVar(&f.clients, "clients", "8,64", "concurrent clients, comma-separated levels (each its own gRPC connection)")
+	fs.StringVar(&f.scenarios, "scenarios", "all", "comma-separated filter on scenario names (substrings): "+scenarioKeys)
+	fs.StringVar(&f.jsonPath, "json", "bench-results.json", "write the results as JSON here (empty: do not)")
+	fs.IntVar(&f.listSize, "list-size", 100_000, "systems in the global account of the ListSystems scenario")
+	fs.IntVar(&f.eventsRate, "events-rate", 1000, "RegisterSystem calls/s of the event latency scenario")
+	fs.IntVar(&f.memRegs, "memory-registrations", 100_000, "registrations before the second RSS reading of landscape dev (0: skip the memory scenario)")
+	fs.StringVar(&f.landscapeBin, "landscape-bin", "", "landscape binary for the memory scenario (empty: go build into a temp dir)")
+	fs.StringVar(&f.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis of the in-process landscape, of the memory run, and of the PING baseline")
+	fs.StringVar(&f.natsURL, "nats-url", "", "NATS with JetStream (empty: an embedded server on a free port, in-process mode)")
+	fs.StringVar(&f.grpcAddr, "grpc-addr", "", "load a running landscape at this gRPC address instead of starting one")
+	fs.StringVar(&f.httpAddr, "http-addr", "", "gateway address of the running landscape (with --grpc-addr)")
+	fs.StringVar(&f.secret, "jwt-hs256-secret", "", "HS256 secret of the running landscape, to mint admin JWTs per global account")
+	fs.StringVar(&f.jwt, "jwt", "", "a fixed admin JWT for the running landscape (one global account: the token quota then bounds registrations)")
+	fs.StringVar(&f.keyPrefix, "key-prefix", "", "Redis key prefix of the running landscape: seed systems through the registry's store (else through the API)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "in-process mode: write a CPU profile of each timed window to <prefix>-<scenario>.cpu.pprof")
+	fs.StringVar(&f.memProfile, "memprofile", "", "in-process mode: write allocs profiles before and after each timed window to <prefix>-<scenario>.allocs[-before].pprof")
+	fs.StringVar(&f.profileFilter, "profile-scenarios", "", "comma-separated substrings of the windows to profile, e.g. RegisterSystem-grpc-64 (empty: all)")
+	fs.StringVar(&f.stackLogLevel, "stack-log-level", "", "in-process mode: the landscape's JSON logs on stderr at this level (empty: none)")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if f.duration <= 0 || f.duration > time.Hour {
+		return f, errors.New("--duration must be in (0, 1h]")
+	}
+	if f.listSize < 100 || f.listSize > 10_000_000 {
+		return f, errors.New("--list-size must be in [100, 10000000]")
+	}
+	if f.eventsRate < 0 || f.eventsRate > 100_000 {
+		return f, errors.New("--events-rate must be in [0, 100000]")
+	}
+	if f.grpcAddr != "" && f.secret == "" && f.jwt == "" {
+		return f, errors.New("--grpc-addr needs --jwt-hs256-secret or --jwt")
+	}
+	return f, nil
+}
+
+func parseClients(s string) ([]int, error) {
+	var out []int
+	for p := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > 1024 {
+			return nil, fmt.Errorf("--clients: %q is not a number in [1, 1024]", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// randomID is n characters of [a-z0-9] from crypto/rand.
+func randomID(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func main() {
+	f, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, f); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, f flags) error {
+	clients, err := parseClients(f.clients)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	runID := randomID(6)
+	maxClients := 0
+	for _, n := range clients {
+		maxClients = max(maxClients, n)
+	}
+	rdb, err := redisOpen(f.redisURL)
+	if err != nil {
+		return fmt.Errorf("--redis-url: %w", err)
+	}
+	defer rdb.Close()
+
+	mode := "in-process"
+	var (
+		st       *stack.Stack
+		tgt      *target
+		store    *redisstore.Store
+		natsURL  = f.natsURL
+		prefix   string
+		fixedGA  string
+		stackLog = slog.New(slog.DiscardHandler)
+	)
+	if f.grpcAddr == "" {
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis at %s: %w (start one, or set --redis-url)", f.redisURL, err)
+		}
+		if f.stackLogLevel != "" {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(f.stackLogLevel)); err != nil {
+				return fmt.Errorf("--stack-log-level: %w", err)
+			}
+			stackLog = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+		}
+		prefix = "lg" + runID
+		secret := randomID(32)
+		logf("starting the landscape in-process: Redis %s (key prefix %s:), NATS %s", f.redisURL, prefix, orEmbedded(f.natsURL))
+		st, err = stack.Start(ctx, stack.Config{
+			RedisURL: f.redisURL, KeyPrefix: prefix, NATSURL: f.natsURL, NATSPort: -1,
+			JWTHS256Secret: secret,
+			// The pairing rate limit stays on (one Redis step per pairing, as
+			// in production) with a budget the load never reaches.
+			PairRateLimit: 1e6, PairRateBurst: 1_000_000,
+			Logger: stackLog,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				logf("landscape stopped with: %v", err)
+			}
+			n := deletePrefix(context.Background(), rdb, prefix)
+			logf("removed %d keys under %s:", n, prefix)
+		}()
+		natsURL = st.NATSURL
+		tgt, err = newTarget(st.GRPCAddr, st.GatewayURL(), secret, "", "", runID, maxClients, rdb)
+		if err != nil {
+			return err
+		}
+		store = redisstore.New(rdb, prefix)
+		cpuProfilePrefix, memProfilePrefix = f.cpuProfile, f.memProfile
+		profileFilter = splitList(f.profileFilter)
+	} else {
+		mode = "external"
+		if f.jwt != "" {
+			ga, err := jwtGlobalAccount(f.jwt)
+			if err != nil {
+				return err
+			}
+			fixedGA = ga
+		}
+		base := "http://" + f.httpAddr
+		if f.httpAddr == "" {
+			base = ""
+		}
+		tgt, err = newTarget(f.grpcAddr, base, f.secret, f.jwt, fixedGA, runID, maxClients, rdb)
+		if err != nil {
+			return err
+		}
+		if f.keyPrefix != "" {
+			store = redisstore.New(rdb, f.keyPrefix)
+		}
+		if f.cpuProfile != "" || f.memProfile != "" {
+			logf("--cpuprofile/--memprofile profile this process only: profile the landscape itself with its own pprof")
+		}
+	}
+	defer tgt.close()
+
+	b := &bench{
+		t: tgt, dur: f.duration, clients: clients, filter: splitList(f.scenarios),
+		listSize: f.listSize, evRate: f.eventsRate, store: store, log: logf,
+	}
+	if mode == "external" && f.httpAddr == "" {
+		b.filter = append(b.filter[:0:0], restless(b.filter)...)
+	}
+	logf("warming up %d clients", maxClients)
+	if err := b.warmUp(ctx); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	logf("running scenarios: %v per window, clients %v", f.duration, clients)
+	steps := []func(context.Context){
+		b.baselines, b.register, b.pair, b.get, b.list, b.assign,
+		func(ctx context.Context) { b.events(ctx, natsURL) },
+	}
+	for _, s := range steps {
+		if ctx.Err() != nil {
+			break
+		}
+		s(ctx)
+	}
+	if ctx.Err() == nil {
+		b.memory(ctx, f.landscapeBin, f.redisURL, f.memRegs)
+	}
+
+	judge(b.results)
+	header := fmt.Sprintf("Landscape load run %s (%s mode, %d CPUs, GOMAXPROCS %d, load average %s, %v per window)",
+		started.UTC().Format(time.RFC3339), mode, runtime.NumCPU(), runtime.GOMAXPROCS(0), loadAvg(), f.duration)
+	fmt.Println()
+	printTable(os.Stdout, b.results, header)
+	if f.jsonPath != "" {
+		rep := report{
+			Started: started.UTC(), Command: strings.Join(os.Args, " "), Mode: mode,
+			GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), LoadAvg: loadAvg(),
+			Duration: f.duration.String(), Results: b.results,
+		}
+		if err := writeJSON(f.jsonPath, rep); err != nil {
+			return err
+		}
+		logf("wrote %s", f.jsonPath)
+	}
+	return ctx.Err()
+}
+
+func orEmbedded(url string) string {
+	if url == "" {
+		return "embedded"
+	}
+	return url
+}
+
+// restless drops the REST scenarios when no gateway address is known.
+func restless(filter []string) []string {
+	if len(filter) == 0 || (len(filter) == 1 && filter[0] == "all") {
+		return []string{"grpc", "redis", "events", "memory"}
+	}
+	var out []string
+	for _, f := range filter {
+		if !strings.Contains(f, "rest") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// warmUp opens every connection and fills the services' JWT cache.
+func (b *bench) warmUp(ctx context.Context) error {
+	return parallel(ctx, len(b.t.clients), len(b.t.clients), func(ctx context.Context, i int) error {
+		actx, err := b.t.authCtx(ctx, b.t.ga("base"))
+		if err != nil {
+			return err
+		}
+		if _, err := b.t.client(i).health.Check(actx, &healthpb.HealthCheckRequest{}); err != nil {
+			return err
+		}
+		if b.t.baseURL != "" {
+			return b.t.rest(ctx, "GET", "/healthz", "", nil, nil)
+		}
+		return nil
+	})
+}
+
+// jwtGlobalAccount reads the ga claim of a JWT without verifying it (the
+// landscape verifies it).
+func jwtGlobalAccount(jwt string) (string, error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return "", errors.New("--jwt: not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", errors.New("--jwt: claims are not base64url")
+	}
+	var claims struct {
+		GA string `json:"ga"`
+	}
+	if err := json.Unmarshal(b, &claims); err != nil || claims.GA == "" {
+		return "", errors.New("--jwt: no ga claim")
+	}
+	return claims.GA, nil
+}

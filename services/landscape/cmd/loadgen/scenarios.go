@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/services/registry/redisstore"
+	"github.com/landscape-dev/landscape/services/registry/system"
+)
+
+// bench is one load run: the target, its settings and the results so far.
+type bench struct {
+	t        *target
+	dur      time.Duration
+	clients  []int
+	filter   []string
+	listSize int
+	evRate   int
+	// store, when not nil, seeds systems through the registry's own Redis
+	// store (in-process mode, or a known key prefix); else through the API.
+	store   *redisstore.Store
+	pool    tokenPool
+	results []Result
+	log     func(format string, args ...any)
+}
+
+// want reports whether a scenario key passes the --scenarios filter.
+func (b *bench) want(key string) bool {
+	if len(b.filter) == 0 {
+		return true
+	}
+	for _, f := range b.filter {
+		if f == "all" || strings.Contains(key, f) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *bench) add(r Result) {
+	b.log("  %-26s %-5s %3d clients: %8d ops %9.0f/s  p50 %7.2fms p99 %7.2fms  errors %d %s",
+		r.Scenario, r.Transport, r.Clients, r.Ops, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.FirstError)
+	b.results = append(b.results, r)
+}
+
+// baselines: the same clients, no service logic behind.
+func (b *bench) baselines(ctx context.Context) {
+	for _, n := range b.clients {
+		if b.want("baseline-health-grpc") {
+			actx, err := b.t.authCtx(ctx, b.t.ga("base"))
+			if err != nil {
+				b.log("baseline: %v", err)
+				return
+			}
+			r := closedLoop(actx, "health Check (baseline)", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
+				_, err := b.t.client(c).health.Check(ctx, &healthpb.HealthCheckRequest{})
+				return err
+			})
+			r.Baseline = true
+			b.add(r)
+		}
+		if b.want("baseline-healthz-rest") {
+			r := closedLoop(ctx, "GET /healthz (baseline)", "REST", n, b.dur, func(ctx context.Context, c int) error {
+				return b.t.rest(ctx, http.MethodGet, "/healthz", "", nil, nil)
+			})
+			r.Baseline = true
+			b.add(r)
+		}
+		if b.want("baseline-redis-ping") && b.t.redis != nil {
+			r := closedLoop(ctx, "Redis PING (baseline)", "RESP", n, b.dur, func(ctx context.Context, c int) error {
+				return b.t.redis.Ping(ctx).Err()
+			})
+			r.Baseline = true
+			b.add(r)
+		}
+	}
+}
+
+// register runs RegisterSystem over gRPC and REST; the tokens go to the
+// pool for the pairing scenarios.
+func (b *bench) register(ctx context.Context) {
+	for _, n := range b.clients {
+		if b.want("register-grpc") {
+			b.add(closedLoop(ctx, "RegisterSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
+				_, tok, err := b.t.registerGRPC(ctx, b.t.client(c), "reg")
+				if err == nil {
+					b.pool.put(tok)
+				}
+				return err
+			}))
+		}
+	}
+	for _, n := range b.clients {
+		if b.want("register-rest") {
+			b.add(closedLoop(ctx, "RegisterSystem", "REST", n, b.dur, func(ctx context.Context, _ int) error {
+				_, tok, err := b.t.registerREST(ctx, "reg")
+				if err == nil {
+					b.pool.put(tok)
+				}
+				return err
+			}))
+		}
+	}
+}
+
+// fillPool registers systems (outside any timed window) until the pool
+// holds n tokens.
+func (b *bench) fillPool(ctx context.Context, n int) error {
+	missing := n - b.pool.len()
+	if missing <= 0 {
+		return nil
+	}
+	t0 := time.Now()
+	err := parallel(ctx, missing, 64, func(ctx context.Context, i int) error {
+		_, tok, err := b.t.registerGRPC(ctx, b.t.client(i), "pre")
+		if err == nil {
+			b.pool.put(tok)
+		}
+		return err
+	})
+	b.log("  (pre-registered %d systems for their tokens in %.1fs)", missing, time.Since(t0).Seconds())
+	return err
+}
+
+// pair runs PairSystem over gRPC and REST with tokens of the pool.
+func (b *bench) pair(ctx context.Context) {
+	last := 0.0 // the previous pairing throughput sizes the next pool
+	for _, transport := range []string{"gRPC", "REST"} {
+		key := "pair-" + strings.ToLower(transport)
+		if transport == "gRPC" {
+			key = "pair-grpc"
+		}
+		for _, n := range b.clients {
+			if !b.want(key) {
+				continue
+			}
+			need := int(max(last, 4000) * 1.3 * b.dur.Seconds())
+			need = min(need, 200_000)
+			if err := b.fillPool(ctx, need); err != nil {
+				b.log("  pre-registration failed: %v", err)
+			}
+			r := closedLoop(ctx, "PairSystem", transport, n, b.dur, func(ctx context.Context, c int) error {
+				tok, ok := b.pool.take()
+				if !ok {
+					return errExhausted
+				}
+				if transport == "gRPC" {
+					return b.t.pairGRPC(ctx, b.t.client(c), tok)
+				}
+				return b.t.pairREST(ctx, tok)
+			})
+			last = max(last, r.Throughput)
+			b.add(r)
+		}
+	}
+}
+
+// seed creates n PENDING systems of the given types in ga, outside any
+// timed window, and returns their ids. Through the registry's store when
+// there is one (one atomic step per system, the same step RegisterSystem
+// commits, without a token: the token quota does not apply), else through
+// the API (RegisterSystem then PairSystem at once, so that no global
+// account ever holds more than a few unused tokens).
+func (b *bench) seed(ctx context.Context, ga string, n int, types []string) ([]string, error) {
+	ids := make([]string, n)
+	t0 := time.Now()
+	var err error
+	if b.store != nil {
+		base := time.Now()
+		err = parallel(ctx, n, 32, func(ctx context.Context, i int) error {
+			now := base.Add(time.Duration(i) * time.Microsecond)
+			sys := &system.System{
+				GlobalAccount: ga, ID: system.NewID(), DisplayName: fmt.Sprintf("Seed %07d", i),
+				Type: types[i%len(types)], State: system.Pending, CreateTime: now, UpdateTime: now, Revision: 1,
+			}
+			ids[i] = sys.ID
+			return b.store.Create(ctx, sys, "", system.EventCreated)
+		})
+	} else {
+		err = parallel(ctx, n, 64, func(ctx context.Context, i int) error {
+			c := b.t.client(i)
+			actx, err := b.t.authCtx(ctx, ga)
+			if err != nil {
+				return err
+			}
+			typ := types[i%len(types)]
+			res, err := c.registry.RegisterSystem(actx, &registryv1.RegisterSystemRequest{
+				Parent: "globalAccounts/" + ga,
+				System: &registryv1.System{DisplayName: fmt.Sprintf("Seed %07d", i), Type: typ},
+			})
+			if err != nil {
+				return err
+			}
+			name := res.GetSystem().GetName()
+			ids[i] = name[strings.LastIndexByte(name, '/')+1:]
+			return b.t.pairGRPC(ctx, c, issued{token: res.GetIntegrationToken().GetToken(), typ: typ})
+		})
+	}
+	how := "the registry's store"
+	if b.store == nil {
+		how = "RegisterSystem+PairSystem"
+	}
+	b.log("  (seeded %d systems in %s through %s in %.1fs)", n, ga, how, time.Since(t0).Seconds())
+	return ids, err
+}
+
+// drainOutbox waits (bounded) until the registry's relay has published
+// what seeding put in the outbox, so that it does not run beside the
+// measurement.
+func (b *bench) drainOutbox(ctx context.Context) {
+	if b.store == nil {
+		return
+	}
+	key := b.store.Outbox().Key()
+	t0 := time.Now()
+	deadline := t0.Add(3 * time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n, err := b.t.redis.XLen(ctx, key).Result()
+		if err != nil || n == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.log("  (registry outbox drained in %.1fs)", time.Since(t0).Seconds())
+}
+
+// get runs GetSystem on systems seeded for it.
+func (b *bench) get(ctx context.Context) {
+	if !b.want("get-grpc") {
+		return
+	}
+	ga := b.t.ga("get")
+	ids, err := b.seed(ctx, ga, 2000, systemTypes)
+	if err != nil {
+		b.log("  GetSystem seeding failed: %v", err)
+		return
+	}
+	b.drainOutbox(ctx)
+	actx, err := b.t.authCtx(ctx, ga)
+	if err != nil {
+		return
+	}
+	for _, n := range b.clients {
+		b.add(closedLoop(actx, "GetSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
+			_, err := b.t.client(c).registry.GetSystem(ctx, &registryv1.GetSystemRequest{
+				Name: system.SystemName(ga, ids[rand.IntN(len(ids))]),
+			})
+			return err
+		}))
+	}
+}
+
+// list runs ListSystems (page of 100) in a global account of --list-size
+// systems: page 1, deep pages (from page tokens past the middle), and page
+// 1 of a global account of 1,000 systems for comparison.
+func (b *bench) list(ctx context.Context) {
+	if !b.want("list-grpc") {
+		return
+	}
+	big, small := b.t.ga("list"), b.t.ga("list-small")
+	if _, err := b.seed(ctx, big, b.listSize, systemTypes); err != nil {
+		b.log("  ListSystems seeding failed: %v", err)
+		return
+	}
+	if _, err := b.seed(ctx, small, min(1000, b.listSize), systemTypes); err != nil {
+		b.log("  ListSystems seeding failed: %v", err)
+		return
+	}
+	b.drainOutbox(ctx)
+	bigCtx, _ := b.t.authCtx(ctx, big)
+	smallCtx, _ := b.t.authCtx(ctx, small)
+	// Walk the whole list once with pages of 1000 for page tokens deep in it.
+	var deep []string
+	token, seen := "", 0
+	c0 := b.t.client(0)
+	for i := 0; i < b.listSize/1000+2; i++ {
+		cctx, cancel := context.WithTimeout(bigCtx, callTimeout)
+		res, err := c0.registry.ListSystems(cctx, &registryv1.ListSystemsRequest{Parent: "globalAccounts/" + big, PageSize: 1000, PageToken: token})
+		cancel()
+		if err != nil {
+			b.log("  ListSystems walk failed: %v", err)
+			return
+		}
+		seen += len(res.GetSystems())
+		token = res.GetNextPageToken()
+		if token == "" {
+			break
+		}
+		if seen >= b.listSize/2 {
+			deep = append(deep, token)
+		}
+	}
+	b.log("  (walked %d systems of %s; %d deep page tokens)", seen, big, len(deep))
+	if len(deep) == 0 {
+		deep = []string{""}
+	}
+	page := func(ga string, tokens []string) func(ctx context.Context, c int) error {
+		return func(ctx context.Context, c int) error {
+			tok := tokens[rand.IntN(len(tokens))]
+			res, err := b.t.client(c).registry.ListSystems(ctx, &registryv1.ListSystemsRequest{Parent: "globalAccounts/" + ga, PageSize: 100, PageToken: tok})
+			if err == nil && len(res.GetSystems()) != 100 {
+				return fmt.Errorf("page of %d systems, want 100", len(res.GetSystems()))
+			}
+			return err
+		}
+	}
+	for _, n := range b.clients {
+		b.add(closedLoop(bigCtx, fmt.Sprintf("ListSystems p1 of %d", b.listSize), "gRPC", n, b.dur, page(big, []string{""})))
+		b.add(closedLoop(bigCtx, fmt.Sprintf("ListSystems deep of %d", b.listSize), "gRPC", n, b.dur, page(big, deep)))
+		b.add(closedLoop(smallCtx, fmt.Sprintf("ListSystems p1 of %d", min(1000, b.listSize)), "gRPC", n, b.dur, page(small, []string{""})))
+	}
+}
+
+// assign runs AssignSystem: each client assigns PENDING systems of the
+// types that may join before pairing to four formations of its own
+// (non-exclusive type), so that clients do not contend on one formation.
+func (b *bench) assign(ctx context.Context) {
+	if !b.want("assign-grpc") {
+		return
+	}
+	ga := b.t.ga("asg")
+	need := min(int(2500*b.dur.Seconds())*len(b.clients), 150_000)
+	ids, err := b.seed(ctx, ga, need, cxTypes)
+	if err != nil {
+		b.log("  AssignSystem seeding failed: %v", err)
+		return
+	}
+	b.drainOutbox(ctx)
+	actx, _ := b.t.authCtx(ctx, ga)
+	var cursor atomic.Int64
+	for _, n := range b.clients {
+		const perClient = 4
+		forms := make([]string, n*perClient)
+		err := parallel(actx, len(forms), 16, func(ctx context.Context, i int) error {
+			f, err := b.t.client(i).formation.CreateFormation(ctx, &formationv1.CreateFormationRequest{
+				Parent:    "globalAccounts/" + ga,
+				Formation: &formationv1.Formation{DisplayName: fmt.Sprintf("Load %d-%d", n, i), FormationType: "side-by-side-extensibility-with-kyma"},
+			})
+			if err == nil {
+				forms[i] = f.GetName()
+			}
+			return err
+		})
+		if err != nil {
+			b.log("  CreateFormation failed: %v", err)
+			return
+		}
+		var k atomic.Int64
+		b.add(closedLoop(actx, "AssignSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
+			i := cursor.Add(1) - 1
+			if i >= int64(len(ids)) {
+				return errExhausted
+			}
+			f := forms[c*perClient+int(k.Add(1)%perClient)]
+			_, err := b.t.client(c).formation.AssignSystem(ctx, &formationv1.AssignSystemRequest{Name: f, System: system.SystemName(ga, ids[i])})
+			return err
+		}))
+	}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/authn"
+)
+
+// systemTypes of the catalog (DESIGN 1.2); cxTypes may join a formation
+// before pairing.
+var (
+	systemTypes = []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
+	cxTypes     = []string{"sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
+)
+
+// gaRotation is how many registrations go to one generated global account
+// before the next: with the six types in turn that is at most 834 unused
+// tokens per global account and type, under the quota of 1000 (DESIGN 1.2).
+const gaRotation = 5000
+
+// client is one load client: its own gRPC connection (so 64 clients are 64
+// HTTP/2 connections, as 64 independent callers would be).
+type client struct {
+	conn      *grpc.ClientConn
+	registry  registryv1.RegistryServiceClient
+	formation formationv1.FormationServiceClient
+	health    healthpb.HealthClient
+}
+
+// target is the landscape under load and the clients that reach it.
+type target struct {
+	grpcAddr string
+	baseURL  string
+	secret   string // HS256 secret to mint JWTs; empty with a fixed jwt
+	jwt      string // a fixed JWT (its global account is fixedGA)
+	fixedGA  string
+	runID    string
+	clients  []client
+	http     *http.Client
+	redis    *redis.Client // the same Redis as the landscape (baseline, seeding)
+
+	jwtMu sync.Mutex
+	jwts  map[string]string
+	regN  atomic.Int64 // registrations so far (global account rotation)
+}
+
+func newTarget(grpcAddr, baseURL, secret, jwt, fixedGA, runID string, n int, rdb *redis.Client) (*target, error) {
+	t := &target{grpcAddr: grpcAddr, baseURL: baseURL, secret: secret, jwt: jwt, fixedGA: fixedGA, runID: runID, redis: rdb, jwts: map[string]string{}}
+	for range n {
+		conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("dial %s: %w", grpcAddr, err)
+		}
+		t.clients = append(t.clients, client{
+			conn: conn, registry: registryv1.NewRegistryServiceClient(conn),
+			formation: formationv1.NewFormationServiceClient(conn), health: healthpb.NewHealthClient(conn),
+		})
+	}
+	// One keep-alive connection per client at most, as many as clients.
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        4 * n,
+		MaxIdleConnsPerHost: 2 * n,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	t.http = &http.Client{Transport: tr, Timeout: callTimeout}
+	return t, nil
+}
+
+func (t *target) close() {
+	for _, c := range t.clients {
+		_ = c.conn.Close()
+	}
+	if t.http != nil {
+		t.http.CloseIdleConnections()
+	}
+}
+
+// client returns load client i (wrapping around).
+func (t *target) client(i int) client { return t.clients[i%len(t.clients)] }
+
+// ga names a global account of this run: "lg<run>-<what>".
+func (t *target) ga(what string) string {
+	if t.fixedGA != "" {
+		return t.fixedGA
+	}
+	return "lg" + t.runID + "-" + what
+}
+
+// nextRegistration returns the global account and type of the next
+// registration, rotating global accounts under the token quota.
+func (t *target) nextRegistration(what string) (ga, typ string) {
+	n := t.regN.Add(1) - 1
+	return t.ga(what + strconv.FormatInt(n/gaRotation, 10)), systemTypes[n%int64(len(systemTypes))]
+}
+
+// jwtFor is an admin JWT for ga (minted once per global account).
+func (t *target) jwtFor(ga string) (string, error) {
+	if t.jwt != "" {
+		return t.jwt, nil
+	}
+	t.jwtMu.Lock()
+	defer t.jwtMu.Unlock()
+	if j, ok := t.jwts[ga]; ok {
+		return j, nil
+	}
+	j, err := authn.MintHS256(t.secret, "loadgen", ga, []string{string(authn.RoleGlobalAccountAdmin)}, 6*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	t.jwts[ga] = j
+	return j, nil
+}
+
+// authCtx carries ga's JWT as gRPC metadata.
+func (t *target) authCtx(ctx context.Context, ga string) (context.Context, error) {
+	j, err := t.jwtFor(ga)
+	if err != nil {
+		return nil, err
+	}
+	return metadata.AppendToOutgoingContext(ctx, authn.MetadataKey, "Bearer "+j), nil
+}
+
+// restError is a non-2xx answer of the gateway (its status body, which
+// never carries a token).
+type restError struct {
+	status int
+	body   struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+}
+
+func (e *restError) Error() string {
+	return fmt.Sprintf("HTTP %d: %s", e.status, e.body.Message)
+}
+
+// rest sends one JSON request to the gateway and decodes the answer into
+// out (when not nil). ga, when not empty, selects the JWT.
+func (t *target) rest(ctx context.Context, method, path, ga string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, t.baseURL+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if ga != "" {
+		j, err := t.jwtFor(ga)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+j)
+	}
+	res, err := t.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode/100 != 2 {
+		e := &restError{status: res.StatusCode}
+		_ = json.Unmarshal(b, &e.body)
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// issued is an integration token ready for pairing.
+type issued struct {
+	token string
+	typ   string
+}
+
+// tokenPool holds tokens issued by registrations, for the pairing scenarios.
+type tokenPool struct {
+	mu     sync.Mutex
+	tokens []issued
+}
+
+func (p *tokenPool) put(tok issued) {
+	p.mu.Lock()
+	p.tokens = append(p.tokens, tok)
+	p.mu.Unlock()
+}
+
+func (p *tokenPool) take() (issued, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.tokens) == 0 {
+		return issued{}, false
+	}
+	tok := p.tokens[len(p.tokens)-1]
+	p.tokens = p.tokens[:len(p.tokens)-1]
+	return tok, true
+}
+
+func (p *tokenPool) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.tokens)
+}
+
+// registerGRPC registers one system over gRPC in the rotation what and
+// returns its name and token.
+func (t *target) registerGRPC(ctx context.Context, c client, what string) (string, issued, error) {
+	ga, typ := t.nextRegistration(what)
+	actx, err := t.authCtx(ctx, ga)
+	if err != nil {
+		return "", issued{}, err
+	}
+	res, err := c.registry.RegisterSystem(actx, &registryv1.RegisterSystemRequest{
+		Parent: "globalAccounts/" + ga,
+		System: &registryv1.System{DisplayName: "Load " + randomID(12), Type: typ},
+	})
+	if err != nil {
+		return "", issued{}, err
+	}
+	return res.GetSystem().GetName(), issued{token: res.GetIntegrationToken().GetToken(), typ: typ}, nil
+}
+
+// registerREST registers one system through the gateway.
+func (t *target) registerREST(ctx context.Context, what string) (string, issued, error) {
+	ga, typ := t.nextRegistration(what)
+	var out struct {
+		System struct {
+			Name string `json:"name"`
+		} `json:"system"`
+		IntegrationToken struct {
+			Token string `json:"token"`
+		} `json:"integrationToken"`
+	}
+	in := map[string]string{"displayName": "Load " + randomID(12), "type": typ}
+	if err := t.rest(ctx, http.MethodPost, "/v1/globalAccounts/"+ga+"/systems", ga, in, &out); err != nil {
+		return "", issued{}, err
+	}
+	if out.IntegrationToken.Token == "" {
+		return "", issued{}, errors.New("RegisterSystem answered without a token")
+	}
+	return out.System.Name, issued{token: out.IntegrationToken.Token, typ: typ}, nil
+}
+
+// pairGRPC pairs a system with its token (no JWT: the token is the credential).
+func (t *target) pairGRPC(ctx context.Context, c client, tok issued) error {
+	_, err := c.registry.PairSystem(ctx, &registryv1.PairSystemRequest{
+		IntegrationToken: tok.token, SystemType: tok.typ, BaseUrl: "https://load.example.com",
+	})
+	return err
+}
+
+// pairREST pairs through POST /v1/systems:pair.
+func (t *target) pairREST(ctx context.Context, tok issued) error {
+	in := map[string]string{"integrationToken": tok.token, "systemType": tok.typ, "baseUrl": "https://load.example.com"}
+	return t.rest(ctx, http.MethodPost, "/v1/systems:pair", "", in, nil)
+}
