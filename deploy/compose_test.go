@@ -1,0 +1,351 @@
+package deploy
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// composeFile is the part of docker-compose.yml the test reads.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image string `yaml:"image"`
+	Build *struct {
+		Context    string `yaml:"context"`
+		Dockerfile string `yaml:"dockerfile"`
+	} `yaml:"build"`
+	Command     []string          `yaml:"command"`
+	Environment map[string]string `yaml:"environment"`
+	Expose      []string          `yaml:"expose"`
+	Ports       []string          `yaml:"ports"`
+	Volumes     []string          `yaml:"volumes"`
+	Healthcheck *struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+	DependsOn map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+}
+
+// serviceCommands are the subcommands that run one service in a container.
+var serviceCommands = []string{"registry", "token", "formation", "gateway"}
+
+var interpolation = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}`)
+
+// interpolate resolves ${VAR:-default} to its default and ${VAR:?message}
+// to a placeholder: what compose does with none of the variables set,
+// except that required ones must then be given.
+func interpolate(s string) string {
+	return interpolation.ReplaceAllStringFunc(s, func(m string) string {
+		p := interpolation.FindStringSubmatch(m)
+		switch {
+		case strings.HasSuffix(p[2], "-"):
+			return p[3]
+		case strings.HasSuffix(p[2], "?"):
+			return "required-" + p[1]
+		}
+		return ""
+	})
+}
+
+func loadCompose(t *testing.T) composeFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repo, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	if len(c.Services) == 0 {
+		t.Fatal("docker-compose.yml: no services")
+	}
+	return c
+}
+
+// hostPort splits a listen or dial address; a dns:/// scheme is dropped.
+func hostPort(t *testing.T, what, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(strings.TrimPrefix(addr, "dns:///"))
+	if err != nil {
+		t.Errorf("%s: address %q: %v", what, addr, err)
+	}
+	return h, p
+}
+
+// checkValue checks a setting's value parses as its type.
+func checkValue(t *testing.T, what string, s setting, v string) {
+	t.Helper()
+	var err error
+	switch s.Type {
+	case "int":
+		_, err = strconv.Atoi(v)
+	case "float":
+		_, err = strconv.ParseFloat(v, 64)
+	case "duration":
+		_, err = time.ParseDuration(v)
+	case "bool":
+		_, err = strconv.ParseBool(v)
+	}
+	if err != nil {
+		t.Errorf("%s: --%s=%q is not a valid %s", what, s.Flag, v, s.Type)
+	}
+}
+
+// settingsOf returns the effective flag values of a compose service's
+// landscape command: command-line flags, then LANDSCAPE_ variables, then
+// defaults. Unknown flags and variables are errors.
+func settingsOf(t *testing.T, b *binary, name string, s composeService) (string, map[string]string) {
+	t.Helper()
+	if len(s.Command) == 0 {
+		t.Errorf("compose service %s: no command", name)
+		return "", nil
+	}
+	cmd := s.Command[0]
+	flags, ok := b.commands[cmd]
+	if !ok || !slices.Contains(serviceCommands, cmd) {
+		t.Errorf("compose service %s: command %q is not a service subcommand %v", name, cmd, serviceCommands)
+		return cmd, nil
+	}
+	values := map[string]string{}
+	for f, st := range flags {
+		values[f] = st.Default
+	}
+	for k, v := range s.Environment {
+		st, ok := b.flagByEnv(cmd, k)
+		if !ok {
+			t.Errorf("compose service %s: environment %s is read by no flag of landscape %s", name, k, cmd)
+			continue
+		}
+		values[st.Flag] = interpolate(v)
+	}
+	args := s.Command[1:]
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			t.Errorf("compose service %s: unexpected argument %q", name, a)
+			continue
+		}
+		k, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		st, ok := flags[k]
+		if !ok {
+			t.Errorf("compose service %s: landscape %s has no flag --%s", name, cmd, k)
+			continue
+		}
+		if !hasValue && st.Type != "bool" && i+1 < len(args) {
+			i++
+			v = args[i]
+		} else if !hasValue {
+			v = "true"
+		}
+		values[k] = interpolate(v)
+	}
+	for f, v := range values {
+		checkValue(t, "compose service "+name, flags[f], v)
+		if flags[f].Required && strings.TrimSpace(v) == "" {
+			t.Errorf("compose service %s: landscape %s needs --%s (%s)", name, cmd, f, flags[f].Env)
+		}
+	}
+	return cmd, values
+}
+
+func TestCompose(t *testing.T) {
+	t.Parallel()
+	b := landscape(t)
+	c := loadCompose(t)
+
+	type running struct {
+		name, cmd, port string
+		values         map[string]string
+	}
+	byCmd := map[string]running{}
+	var image string
+	for name, s := range c.Services {
+		if s.Image != "landscape:dev" && s.Build == nil {
+			continue // redis, nats: checked below
+		}
+		if image == "" {
+			image = s.Image
+		}
+		if s.Image != image {
+			t.Errorf("compose service %s: image %q, want the one landscape image %q", name, s.Image, image)
+		}
+		if s.Build == nil || s.Build.Context != "." || s.Build.Dockerfile != "Dockerfile" {
+			t.Errorf("compose service %s: want build context . with Dockerfile", name)
+		}
+		cmd, values := settingsOf(t, b, name, s)
+		if values == nil {
+			continue
+		}
+		if _, dup := byCmd[cmd]; dup {
+			t.Errorf("compose: two services run landscape %s", cmd)
+		}
+		listen := "grpc-addr"
+		if cmd == "gateway" {
+			listen = "http-addr"
+		}
+		host, port := hostPort(t, name+" --"+listen, values[listen])
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			t.Errorf("compose service %s: --%s=%s listens on loopback only: other containers cannot reach it", name, listen, values[listen])
+		}
+		if !slices.Contains(s.Expose, port) && !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
+			t.Errorf("compose service %s: port %s is neither exposed nor published (expose %v, ports %v)", name, port, s.Expose, s.Ports)
+		}
+		// The health check asks the port the service listens on.
+		if s.Healthcheck == nil || len(s.Healthcheck.Test) < 2 {
+			t.Errorf("compose service %s: no health check", name)
+		} else {
+			test := strings.Join(s.Healthcheck.Test, " ")
+			if s.Healthcheck.Test[0] != "CMD" || !strings.Contains(test, "/usr/local/bin/landscape-healthcheck") {
+				t.Errorf("compose service %s: health check %q must run /usr/local/bin/landscape-healthcheck (the image has no shell)", name, test)
+			}
+			want := "grpc 127.0.0.1:" + port
+			if cmd == "gateway" {
+				want = "http http://127.0.0.1:" + port + "/healthz"
+			}
+			if !strings.Contains(test, want) {
+				t.Errorf("compose service %s: health check %q does not check %q", name, test, want)
+			}
+		}
+		byCmd[cmd] = running{name: name, cmd: cmd, port: port, values: values}
+	}
+	if image == "" {
+		t.Fatal("compose: no service runs the landscape image")
+	}
+	for _, cmd := range serviceCommands {
+		if _, ok := byCmd[cmd]; !ok {
+			t.Errorf("compose: no service runs landscape %s", cmd)
+		}
+	}
+	published := c.Services[byCmd["gateway"].name].Ports
+	if len(published) == 0 {
+		t.Error("compose: the gateway publishes no port")
+	}
+
+	// Peer addresses point at the service that runs the peer, on its port,
+	// and the caller waits for it to be healthy.
+	for _, r := range byCmd {
+		s := c.Services[r.name]
+		for _, peer := range serviceCommands {
+			v, ok := r.values[peer+"-addr"]
+			if !ok {
+				continue
+			}
+			host, port := hostPort(t, r.name+" --"+peer+"-addr", v)
+			target, ok := byCmd[peer]
+			if !ok {
+				continue
+			}
+			if host != target.name || port != target.port {
+				t.Errorf("compose service %s: --%s-addr=%s, want %s:%s", r.name, peer, v, target.name, target.port)
+			}
+			if s.DependsOn[target.name].Condition != "service_healthy" {
+				t.Errorf("compose service %s: depends_on %s should be condition service_healthy", r.name, target.name)
+			}
+		}
+		for dep, d := range s.DependsOn {
+			ds, ok := c.Services[dep]
+			if !ok {
+				t.Errorf("compose service %s: depends on unknown service %s", r.name, dep)
+			} else if d.Condition == "service_healthy" && ds.Healthcheck == nil {
+				t.Errorf("compose service %s: waits for %s to be healthy, but it has no health check", r.name, dep)
+			}
+		}
+		if url, ok := r.values["redis-url"]; ok {
+			checkComposeRedis(t, c, r.name, url)
+		}
+		if url, ok := r.values["nats-url"]; ok {
+			checkComposeNATS(t, c, r.name, url)
+		}
+		if strings.Contains(r.values["service-secret"], "required-") == false && r.cmd != "gateway" {
+			t.Errorf("compose service %s: the service secret must come from ${LANDSCAPE_SERVICE_SECRET:?...}, not a fixed value", r.name)
+		}
+	}
+	// Every service shares one service secret and one JWT secret.
+	for _, f := range []string{"service-secret", "jwt-hs256-secret"} {
+		seen := map[string]bool{}
+		for _, cmd := range []string{"registry", "token", "formation"} {
+			seen[byCmd[cmd].values[f]] = true
+		}
+		if len(seen) != 1 {
+			t.Errorf("compose: --%s differs between services: %v", f, seen)
+		}
+	}
+}
+
+// checkComposeRedis: the URL names a compose Redis with AOF.
+func checkComposeRedis(t *testing.T, c composeFile, from, url string) {
+	t.Helper()
+	host := strings.TrimPrefix(url, "redis://")
+	host, _, _ = strings.Cut(host, "/")
+	name, _, _ := strings.Cut(host, ":")
+	r, ok := c.Services[name]
+	if !ok {
+		t.Errorf("compose service %s: redis URL %s names no compose service", from, url)
+		return
+	}
+	cmd := strings.Join(r.Command, " ")
+	if !strings.Contains(cmd, "--appendonly yes") || !strings.Contains(cmd, "--appendfsync everysec") {
+		t.Errorf("compose service %s: want AOF (--appendonly yes --appendfsync everysec), command %q", name, cmd)
+	}
+	if !slices.ContainsFunc(r.Volumes, func(v string) bool { return strings.HasSuffix(v, ":/data") }) {
+		t.Errorf("compose service %s: /data (the AOF) is on no volume", name)
+	}
+	if _, ok := c.Services[from].DependsOn[name]; !ok {
+		t.Errorf("compose service %s: does not depend on %s", from, name)
+	}
+}
+
+// checkComposeNATS: the URL names a compose NATS with JetStream on a volume.
+func checkComposeNATS(t *testing.T, c composeFile, from, url string) {
+	t.Helper()
+	host := strings.TrimPrefix(url, "nats://")
+	name, _, _ := strings.Cut(host, ":")
+	n, ok := c.Services[name]
+	if !ok {
+		t.Errorf("compose service %s: NATS URL %s names no compose service", from, url)
+		return
+	}
+	args := n.Command
+	if !slices.Contains(args, "--jetstream") && !slices.Contains(args, "-js") {
+		t.Errorf("compose service %s: JetStream is off (want --jetstream), command %q", name, args)
+	}
+	i := slices.Index(args, "--store_dir")
+	if i < 0 || i+1 >= len(args) {
+		t.Errorf("compose service %s: no --store_dir", name)
+	} else if !slices.ContainsFunc(n.Volumes, func(v string) bool { return strings.HasSuffix(v, ":"+args[i+1]) }) {
+		t.Errorf("compose service %s: the JetStream store %s is on no volume", name, args[i+1])
+	}
+	if _, ok := c.Services[from].DependsOn[name]; !ok {
+		t.Errorf("compose service %s: does not depend on %s", from, name)
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"${A:-x y}":     "x y",
+		"${A-z}":        "z",
+		"${A:?need A}":  "required-A",
+		"a${B}c":        "ac",
+		"plain":         "plain",
+		"${A:-}/${B:-}": "/",
+	} {
+		if got := interpolate(in); got != want {
+			t.Errorf("interpolate(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
