@@ -44,7 +44,10 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetSt
 				logger.Info("nats connected", "server", c.ConnectedUrlRedacted())
 			}
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if c.IsClosed() {
+				return // closed on purpose
+			}
 			if !down.Swap(true) {
 				logger.Warn("nats disconnected; reconnecting in the background", "err", err)
 			}

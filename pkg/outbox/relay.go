@@ -111,6 +111,8 @@ func (o *Outbox) LeaseKey() string { return o.key + ":lease" }
 // with an error log; nothing writes such entries through Tx.
 func (o *Outbox) RejectedKey() string { return o.key + ":rejected" }
 
+var errNotConnected = errors.New("nats: not connected")
+
 var errCrash = errors.New("outbox: relay stopped by test hook")
 
 // Run creates or updates the stream (retrying while NATS is unreachable),
@@ -157,6 +159,10 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // lead publishes while it holds the lease. It returns when the lease is
 // lost or ctx ends.
+//
+// One round is in flight while the next is read and sent: PublishAsync on
+// one connection keeps the order, and a failure makes the relay wait for
+// what is in flight, delete what was acked and read again from the head.
 func (r *Relay) lead(ctx context.Context, owner string) error {
 	renewed := time.Now()
 	renew := func() bool {
@@ -176,23 +182,75 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 		return true
 	}
 	bo := r.newBackoff()
-	var natsDown, redisDown bool
-	var downSince time.Time
+	var (
+		natsDown, redisDown bool
+		downSince           time.Time
+		inflight            *round
+		lastID              = "0-0" // read after this id; "0-0" is the head
+	)
+	// settle waits for a round's acks and deletes the acked entries.
+	settle := func(rd *round) error {
+		err := r.await(ctx, rd)
+		if r.crashAfterPublish && len(rd.acked) > 0 {
+			return errCrash
+		}
+		if len(rd.acked) > 0 {
+			if derr := r.o.rdb.XDel(context.WithoutCancel(ctx), r.o.key, rd.acked...).Err(); derr != nil {
+				// They are published: they are read and published again
+				// later, and JetStream drops the duplicates.
+				r.logger.Warn("outbox relay cannot delete published entries; they will be deduplicated", "err", derr)
+				lastID = "0-0"
+			}
+			r.m.published(len(rd.acked))
+		}
+		if err != nil {
+			r.m.retried(rd.read - len(rd.acked))
+		}
+		return err
+	}
+	// fail handles a failed round: settle what is in flight, log once per
+	// outage, back off, and read again from the head.
+	fail := func(perr error) error {
+		if inflight != nil {
+			if err := settle(inflight); errors.Is(err, errCrash) {
+				return err
+			}
+			inflight = nil
+		}
+		lastID = "0-0"
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !natsDown {
+			r.logger.Warn("outbox relay cannot publish; keeping the entries and retrying", "err", perr)
+			natsDown, downSince = true, time.Now()
+		}
+		if errors.Is(perr, jetstream.ErrNoStreamResponse) || errors.Is(perr, nats.ErrNoResponders) {
+			// The stream may have been deleted: create it again.
+			r.ensureStream(ctx)
+		}
+		bo.wait(ctx)
+		return nil
+	}
+	defer func() {
+		if inflight != nil {
+			_ = settle(inflight)
+		}
+	}()
 	for ctx.Err() == nil {
 		if !renew() {
 			return nil
 		}
-		// Always from the head: acked entries are deleted, so the head is the
-		// oldest entry not yet published.
-		res, err := r.o.rdb.XRead(ctx, &redis.XReadArgs{
-			Streams: []string{r.o.key, "0-0"},
-			Count:   int64(r.opts.BatchSize),
-			Block:   r.block,
-		}).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
+		block := r.block
+		if inflight != nil {
+			block = -1 // do not wait for new entries while acks are due
 		}
-		if err != nil {
+		res, err := r.o.rdb.XRead(ctx, &redis.XReadArgs{
+			Streams: []string{r.o.key, lastID},
+			Count:   int64(r.opts.BatchSize),
+			Block:   block,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -200,6 +258,13 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 				r.logger.Warn("outbox relay cannot read the outbox; retrying", "err", err)
 				redisDown = true
 			}
+			if inflight != nil {
+				if err := settle(inflight); errors.Is(err, errCrash) {
+					return err
+				}
+				inflight = nil
+			}
+			lastID = "0-0"
 			bo.wait(ctx)
 			continue
 		}
@@ -207,102 +272,119 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 			r.logger.Info("outbox relay reads the outbox again")
 			redisDown = false
 		}
-		if len(res) == 0 || len(res[0].Messages) == 0 {
-			continue
-		}
-		if !renew() {
-			return nil
-		}
-		entries := res[0].Messages
-		acked, perr := r.publish(ctx, entries)
-		if r.crashAfterPublish && len(acked) > 0 {
-			return errCrash
-		}
-		if len(acked) > 0 {
-			if err := r.o.rdb.XDel(context.WithoutCancel(ctx), r.o.key, acked...).Err(); err != nil {
-				// They are published: the next round publishes them again and
-				// JetStream drops the duplicates.
-				r.logger.Warn("outbox relay cannot delete published entries; they will be deduplicated", "err", err)
-			}
-			r.m.published(len(acked))
-		}
-		if perr == nil {
-			if natsDown {
-				r.logger.Info("outbox relay publishes again", "outage", time.Since(downSince).Round(time.Millisecond))
-				natsDown = false
-			}
-			bo.reset()
-			continue
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		r.m.retried(len(entries) - len(acked))
-		if !natsDown {
-			r.logger.Warn("outbox relay cannot publish; keeping the entries and retrying", "err", perr)
-			natsDown, downSince = true, time.Now()
-		}
-		if errors.Is(perr, jetstream.ErrNoStreamResponse) || errors.Is(perr, nats.ErrNoResponders) {
-			// The stream may have been deleted: create it again.
-			if !r.ensureStream(ctx) {
+		var next *round
+		if len(res) > 0 && len(res[0].Messages) > 0 {
+			if !renew() {
 				return nil
 			}
+			entries := res[0].Messages
+			lastID = entries[len(entries)-1].ID
+			next = r.send(ctx, entries)
 		}
-		bo.wait(ctx)
+		if inflight != nil {
+			err := settle(inflight)
+			inflight = nil
+			if errors.Is(err, errCrash) {
+				return err
+			}
+			if err != nil {
+				inflight = next
+				if err := fail(err); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if next == nil {
+			continue
+		}
+		if next.err != nil {
+			inflight = next
+			if err := fail(next.err); err != nil {
+				return err
+			}
+			continue
+		}
+		inflight = next
+		if natsDown {
+			r.logger.Info("outbox relay publishes again", "outage", time.Since(downSince).Round(time.Millisecond))
+			natsDown = false
+		}
+		bo.reset()
 	}
 	return nil
 }
 
-// publish sends entries in order and returns the ids of those acked.
-func (r *Relay) publish(ctx context.Context, entries []redis.XMessage) (acked []string, err error) {
+// round is one batch of entries sent and waiting for acks.
+type round struct {
+	read  int // entries read for it
+	sent  []sentEntry
+	at    time.Time
+	err   error    // first send or ack failure
+	acked []string // outbox ids acked, in order
+}
+
+type sentEntry struct {
+	id  string // outbox entry id
+	fut jetstream.PubAckFuture
+}
+
+// send publishes entries in order without waiting for the acks. It stops
+// at the first entry it cannot send.
+func (r *Relay) send(ctx context.Context, entries []redis.XMessage) *round {
+	rd := &round{at: time.Now(), read: len(entries), sent: make([]sentEntry, 0, len(entries))}
 	if nc := r.js.Conn(); nc != nil && !nc.IsConnected() {
-		return nil, nats.ErrConnectionClosed
+		rd.err = errNotConnected
+		return rd
 	}
 	prefix := "landscape." + r.o.context + "."
-	type sent struct {
-		id  string
-		fut jetstream.PubAckFuture
-	}
-	futs := make([]sent, 0, len(entries))
 	for _, e := range entries {
 		subj, _ := e.Values["s"].(string)
 		id, _ := e.Values["i"].(string)
 		body, _ := e.Values["b"].(string)
 		if id == "" || !strings.HasPrefix(subj, prefix) || len(subj) == len(prefix) {
-			// Published entries before it are in flight; moving this one out
-			// of the way keeps the order of the rest.
 			r.reject(ctx, e, subj)
+			rd.read--
 			continue
 		}
 		msg := &nats.Msg{Subject: subj, Data: []byte(body), Header: nats.Header{}}
 		msg.Header.Set("Content-Type", cloudevent.ContentType)
-		f, perr := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
-		if perr != nil {
-			err = perr
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
+		if err != nil {
+			rd.err = err
 			break
 		}
-		futs = append(futs, sent{id: e.ID, fut: f})
+		rd.sent = append(rd.sent, sentEntry{id: e.ID, fut: f})
 	}
-	timer := time.NewTimer(r.ackWait)
+	return rd
+}
+
+// await waits for the acks of a round (at most ackWait after it was sent)
+// and records the acked entries; it returns the first failure.
+func (r *Relay) await(ctx context.Context, rd *round) error {
+	timer := time.NewTimer(max(0, r.ackWait-time.Since(rd.at)))
 	defer timer.Stop()
-	for _, s := range futs {
+	for _, s := range rd.sent {
 		select {
 		case <-s.fut.Ok():
-			acked = append(acked, s.id)
-		case ferr := <-s.fut.Err():
-			if err == nil {
-				err = ferr
+			rd.acked = append(rd.acked, s.id)
+		case err := <-s.fut.Err():
+			if rd.err == nil {
+				rd.err = err
 			}
 		case <-timer.C:
-			if err == nil {
-				err = jetstream.ErrAsyncPublishTimeout
+			if rd.err == nil {
+				rd.err = jetstream.ErrAsyncPublishTimeout
 			}
-			return acked, err
+			return rd.err
 		case <-ctx.Done():
-			return acked, ctx.Err()
+			if rd.err == nil {
+				rd.err = ctx.Err()
+			}
+			return rd.err
 		}
 	}
-	return acked, err
+	return rd.err
 }
 
 // reject moves an entry that can never be published to the rejected stream.

@@ -135,6 +135,7 @@ func (s *sub) consumerConfig() jetstream.ConsumerConfig {
 }
 
 func (s *sub) run(ctx context.Context) error {
+	go s.logLoop(ctx, 30*time.Second)
 	cons, ok := s.setup(ctx)
 	if !ok {
 		return nil
@@ -352,6 +353,25 @@ func register(reg prometheus.Registerer, c prometheus.Counter) prometheus.Counte
 		}
 	}
 	return c
+}
+
+// logLoop logs the counts every period when they changed.
+func (s *sub) logLoop(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	var last [3]int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := [3]int64{s.m.nHandled.Load(), s.m.nRetried.Load(), s.m.nDead.Load()}
+		if now != last {
+			s.logger.Info("subscriber stats", "handled", now[0], "retried", now[1], "deadLettered", now[2])
+			last = now
+		}
+	}
 }
 
 func (m *metrics) handled()      { m.nHandled.Add(1); m.handledC.Inc() }
