@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -593,5 +594,40 @@ func TestFormationReactionsSurviveNATSOutage(t *testing.T) {
 	f.st.NATSServer.Start()
 	for _, p := range ps {
 		f.waitFormation(t, p.form.GetName(), formationv1.Formation_READY)
+	}
+}
+
+// TestFormationExclusiveRace assigns one system to several formations of
+// the exclusive type at once, repeatedly: exactly one assign wins each time.
+func TestFormationExclusiveRace(t *testing.T) {
+	t.Parallel()
+	f := fmStart(t)
+	const rounds, n = 5, 6
+	for round := range rounds {
+		sys := f.registered(t, "sap-marketing-cloud")
+		forms := make([]*formationv1.Formation, n)
+		for i := range forms {
+			forms[i] = f.newFormation(t, eventingFormation, 0)
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range forms {
+			wg.Go(func() { _, errs[i] = f.assign(forms[i], sys) })
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			if err == nil {
+				wins++
+				continue
+			}
+			fmWantReason(t, "losing assign", err, codes.FailedPrecondition, "SYSTEM_IN_EXCLUSIVE_FORMATION")
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d assigns won, want exactly 1", round, wins)
+		}
+		testkit.Eventually(t, 15*time.Second, "System.formations lists the winner", func() bool {
+			return len(f.get(t, sys).GetFormations()) == 1
+		})
 	}
 }
