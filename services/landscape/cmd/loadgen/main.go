@@ -182,6 +182,7 @@ func run(ctx context.Context, f flags) error {
 		return fmt.Errorf("--redis-url: %w", err)
 	}
 	defer rdb.Close()
+	cpuRedis = rdb
 
 	mode := "in-process"
 	var (

@@ -60,14 +60,15 @@ func judge(results []Result) {
 func printTable(w io.Writer, results []Result, header string) {
 	fmt.Fprintln(w, header)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\ttransport\tclients\tops\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\ttarget\tverdict\t")
+	fmt.Fprintln(tw, "scenario\ttransport\tclients\tops\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tcores\tCPU ms/op\tRedis ms/op\ttarget\tverdict\t")
 	row := func(r Result) {
 		if r.Unit != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t\t%.0f %s\t\t\t\t%d\t%s\t%s\t\n", r.Scenario, r.Transport, r.Value, r.Unit, r.Errors, r.Target, r.Verdict)
+			fmt.Fprintf(tw, "%s\t%s\t\t\t%.0f %s\t\t\t\t%d\t\t\t\t%s\t%s\t\n", r.Scenario, r.Transport, r.Value, r.Unit, r.Errors, r.Target, r.Verdict)
 			return
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t\n",
-			r.Scenario, r.Transport, r.Clients, r.Ops, r.Throughput, r.P50ms, r.P95ms, r.P99ms, r.Errors, r.Target, r.Verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%.2f\t%.3f\t%.3f\t%s\t%s\t\n",
+			r.Scenario, r.Transport, r.Clients, r.Ops, r.Throughput, r.P50ms, r.P95ms, r.P99ms, r.Errors,
+			r.CPUCores, r.CPUmsPerOp, r.RedisCPUmsPerOp, r.Target, r.Verdict)
 	}
 	for _, r := range results {
 		if r.Baseline {

@@ -32,11 +32,19 @@ type Result struct {
 	P95ms      float64 `json:"p95_ms"`
 	P99ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
-	Baseline   bool    `json:"baseline,omitempty"`
-	Target     string  `json:"target,omitempty"`
-	Verdict    string  `json:"verdict,omitempty"` // holds, misses, or empty
-	Note       string  `json:"note,omitempty"`
-	FirstError string  `json:"first_error,omitempty"`
+	// CPUCores is this process's CPU use in the window (cores); in
+	// in-process mode it holds the services, the embedded NATS and the
+	// load clients. CPUmsPerOp is that CPU per operation and
+	// RedisCPUmsPerOp redis-server's (INFO cpu; an upper bound when the
+	// Redis is shared).
+	CPUCores        float64 `json:"cpu_cores"`
+	CPUmsPerOp      float64 `json:"cpu_ms_per_op,omitempty"`
+	RedisCPUmsPerOp float64 `json:"redis_cpu_ms_per_op,omitempty"`
+	Baseline        bool    `json:"baseline,omitempty"`
+	Target          string  `json:"target,omitempty"`
+	Verdict         string  `json:"verdict,omitempty"` // holds, misses, or empty
+	Note            string  `json:"note,omitempty"`
+	FirstError      string  `json:"first_error,omitempty"`
 	// Value is a scenario's single number when it has no latency (memory, MB).
 	Value float64 `json:"value,omitempty"`
 	Unit  string  `json:"unit,omitempty"`
@@ -95,6 +103,7 @@ func closedLoop(ctx context.Context, scenario, transport string, clients int, du
 		})
 	}
 	stop := startProfiles(profileLabel(scenario, transport, clients))
+	cpu := startCPU()
 	t0 := time.Now()
 	deadline = t0.Add(dur)
 	close(start)
@@ -104,6 +113,7 @@ func closedLoop(ctx context.Context, scenario, transport string, clients int, du
 	r := Result{Scenario: scenario, Transport: transport, Clients: clients, Ops: total.n, Errors: errs.Load(), Seconds: elapsed.Seconds()}
 	r.Throughput = float64(total.n) / elapsed.Seconds()
 	r.fill(&total)
+	cpu.stop(&r)
 	if err := firstErr.get(); err != nil {
 		r.FirstError = err.Error()
 	}

@@ -143,8 +143,10 @@ func (b *bench) pair(ctx context.Context) {
 			if !b.want(key) {
 				continue
 			}
-			need := int(max(last, 4000) * 1.3 * b.dur.Seconds())
-			need = min(need, 200_000)
+			// Enough tokens for the window at 1.5x the fastest pairing (or,
+			// before any, registration) seen so far, at least 1000.
+			need := int(max(last, b.fastest("RegisterSystem")*2) * 1.5 * b.dur.Seconds())
+			need = min(max(need, 1000), 200_000)
 			if err := b.fillPool(ctx, need); err != nil {
 				b.log("  pre-registration failed: %v", err)
 			}
@@ -365,4 +367,15 @@ func (b *bench) assign(ctx context.Context) {
 			return err
 		}))
 	}
+}
+
+// fastest is the best throughput of a scenario so far (0 when none).
+func (b *bench) fastest(scenario string) float64 {
+	best := 0.0
+	for _, r := range b.results {
+		if r.Scenario == scenario {
+			best = max(best, r.Throughput)
+		}
+	}
+	return best
 }
