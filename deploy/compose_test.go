@@ -169,7 +169,7 @@ func TestCompose(t *testing.T) {
 
 	type running struct {
 		name, cmd, port string
-		values         map[string]string
+		values          map[string]string
 	}
 	byCmd := map[string]running{}
 	var image string
