@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 )
 
 // startMemoryRedis starts the embedded in-memory Redis (miniredis) on
@@ -54,34 +56,13 @@ func startEmbeddedNATS(dir string, port int) (*server.Server, error) {
 	return ns, nil
 }
 
-// connectNATS connects and keeps reconnecting forever; a NATS that is not
-// up yet does not stop the stack (the outbox relays keep their backlog).
-// TODO(wiring): use pkg/natsconn.Connect once it is committed.
+// connectNATS connects with the service kit's settings: it never fails
+// because NATS is not up yet, and reconnects forever (the outbox relays
+// keep their backlog meanwhile).
 func connectNATS(url string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("component", "nats")
-	nc, err := nats.Connect(url,
-		nats.Name("landscape"),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("nats disconnected; reconnecting", "error", err.Error())
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }),
-	)
+	nc, js, err := natsconn.Connect(url, "landscape", logger)
 	if err != nil {
-		return nil, nil, fmt.Errorf("stack: nats connect: %w", err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("stack: jetstream: %w", err)
+		return nil, nil, fmt.Errorf("stack: %w", err)
 	}
 	return nc, js, nil
 }

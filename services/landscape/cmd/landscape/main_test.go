@@ -118,8 +118,8 @@ func TestUsageErrors(t *testing.T) {
 		{"dev", "extra"},
 		{"dev", "--log-level", "loud"},
 		{"dev", "--pair-rate-limit", "-1"},
-		{"registry"},                                   // --service-secret and --token-addr required
-		{"registry", "--service-secret", "s"},          // --token-addr required
+		{"registry"},                          // --service-secret and --token-addr required
+		{"registry", "--service-secret", "s"}, // --token-addr required
 		{"gateway", "--registry-addr", "127.0.0.1:1"}, // token and formation addresses required
 		{"dev-token", "--global-account", "Not_Valid"},
 		{"dev-token", "--ttl", "-1s"},

@@ -20,6 +20,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/config"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
 	"github.com/landscape-dev/landscape/services/formation"
 	"github.com/landscape-dev/landscape/services/gateway"
@@ -278,30 +279,12 @@ func gatewayCommand() (*config.FlagSet, func(context.Context, env) error) {
 	}
 }
 
-// connectNATS connects and keeps reconnecting forever: NATS being down at
+// connectNATS connects with the service kit's settings: NATS being down at
 // start does not stop a service (its outbox keeps the events).
-// TODO(wiring): use pkg/natsconn.Connect once it is committed.
 func connectNATS(url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url,
-		nats.Name("landscape-"+name),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("nats disconnected; reconnecting", "error", err.Error())
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }),
-	)
+	nc, js, err := natsconn.Connect(url, "landscape-"+name, logger)
 	if err != nil {
 		return nil, nil, usagef("--nats-url: %v", err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return nc, js, nil
 }
