@@ -130,8 +130,9 @@ type Repository interface {
 	GetMany(ctx context.Context, ga string, ids []string) ([]*Formation, error)
 	List(ctx context.Context, ga string, q ListQuery) ([]*Formation, string, error)
 	ExclusiveHolder(ctx context.Context, ga, formationType, systemID string) (string, error)
-	SystemFormations(ctx context.Context, ga, systemID string) ([]string, error)
 	KnownSystem(ctx context.Context, ga, systemID string) (KnownSystem, error)
+	// SystemView reads KnownSystem and the system's formations together.
+	SystemView(ctx context.Context, ga, systemID string) (KnownSystem, []*Formation, error)
 	Commit(ctx context.Context, s Step) error
 }
 

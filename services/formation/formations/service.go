@@ -313,20 +313,12 @@ func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*For
 // or stale event changes nothing and a retry after a failure is safe.
 func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
 	_, err := s.retry(ctx, func() (*Formation, error) {
-		known, err := s.repo.KnownSystem(ctx, ev.GlobalAccount, ev.SystemID)
+		known, fs, err := s.repo.SystemView(ctx, ev.GlobalAccount, ev.SystemID)
 		if err != nil {
 			return nil, err
 		}
 		if known.State != "" && known.Revision >= ev.Revision {
 			return nil, nil // stale or repeated
-		}
-		ids, err := s.repo.SystemFormations(ctx, ev.GlobalAccount, ev.SystemID)
-		if err != nil {
-			return nil, err
-		}
-		fs, err := s.repo.GetMany(ctx, ev.GlobalAccount, ids)
-		if err != nil {
-			return nil, err
 		}
 		now := s.clock()
 		step := Step{

@@ -217,6 +217,31 @@ func (s *Store) SystemFormations(ctx context.Context, ga, sys string) ([]string,
 // KnownSystem reads what the registry's events said about the system.
 func (s *Store) KnownSystem(ctx context.Context, ga, sys string) (formations.KnownSystem, error) {
 	v, err := s.rdb.Get(ctx, s.knownKey(ga, sys)).Result()
+	return parseKnown(sys, v, err)
+}
+
+// SystemView reads KnownSystem and the ids of the system's formations in
+// one round trip, then the formations in another.
+func (s *Store) SystemView(ctx context.Context, ga, sys string) (formations.KnownSystem, []*formations.Formation, error) {
+	var known *redis.StringCmd
+	var ids *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		known = p.Get(ctx, s.knownKey(ga, sys))
+		ids = p.ZRange(ctx, s.systemFormationsKey(ga, sys), 0, -1)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return formations.KnownSystem{}, nil, redisconn.Classify(err)
+	}
+	k, err := parseKnown(sys, known.Val(), known.Err())
+	if err != nil {
+		return k, nil, err
+	}
+	fs, err := s.GetMany(ctx, ga, ids.Val())
+	return k, fs, err
+}
+
+func parseKnown(sys, v string, err error) (formations.KnownSystem, error) {
 	if errors.Is(err, redis.Nil) {
 		return formations.KnownSystem{}, nil
 	}
