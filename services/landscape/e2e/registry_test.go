@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/big"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -585,4 +587,39 @@ func TestRegisterRetriesAndRaces(t *testing.T) {
 		t.Fatalf("%d wins, %d taken", wins.Load(), taken.Load())
 	}
 	f.assertNoSecretsAtRest(t)
+}
+
+func TestUpdateThroughGateway(t *testing.T) {
+	t.Parallel()
+	f := start(t, stacktest.Options{})
+	res := f.register(t, "sap-successfactors")
+	name := res.GetSystem().GetName()
+	patch := func(query, body string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPatch, f.st.BaseURL+"/v1/"+name+query, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+f.st.AdminJWT("acme"))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := f.st.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// The whole resource sent back, no updateMask: only the display name changes.
+	code, body := patch("", `{"name":"`+name+`","displayName":"SF renamed","type":"sap-successfactors","state":"REGISTERED","etag":"1"}`)
+	if code != http.StatusOK || !strings.Contains(body, `"displayName":"SF renamed"`) || !strings.Contains(body, `"state":"PENDING"`) || !strings.Contains(body, `"etag":"2"`) {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	code, body = patch("?updateMask=description", `{"description":"d","etag":"1"}`)
+	if code != http.StatusConflict || !strings.Contains(body, "ETAG_MISMATCH") {
+		t.Fatalf("stale etag: %d %s", code, body)
+	}
+	code, body = patch("?updateMask=displayName", `{"displayName":" bad"}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "system.displayName") {
+		t.Fatalf("bad display name: %d %s", code, body)
+	}
 }

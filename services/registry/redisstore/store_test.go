@@ -326,8 +326,15 @@ func TestUpdateAndDeregister(t *testing.T) {
 	if _, err := e.svc.Update(ctx, system.UpdateInput{GlobalAccount: "acme", ID: a.ID, Description: "x", Etag: "1"}); reasonOf(err) != apperr.EtagMismatch {
 		t.Fatalf("stale etag: %v", err)
 	}
-	if _, err := e.svc.Update(ctx, system.UpdateInput{GlobalAccount: "acme", ID: a.ID, Paths: []string{"type"}}); reasonOf(err) != apperr.InvalidArgument {
+	if _, err := e.svc.Update(ctx, system.UpdateInput{GlobalAccount: "acme", ID: a.ID, Paths: []string{"colour"}}); reasonOf(err) != apperr.InvalidArgument {
 		t.Fatalf("bad mask: %v", err)
+	}
+	// A mask derived from a whole resource (as the gateway does) updates
+	// only what may change.
+	up, err = e.svc.Update(ctx, system.UpdateInput{GlobalAccount: "acme", ID: a.ID, Description: "d2",
+		Paths: []string{"name", "display_name", "description", "type", "state", "etag", "create_time", "formations"}, DisplayName: "Gamma"})
+	if err != nil || up.Description != "d2" || up.Type != "sap-s4hana-cloud" || up.State != system.Pending {
+		t.Fatalf("whole-resource update: %+v %v", up, err)
 	}
 	// The old name is free, the new one taken.
 	e.register(t, "acme", "alpha", "sap-s4hana-cloud")

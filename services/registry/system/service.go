@@ -316,8 +316,9 @@ type UpdateInput struct {
 	DisplayName   string
 	Description   string
 	Etag          string
-	// Paths of the update mask (displayName or display_name, description);
-	// empty: the fields that are not empty.
+	// Paths of the update mask (displayName or display_name, description;
+	// other fields of System are ignored, unknown paths refused); empty:
+	// the fields that are not empty.
 	Paths []string
 }
 
@@ -334,6 +335,12 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*System, error) {
 			setName = true
 		case "description":
 			setDesc = true
+		case "name", "etag", "type", "state", "stateMessage", "state_message", "baseUrl", "base_url",
+			"externalId", "external_id", "formations", "createTime", "create_time", "updateTime",
+			"update_time", "registerTime", "register_time":
+			// Output-only or fixed at registration: ignored, so that a
+			// whole resource sent back (the gateway then derives the mask
+			// from the body's fields) updates what may change.
 		default:
 			v.Add("updateMask", fmt.Sprintf("unknown or read-only field %q; use displayName, description", p))
 		}
