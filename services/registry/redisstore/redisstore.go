@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -33,6 +34,12 @@ import (
 
 // Context is the registry's service context (keys, outbox, events).
 const Context = "registry"
+
+// AppliedRetention is how long the last applied formation revision of a
+// (system, formation) is kept: longer than the event streams keep events
+// (7 days), so no replay can outlive it, while the keys of deregistered
+// systems and deleted formations go away.
+const AppliedRetention = 8 * 24 * time.Hour
 
 // Store implements system.Repository on Redis.
 type Store struct {
@@ -267,7 +274,8 @@ func (s *Store) LookupRequest(ctx context.Context, ga, requestID string) (string
 // ApplyAssignment records a formation's assignment event at most once, and
 // the system's new formations when they change.
 func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, formationRev int64, prev, sys *system.System) (bool, error) {
-	tx := s.ob.Tx().ApplyOnce(s.appliedKey(ga, id, formation), formationRev)
+	applied := s.appliedKey(ga, id, formation)
+	tx := s.ob.Tx().ApplyOnce(applied, formationRev).ExpireAt(applied, time.Now().Add(AppliedRetention))
 	if sys != nil {
 		data, err := encode(sys)
 		if err != nil {
