@@ -631,3 +631,55 @@ func TestFormationExclusiveRace(t *testing.T) {
 		})
 	}
 }
+
+// TestFormationConsumerDeletedMidStream deletes the formation service's
+// durable consumer while registry events flow: the service sets it up
+// again, the new consumer starts from the stream's beginning, every
+// reaction is applied and the replayed ones change nothing (etags stay).
+func TestFormationConsumerDeletedMidStream(t *testing.T) {
+	t.Parallel()
+	f := fmStart(t)
+	const n = 8
+	type pending struct {
+		form  *formationv1.Formation
+		token string
+	}
+	var ps []pending
+	for range n {
+		form := f.newFormation(t, kymaFormation, 0)
+		res := f.register(t, "sap-field-service-management")
+		if _, err := f.assign(form, res.GetSystem().GetName()); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, pending{form, res.GetIntegrationToken().GetToken()})
+	}
+	for _, p := range ps[:n/2] {
+		if _, err := f.pair(p.token, "sap-field-service-management"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etags := map[string]string{}
+	for _, p := range ps[:n/2] {
+		etags[p.form.GetName()] = f.waitFormation(t, p.form.GetName(), formationv1.Formation_READY).GetEtag()
+	}
+	if err := f.st.JetStream.DeleteConsumer(t.Context(), "LANDSCAPE_REGISTRY", "formation-reactions"); err != nil {
+		t.Fatalf("delete consumer: %v", err)
+	}
+	for _, p := range ps[n/2:] {
+		if _, err := f.pair(p.token, "sap-field-service-management"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range ps[n/2:] {
+		f.waitFormation(t, p.form.GetName(), formationv1.Formation_READY)
+	}
+	testkit.Eventually(t, 15*time.Second, "the consumer is back", func() bool {
+		_, err := f.st.JetStream.Consumer(t.Context(), "LANDSCAPE_REGISTRY", "formation-reactions")
+		return err == nil
+	})
+	for name, etag := range etags {
+		if got := f.formation(t, name).GetEtag(); got != etag {
+			t.Fatalf("replayed events changed %s: etag %s -> %s", name, etag, got)
+		}
+	}
+}
