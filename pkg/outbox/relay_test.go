@@ -431,3 +431,70 @@ func TestSubscriberDeadLettersAfterMaxDeliveries(t *testing.T) {
 		t.Errorf("dead-lettered metric = %v, want 1", got)
 	}
 }
+
+// A message whose deliveries all time out (a process that crashes on it
+// every time) is not lost either: the delivery after MaxDeliver
+// dead-letters it without calling the handler.
+func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testkit.Redis(t)
+	ns := testkit.NATS(t)
+	js := connect(t, ns.URL())
+	ob := outbox.New(rdb, prefix, testContext)
+	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	var mu sync.Mutex
+	calls := 0
+	cfg := subscriber.Config{
+		Stream: cloudevent.StreamName(testContext), Durable: "crashy", MaxDeliver: 3,
+		AckWait: 100 * time.Millisecond,
+	}
+	handler := func(context.Context, cloudevent.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return nil
+	}
+	// Let the subscriber create its consumer, then stop it.
+	stop := run(t, func(ctx context.Context) error { return subscriber.Run(ctx, js, cfg, handler, testLogger(t)) })
+	testkit.Eventually(t, 10*time.Second, "the consumer", func() bool {
+		_, err := js.Consumer(t.Context(), cfg.Stream, cfg.Durable)
+		return err == nil
+	})
+	stop()
+	ev := commit(t, t.Context(), ob, prefix, "crashy", 1)
+
+	// A process that takes the event and dies, three times.
+	cons, err := js.Consumer(t.Context(), cfg.Stream, cfg.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "three unacknowledged deliveries", func() bool {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return false
+		}
+		for m := range batch.Messages() {
+			if md, err := m.Metadata(); err == nil && md.NumDelivered >= 3 {
+				return true
+			}
+		}
+		return false
+	})
+	run(t, func(ctx context.Context) error { return subscriber.Run(ctx, js, cfg, handler, testLogger(t)) })
+	testkit.Eventually(t, 10*time.Second, "a dead letter", func() bool {
+		return streamLen(t, js, subscriber.DeadLetterStream) == 1
+	})
+	s, _ := js.Stream(t.Context(), subscriber.DeadLetterStream)
+	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("crashy"))
+	if err != nil || string(dl.Data) != string(ev.Body) {
+		t.Fatalf("dead letter %v %v", dl, err)
+	}
+	if got := dl.Header.Get(subscriber.HeaderError); got == "" {
+		t.Error("dead letter without an error header")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 0 {
+		t.Errorf("handler called %d times, want 0 (every delivery was taken by the crashing process)", calls)
+	}
+}

@@ -21,7 +21,9 @@
 // to the dead-letter stream (DeadLetterStream, subject
 // landscape.deadletter.<durable>) with its body and headers plus
 // HeaderOriginalSubject and HeaderError, and only then terminated. A body
-// that is not a CloudEvent is dead-lettered at once. Handler errors end up
+// that is not a CloudEvent is dead-lettered at once. A message whose
+// MaxDeliver deliveries all timed out (AckWait) is dead-lettered on the
+// delivery after, without calling the handler again. Handler errors end up
 // in HeaderError and in logs: keep them short and never put a token in one.
 package subscriber
 
@@ -128,7 +130,10 @@ func (s *sub) consumerConfig() jetstream.ConsumerConfig {
 		FilterSubject: s.cfg.FilterSubject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
-		MaxDeliver:    s.cfg.MaxDeliver,
+		// One delivery more than the handler gets: when every delivery
+		// timed out (a hung handler, a crashed process), the last one
+		// dead-letters the message instead of the server dropping it.
+		MaxDeliver:    s.cfg.MaxDeliver + 1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		MaxAckPending: 1000,
 	}
@@ -226,6 +231,10 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 	if err != nil {
 		s.logger.Error("subscriber got a message without metadata", "subject", m.Subject(), "err", err)
 		_ = m.Term()
+		return
+	}
+	if int(md.NumDelivered) > s.cfg.MaxDeliver {
+		s.deadLetter(ctx, m, md, fmt.Errorf("not acknowledged within %s in %d deliveries", s.cfg.AckWait, s.cfg.MaxDeliver))
 		return
 	}
 	ev, err := cloudevent.Decode(m.Data())
