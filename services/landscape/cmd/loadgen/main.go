@@ -326,8 +326,27 @@ func restless(filter []string) []string {
 	return out
 }
 
-// warmUp opens every connection and fills the services' JWT cache.
+// warmUp waits (up to 30 s) until the landscape reports SERVING, then
+// opens every connection and fills the services' JWT cache.
 func (b *bench) warmUp(ctx context.Context) error {
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		res, err := b.t.client(0).health.Check(cctx, &healthpb.HealthCheckRequest{})
+		if err == nil && res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			err = fmt.Errorf("gRPC health: %s", res.GetStatus())
+		}
+		if err == nil && b.t.baseURL != "" {
+			err = b.t.rest(cctx, "GET", "/healthz", "", nil, nil)
+		}
+		cancel()
+		if last = err; err == nil {
+			break
+		}
+	}
+	if last != nil {
+		return fmt.Errorf("not healthy within 30s: %w", last)
+	}
 	return parallel(ctx, len(b.t.clients), len(b.t.clients), func(ctx context.Context, i int) error {
 		actx, err := b.t.authCtx(ctx, b.t.ga("base"))
 		if err != nil {
