@@ -623,3 +623,44 @@ func TestUpdateThroughGateway(t *testing.T) {
 		t.Fatalf("bad display name: %d %s", code, body)
 	}
 }
+
+// Concurrent registrations of one caller-chosen id: one wins, and the
+// losers revoke only the token they issued, never the winner's.
+func TestSameIDRaceKeepsWinnersToken(t *testing.T) {
+	t.Parallel()
+	f := start(t, stacktest.Options{})
+	for round := range 5 {
+		id := fmt.Sprintf("contested-%d", round)
+		var mu sync.Mutex
+		var winner string
+		var wins, taken atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() {
+				res, err := f.st.Registry.RegisterSystem(f.ctx, &registryv1.RegisterSystemRequest{
+					Parent: "globalAccounts/acme", SystemId: id,
+					System: &registryv1.System{DisplayName: fmt.Sprintf("Contested %d-%d", round, i), Type: "sap-commerce-cloud"},
+				})
+				switch _, r := reasonOf(err); {
+				case err == nil:
+					mu.Lock()
+					winner = res.GetIntegrationToken().GetToken()
+					mu.Unlock()
+					wins.Add(1)
+				case r == "SYSTEM_ID_TAKEN":
+					taken.Add(1)
+				default:
+					t.Errorf("register: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 || taken.Load() != 19 {
+			t.Fatalf("round %d: %d wins, %d taken", round, wins.Load(), taken.Load())
+		}
+		f.keep(winner)
+		if _, err := f.pair(winner, "sap-commerce-cloud"); err != nil {
+			t.Fatalf("round %d: the winner's token: %v", round, err)
+		}
+	}
+}
