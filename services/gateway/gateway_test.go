@@ -67,7 +67,7 @@ func (fakeRegistry) ReportPairingFailure(_ context.Context, req *registryv1.Repo
 
 // backend serves the fake registry and unimplemented token and formation
 // services on a grpcserver (the real interceptors: error mapping).
-func backend(t *testing.T) (*grpcserver.Server, string) {
+func backend(t testing.TB) (*grpcserver.Server, string) {
 	t.Helper()
 	auth, err := authn.New(authn.Config{HS256Secret: "gateway-test-secret"})
 	if err != nil {
@@ -100,7 +100,7 @@ type env struct {
 	url string
 }
 
-func start(t *testing.T, mod func(*gateway.Config)) env {
+func start(t testing.TB, mod func(*gateway.Config)) env {
 	t.Helper()
 	srv, addr := backend(t)
 	cfg := gateway.Config{RegistryAddr: addr, TokenAddr: addr, FormationAddr: addr}

@@ -38,7 +38,7 @@ func devCommand() (*config.FlagSet, func(context.Context, env) error) {
 	fs.String(&f.redisURL, "redis-url", "LANDSCAPE_REDIS_URL", "", "Redis URL; empty: an embedded in-memory store (data lost on exit)")
 	fs.String(&f.keyPrefix, "redis-key-prefix", "LANDSCAPE_REDIS_KEY_PREFIX", defaultKeyPrefix, "prefix of every Redis key")
 	fs.String(&f.natsURL, "nats-url", "LANDSCAPE_NATS_URL", "", "NATS URL with JetStream; empty: an embedded server on 127.0.0.1:4222, or a free port when 4222 is taken")
-	fs.String(&f.dataDir, "data-dir", "LANDSCAPE_DATA_DIR", "", "folder of the embedded NATS JetStream store; empty: a temporary folder removed on exit")
+	fs.String(&f.dataDir, "data-dir", "LANDSCAPE_DATA_DIR", "", "folder of the embedded NATS JetStream store (the in-memory Redis is never kept); empty: a temporary folder removed on exit")
 	fs.String(&f.serviceSecret, "service-secret", "LANDSCAPE_SERVICE_SECRET", "", "secret of the service credential between services; empty: random per run")
 	f.jwt.define(fs, DevHS256Secret)
 	definePairLimit(fs, &f.pairRateLimit, &f.pairRateBurst)
