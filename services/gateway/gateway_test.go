@@ -394,8 +394,6 @@ func TestPairRateLimit(t *testing.T) {
 
 func TestLimiterFailsOpen(t *testing.T) {
 	t.Parallel()
-	rdb, _ := testkit.Redis(t)
-	_ = rdb
 	port, _ := testkit.FreePort()
 	down := rdbWith(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", itoa(port))}) // nothing listens there
 	defer down.Close()

@@ -19,7 +19,8 @@ const limitTimeout = 250 * time.Millisecond
 // replica shares one budget per address.
 //
 // When Redis cannot be reached the limiter fails open: the request goes on
-// and the outage is logged once (and its end once). Refusing every pairing
+// and the outage is logged once (and its end once); while it lasts, Redis
+// is tried again once a second and other requests do not wait for it. Refusing every pairing
 // because the limiter's store is down would turn a Redis hiccup into an
 // outage of the pairing flow, while the services behind still protect
 // themselves (token lookups are single-use and quota-bound).
@@ -30,7 +31,12 @@ type Limiter struct {
 	burst    int
 	logger   *slog.Logger
 	down     atomic.Bool
+	retryAt  atomic.Int64 // while down: unix nanos of the next Redis attempt
 }
+
+// downRetry is how often a limiter whose Redis is down tries it again;
+// requests in between go on at once instead of waiting for a timeout.
+const downRetry = time.Second
 
 // NewLimiter allows rate requests per second per key with bursts of burst,
 // keyed <prefix>:gateway:ratelimit:<key>.
@@ -73,10 +79,14 @@ func (l *Limiter) Key(addr string) string { return l.prefix + ":gateway:ratelimi
 // Allow reports whether a request from addr may go on and, when not, after
 // how many seconds to retry (rounded up, at least 1).
 func (l *Limiter) Allow(ctx context.Context, addr string) (bool, int) {
+	if l.down.Load() && time.Now().UnixNano() < l.retryAt.Load() {
+		return true, 0
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limitTimeout)
 	defer cancel()
 	res, err := gcraScript.Run(ctx, l.rdb, []string{l.Key(addr)}, l.interval.Microseconds(), l.burst).Int64Slice()
 	if err != nil || len(res) != 2 {
+		l.retryAt.Store(time.Now().Add(downRetry).UnixNano())
 		if l.down.CompareAndSwap(false, true) {
 			msg := "unexpected answer"
 			if err != nil {
