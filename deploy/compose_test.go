@@ -270,7 +270,7 @@ func TestCompose(t *testing.T) {
 		if url, ok := r.values["nats-url"]; ok {
 			checkComposeNATS(t, c, r.name, url)
 		}
-		if strings.Contains(r.values["service-secret"], "required-") == false && r.cmd != "gateway" {
+		if !strings.Contains(r.values["service-secret"], "required-") && r.cmd != "gateway" {
 			t.Errorf("compose service %s: the service secret must come from ${LANDSCAPE_SERVICE_SECRET:?...}, not a fixed value", r.name)
 		}
 	}
