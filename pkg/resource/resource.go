@@ -1,0 +1,84 @@
+// Package resource holds the contract rules that every resource of the API
+// shares (DESIGN 1.1, 1.3, 2.3): the id pattern and id generation, display
+// names and their uniqueness key, resource names, page sizes, and the
+// sorted-set index members that page tokens carry.
+//
+// It is transport-free: it imports only the standard library and
+// pkg/apperr, so domain packages may use it.
+package resource
+
+import (
+	"crypto/rand"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// IDPattern is the id pattern of DESIGN 1.1, for global accounts, systems,
+// formations, types and tokens.
+const IDPattern = `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`
+
+var idPattern = regexp.MustCompile(IDPattern)
+
+// MaxIDLength is the longest id IDPattern allows.
+const MaxIDLength = 63
+
+// ValidID reports whether s follows IDPattern.
+func ValidID(s string) bool { return len(s) <= MaxIDLength && idPattern.MatchString(s) }
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// NewID returns a generated id: prefix (a lower-case letter, e.g. 's' for
+// systems, 'f' for formations) and 15 characters of [a-z0-9] from
+// crypto/rand (about 77 bits). It follows IDPattern.
+func NewID(prefix byte) string {
+	var b [16]byte
+	_, _ = rand.Read(b[1:])
+	b[0] = prefix
+	for i := 1; i < len(b); i++ {
+		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+	}
+	return string(b[:])
+}
+
+// MaxDisplayName is the longest display name, in characters (runes).
+const MaxDisplayName = 128
+
+// ValidateDisplayName checks the rules of DESIGN 1.3: 1–128 printable
+// characters, starting and ending with a letter or digit. It returns ""
+// when s is valid, else the message of a field violation.
+func ValidateDisplayName(s string) string {
+	if s == "" {
+		return "is required"
+	}
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	n := 0
+	for _, r := range s {
+		n++
+		if !unicode.IsPrint(r) {
+			return "must contain printable characters only"
+		}
+	}
+	if n > MaxDisplayName {
+		return "must be at most 128 characters"
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if !isAlnum(first) || !isAlnum(last) {
+		return "must start and end with a letter or digit"
+	}
+	return ""
+}
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// NameKey is the form of a display name that uniqueness compares (DESIGN
+// 1.3, case-insensitive): two names that differ only in case have the same
+// key. Upper then lower case folds letters such as U+017F (ſ) and U+212A
+// (Kelvin sign) that lower case alone keeps apart.
+func NameKey(displayName string) string {
+	return strings.ToLower(strings.ToUpper(displayName))
+}
