@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -33,5 +34,19 @@ func TestHistQuantiles(t *testing.T) {
 		if d := float64(got-c.want) / float64(c.want); d > 0.02 || d < -0.02 {
 			t.Errorf("q%.2f = %s, want %s ± 2%%", c.q, got, c.want)
 		}
+	}
+}
+
+func TestLastGCHeap(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/stderr"
+	log := "gc 1 @0.01s 1%: 0.1+1+0.1 ms clock, 0.2+0/1/0+0.2 ms cpu, 3->4->2 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n" +
+		"{\"level\":\"INFO\"}\n" +
+		"gc 2 @1.5s 2%: 0.1+1+0.1 ms clock, 0.2+0/1/0+0.2 ms cpu, 40->41->17 MB, 42 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastGCHeap(path); got != "17 MB" {
+		t.Errorf("lastGCHeap = %q, want 17 MB", got)
 	}
 }

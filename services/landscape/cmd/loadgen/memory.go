@@ -75,7 +75,8 @@ func (b *bench) memory(ctx context.Context, bin, redisURL string, n int) {
 		bin = filepath.Join(tmp, "landscape")
 		t0 := time.Now()
 		bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		out, err := exec.CommandContext(bctx, "go", "build", "-trimpath", "-o", bin,
+		// No -trimpath: the build reuses the cache of `go run` of this program.
+		out, err := exec.CommandContext(bctx, "go", "build", "-o", bin,
 			"github.com/landscape-dev/landscape/services/landscape/cmd/landscape").CombinedOutput()
 		cancel()
 		if err != nil {
@@ -100,7 +101,16 @@ func (b *bench) memory(ctx context.Context, bin, redisURL string, n int) {
 		"--jwt-hs256-secret", secret, "--pair-rate-limit", "0", "--log-level", "error")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 15 * time.Second
-	cmd.Stdout, cmd.Stderr = nil, nil
+	// gctrace: the Go heap after each GC, to tell the heap from the rest of
+	// the resident memory (the embedded NATS server's buffers, the runtime).
+	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	stderr, err := os.Create(filepath.Join(tmp, "stderr"))
+	if err != nil {
+		b.log("  memory: %v", err)
+		return
+	}
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = nil, stderr
 	if err := cmd.Start(); err != nil {
 		b.log("  memory: start: %v", err)
 		return
@@ -182,11 +192,12 @@ func (b *bench) memory(ctx context.Context, bin, redisURL string, n int) {
 	time.Sleep(3 * time.Second)
 	settled, peak2, _ := rss(pid)
 	peak = max(peak, peak2)
+	heap := lastGCHeap(stderr.Name())
 	note := fmt.Sprintf("landscape dev (pid %d), Redis %s prefix %s:, embedded NATS; %d registrations over gRPC with 64 clients in %.1fs (%.0f/s)",
 		pid, redisURL, prefix, done.Load(), regTime.Seconds(), float64(done.Load())/regTime.Seconds())
 	b.add(Result{Scenario: "RSS of landscape dev, idle", Transport: "proc", Value: idle, Unit: "MB", Note: note})
 	b.add(Result{Scenario: fmt.Sprintf("RSS after %d registrations", done.Load()), Transport: "proc", Value: afterLoad, Unit: "MB",
-		Note: fmt.Sprintf("right after the last call; %.0f MB once the outbox drained and 3s passed; peak (VmHWM) %.0f MB", settled, peak)})
+		Note: fmt.Sprintf("right after the last call; %.0f MB once the outbox drained and 3s passed; peak (VmHWM) %.0f MB; Go heap live after the last GC (gctrace) %s", settled, peak, heap)})
 	b.results[len(b.results)-1].Errors = uint64(errs.Load())
 }
 
@@ -224,4 +235,28 @@ func deletePrefix(ctx context.Context, rdb *redis.Client, prefix string) int {
 		}
 	}
 	return deleted
+}
+
+// lastGCHeap reads the live heap after the last GC from a gctrace log
+// ("gc N @t s p%: ... A->B->C MB, D MB goal, ..."): "C MB (goal D MB)".
+func lastGCHeap(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unknown"
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		if !strings.HasPrefix(l, "gc ") {
+			continue
+		}
+		for _, part := range strings.Split(l, ",") {
+			f := strings.Fields(part)
+			if len(f) == 2 && f[1] == "MB" && strings.Count(f[0], "->") == 2 {
+				live := f[0][strings.LastIndex(f[0], "->")+2:]
+				return live + " MB"
+			}
+		}
+	}
+	return "unknown"
 }
