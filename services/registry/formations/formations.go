@@ -10,6 +10,7 @@ import (
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/services/registry/system"
 )
@@ -54,7 +55,7 @@ func Handler(svc *system.Service, logger *slog.Logger) subscriber.Handler {
 		default:
 			return nil // assignment.state_changed and others: not ours
 		}
-		ga, id, err := system.ParseName("system", sysName)
+		ga, id, err := resource.ParseSystemName("system", sysName)
 		if err != nil || !strings.HasPrefix(formation, "globalAccounts/"+ga+"/formations/") || rev <= 0 {
 			logger.Warn("dropping an assignment event with bad fields", "id", ev.ID, "system", sysName, "formation", formation, "revision", rev)
 			return nil

@@ -10,6 +10,7 @@ import (
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/registry/system"
 	"github.com/landscape-dev/landscape/services/registry/systempb"
 )
@@ -45,7 +46,7 @@ func (s *Server) ListSystemTypes(context.Context, *registryv1.ListSystemTypesReq
 
 // RegisterSystem registers a system and returns it with its first token.
 func (s *Server) RegisterSystem(ctx context.Context, req *registryv1.RegisterSystemRequest) (*registryv1.RegisterSystemResponse, error) {
-	ga, err := system.ParseParent("parent", req.GetParent())
+	ga, err := resource.ParseParent("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +72,7 @@ func (s *Server) RegisterSystem(ctx context.Context, req *registryv1.RegisterSys
 }
 
 func (s *Server) target(ctx context.Context, field, name string, access authn.Access) (string, string, error) {
-	ga, id, err := system.ParseName(field, name)
+	ga, id, err := resource.ParseSystemName(field, name)
 	if err != nil {
 		return "", "", err
 	}
@@ -96,7 +97,7 @@ func (s *Server) GetSystem(ctx context.Context, req *registryv1.GetSystemRequest
 
 // ListSystems returns a page of systems.
 func (s *Server) ListSystems(ctx context.Context, req *registryv1.ListSystemsRequest) (*registryv1.ListSystemsResponse, error) {
-	ga, err := system.ParseParent("parent", req.GetParent())
+	ga, err := resource.ParseParent("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}

@@ -14,10 +14,7 @@ package redisstore
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +25,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/registry/system"
 	"github.com/landscape-dev/landscape/services/registry/systempb"
 )
@@ -64,7 +62,7 @@ func (s *Store) base(ga string) string { return s.prefix + ":" + Context + ":{" 
 func (s *Store) SystemKey(ga, id string) string { return s.base(ga) + "system:" + id }
 
 func (s *Store) nameKey(ga, displayName string) string {
-	return s.base(ga) + "name:" + system.NameKey(displayName)
+	return s.base(ga) + "name:" + resource.NameKey(displayName)
 }
 
 func (s *Store) requestKey(ga, rid string) string { return s.base(ga) + "request:" + rid }
@@ -98,9 +96,7 @@ func (s *Store) indexKeys(sys *system.System) []string {
 }
 
 // member orders by create time, then id (which orders names in a global account).
-func member(sys *system.System) string {
-	return fmt.Sprintf("%020d/%s", sys.CreateTime.UnixNano(), sys.ID)
-}
+func member(sys *system.System) string { return resource.IndexMember(sys.CreateTime, sys.ID) }
 
 func encode(sys *system.System) ([]byte, error) {
 	m := systempb.System(sys)
@@ -302,7 +298,7 @@ func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, f
 func (s *Store) List(ctx context.Context, ga string, f system.Filter, pageSize int, pageToken string) (system.Page, error) {
 	start := "-"
 	if pageToken != "" {
-		after, err := decodeToken(pageToken)
+		after, err := resource.ParsePageToken(pageToken)
 		if err != nil {
 			return system.Page{}, err
 		}
@@ -317,11 +313,11 @@ func (s *Store) List(ctx context.Context, ga string, f system.Filter, pageSize i
 	var page system.Page
 	if len(members) > pageSize {
 		members = members[:pageSize]
-		page.NextToken = base64.RawURLEncoding.EncodeToString([]byte(members[len(members)-1]))
+		page.NextToken = resource.PageToken(members[len(members)-1])
 	}
 	keys := make([]string, len(members))
 	for i, m := range members {
-		keys[i] = s.SystemKey(ga, m[21:])
+		keys[i] = s.SystemKey(ga, resource.MemberID(m))
 	}
 	revs, datas, err := outbox.GetRecords(ctx, s.rdb, keys)
 	if err != nil {
@@ -339,20 +335,6 @@ func (s *Store) List(ctx context.Context, ga string, f system.Filter, pageSize i
 		page.Systems = append(page.Systems, sys)
 	}
 	return page, nil
-}
-
-// decodeToken reads a page token: base64url of an index member.
-func decodeToken(t string) (string, error) {
-	bad := apperr.Invalid("pageToken", "is not a page token of this list")
-	b, err := base64.RawURLEncoding.DecodeString(t)
-	if err != nil || len(b) < 22 || b[20] != '/' {
-		return "", bad
-	}
-	m := string(b)
-	if _, err := strconv.ParseUint(m[:20], 10, 64); err != nil || !system.ValidID(m[21:]) {
-		return "", bad
-	}
-	return m, nil
 }
 
 // Ping checks that Redis answers (health).

@@ -3,6 +3,7 @@ package system
 import (
 	"context"
 	"errors"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"time"
 )
 
@@ -25,7 +26,7 @@ type Catalog struct {
 func NewCatalog(types []Type) (*Catalog, error) {
 	c := &Catalog{byID: make(map[string]Type, len(types))}
 	for _, t := range types {
-		if !ValidID(t.ID) || t.DisplayName == "" || t.TokenTTL <= 0 || len(t.Environments) == 0 {
+		if !resource.ValidID(t.ID) || t.DisplayName == "" || t.TokenTTL <= 0 || len(t.Environments) == 0 {
 			return nil, errors.New("system type catalog: incomplete entry " + t.ID)
 		}
 		if _, dup := c.byID[t.ID]; dup {

@@ -2,7 +2,6 @@ package system
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
 // maxAttempts bounds the re-reads after a concurrent change of a system.
@@ -77,13 +77,9 @@ func (s *Service) Get(ctx context.Context, ga, id string) (*System, error) {
 
 // List returns a page of the systems of a global account.
 func (s *Service) List(ctx context.Context, ga string, pageSize int, pageToken, filter string) (Page, error) {
-	switch {
-	case pageSize < 0:
-		return Page{}, apperr.Invalid("pageSize", "must not be negative")
-	case pageSize == 0:
-		pageSize = DefaultPageSize
-	case pageSize > MaxPageSize:
-		pageSize = MaxPageSize
+	pageSize, err := resource.PageSize(pageSize)
+	if err != nil {
+		return Page{}, err
 	}
 	f, err := ParseFilter(filter, s.catalog.Known)
 	if err != nil {
@@ -120,7 +116,7 @@ type Registration struct {
 // deregistered with SYSTEM_NOT_FOUND.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (Registration, error) {
 	var v apperr.Violations
-	if msg := ValidateDisplayName(in.DisplayName); msg != "" {
+	if msg := resource.ValidateDisplayName(in.DisplayName); msg != "" {
 		v.Add("system.displayName", msg)
 	}
 	if msg := ValidateDescription(in.Description); msg != "" {
@@ -129,7 +125,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Registration,
 	if in.Type == "" {
 		v.Add("system.type", "is required")
 	}
-	if in.SystemID != "" && !ValidID(in.SystemID) {
+	if in.SystemID != "" && !resource.ValidID(in.SystemID) {
 		v.Add("systemId", "must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 	}
 	if in.RequestID != "" && !ValidRequestID(in.RequestID) {
@@ -346,7 +342,7 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*System, error) {
 		}
 	}
 	if setName {
-		if msg := ValidateDisplayName(in.DisplayName); msg != "" {
+		if msg := resource.ValidateDisplayName(in.DisplayName); msg != "" {
 			v.Add("system.displayName", msg)
 		}
 	}
@@ -513,7 +509,7 @@ func (s *Service) ReportPairingFailure(ctx context.Context, token, message strin
 // reported. change returns the new system, its event, and the error the
 // caller gets after a successful commit (type mismatch).
 func (s *Service) afterConsume(ctx context.Context, ct ConsumedToken, change func(*System, time.Time) (*System, EventKind, error)) (*System, error) {
-	ga, id, err := ParseName("integrationToken", ct.Subject)
+	ga, id, err := resource.ParseSystemName("integrationToken", ct.Subject)
 	if err != nil {
 		return nil, apperr.Internalf("token %s has subject %q that is not a system", ct.Name, ct.Subject)
 	}
@@ -578,16 +574,6 @@ func (s *Service) ApplyAssignment(ctx context.Context, ga, systemID, formation s
 	return apperr.New(apperr.Unavailable, "the system changed too often; retry")
 }
 
-const idAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-
 // NewID returns a generated system id: "s" and 15 characters of [a-z0-9]
-// from crypto/rand (about 77 bits), which follows the id pattern.
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[1:])
-	b[0] = 's'
-	for i := 1; i < len(b); i++ {
-		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
-	}
-	return string(b[:])
-}
+// (resource.NewID), which follows the id pattern.
+func NewID() string { return resource.NewID('s') }

@@ -1,21 +1,21 @@
 // Package system is the registry's domain: the System entity, its state
-// machine, the rules for ids, display names and pairing input, the list
-// filter, and the application service that drives registration and pairing
+// machine, the rules for pairing input, the list filter, and the
+// application service that drives registration and pairing
 // through a Repository and a Tokens port declared here.
 //
-// It imports only the standard library and pkg/apperr.
+// It imports only the standard library and the transport-free pkg/apperr,
+// pkg/resource (ids, display names, resource names, pages) and pkg/filter.
 package system
 
 import (
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
 // State is the lifecycle state of a system (DESIGN 1.3).
@@ -60,14 +60,11 @@ var States = []State{Pending, Registered, Error}
 
 // Limits of the contract.
 const (
-	MaxDisplayName    = 128
 	MaxDescription    = 4096
 	MaxBaseURL        = 2048
 	MaxExternalID     = 256
 	MaxStateMessage   = 1024
 	MaxRequestID      = 64
-	DefaultPageSize   = 50
-	MaxPageSize       = 1000
 	RequestIDLifetime = 24 * time.Hour
 )
 
@@ -92,7 +89,7 @@ type System struct {
 }
 
 // Name is the resource name globalAccounts/{ga}/systems/{id}.
-func (s *System) Name() string { return SystemName(s.GlobalAccount, s.ID) }
+func (s *System) Name() string { return resource.SystemName(s.GlobalAccount, s.ID) }
 
 // Etag is the revision in decimal.
 func (s *System) Etag() string { return strconv.FormatInt(s.Revision, 10) }
@@ -104,66 +101,10 @@ func (s *System) Clone() *System {
 	return &c
 }
 
-// SystemName builds globalAccounts/{ga}/systems/{id}.
-func SystemName(ga, id string) string { return "globalAccounts/" + ga + "/systems/" + id }
-
-var idPattern = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// ValidID reports whether s follows the id pattern of DESIGN 1.1.
-func ValidID(s string) bool { return len(s) <= 63 && idPattern.MatchString(s) }
-
-// ParseParent reads globalAccounts/{ga}.
-func ParseParent(field, name string) (string, error) {
-	ga, ok := strings.CutPrefix(name, "globalAccounts/")
-	if !ok || !ValidID(ga) {
-		return "", apperr.Invalid(field, "must be globalAccounts/{globalAccount}")
-	}
-	return ga, nil
-}
-
-// ParseName reads globalAccounts/{ga}/systems/{id}.
-func ParseName(field, name string) (ga, id string, err error) {
-	parts := strings.Split(name, "/")
-	if len(parts) != 4 || parts[0] != "globalAccounts" || parts[2] != "systems" || !ValidID(parts[1]) || !ValidID(parts[3]) {
-		return "", "", apperr.Invalid(field, "must be globalAccounts/{globalAccount}/systems/{system}")
-	}
-	return parts[1], parts[3], nil
-}
-
-// ValidateDisplayName checks the rules of DESIGN 1.3: 1–128 printable
-// characters, starting and ending with a letter or digit.
-func ValidateDisplayName(s string) string {
-	if s == "" {
-		return "is required"
-	}
-	if !utf8.ValidString(s) {
-		return "must be valid UTF-8"
-	}
-	n := 0
-	for _, r := range s {
-		n++
-		if !unicode.IsPrint(r) {
-			return "must contain printable characters only"
-		}
-	}
-	if n > MaxDisplayName {
-		return "must be at most 128 characters"
-	}
-	first, _ := utf8.DecodeRuneInString(s)
-	last, _ := utf8.DecodeLastRuneInString(s)
-	if !isAlnum(first) || !isAlnum(last) {
-		return "must start and end with a letter or digit"
-	}
-	return ""
-}
-
-func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
-
-// NameKey is the form of a display name that uniqueness compares: two
-// names that differ only in case have the same key.
-func NameKey(displayName string) string {
-	return strings.ToLower(strings.ToUpper(displayName))
-}
+// SystemName builds globalAccounts/{ga}/systems/{id}. It is
+// resource.SystemName, kept here for callers outside this module
+// (services/landscape/cmd/loadgen).
+func SystemName(ga, id string) string { return resource.SystemName(ga, id) }
 
 // ValidateDescription checks a description: valid UTF-8, at most 4096
 // characters.

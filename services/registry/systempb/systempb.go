@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/registry/system"
 )
 
@@ -75,7 +76,7 @@ func System(s *system.System) *registryv1.System {
 
 // FromSystem converts a stored system message back; rev is its revision.
 func FromSystem(m *registryv1.System, rev int64) (*system.System, error) {
-	ga, id, err := system.ParseName("name", m.GetName())
+	ga, id, err := resource.ParseSystemName("name", m.GetName())
 	if err != nil {
 		return nil, fmt.Errorf("stored system has a bad name %q", m.GetName())
 	}
