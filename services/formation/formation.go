@@ -21,6 +21,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
 	"github.com/landscape-dev/landscape/pkg/outbox"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 	"github.com/landscape-dev/landscape/services/formation/grpcapi"
@@ -179,7 +180,7 @@ func DecodeRegistryEvent(ev cloudevent.Event) (formations.SystemEvent, bool, err
 	if name == "" {
 		name = ev.Subject
 	}
-	ga, id, err := formations.ParseSystemName("system", name)
+	ga, id, err := resource.ParseSystemName("system", name)
 	if err != nil {
 		return formations.SystemEvent{}, false, fmt.Errorf("system name %q: %w", name, err)
 	}

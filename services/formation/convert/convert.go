@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
 
@@ -32,7 +33,7 @@ func Formation(f *formations.Formation) *formationv1.Formation {
 // Assignment returns the proto form of a.
 func Assignment(ga string, a formations.Assignment) *formationv1.Assignment {
 	return &formationv1.Assignment{
-		System:           formations.SystemName(ga, a.SystemID),
+		System:           resource.SystemName(ga, a.SystemID),
 		SystemType:       a.SystemType,
 		State:            AssignmentState(a.State),
 		ApiAccessEnabled: a.APIAccessEnabled,
@@ -43,7 +44,7 @@ func Assignment(ga string, a formations.Assignment) *formationv1.Assignment {
 // FromProto reads a formation record (the proto form) back; the revision is
 // kept beside it.
 func FromProto(p *formationv1.Formation, rev int64) (*formations.Formation, bool) {
-	ga, id, err := formations.ParseFormationName("name", p.GetName())
+	ga, id, err := resource.ParseFormationName("name", p.GetName())
 	if err != nil {
 		return nil, false
 	}
@@ -54,7 +55,7 @@ func FromProto(p *formationv1.Formation, rev int64) (*formations.Formation, bool
 		Revision: rev,
 	}
 	for _, a := range p.GetAssignments() {
-		_, sid, err := formations.ParseSystemName("system", a.GetSystem())
+		_, sid, err := resource.ParseSystemName("system", a.GetSystem())
 		if err != nil {
 			return nil, false
 		}

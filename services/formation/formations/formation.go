@@ -8,8 +8,8 @@
 package formations
 
 import (
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -61,17 +61,11 @@ type Formation struct {
 }
 
 // Name is the resource name globalAccounts/{ga}/formations/{id}.
-func (f *Formation) Name() string { return FormationName(f.GlobalAccount, f.ID) }
-
-// FormationName is the resource name of a formation.
-func FormationName(ga, id string) string { return "globalAccounts/" + ga + "/formations/" + id }
-
-// SystemName is the resource name of a system.
-func SystemName(ga, id string) string { return "globalAccounts/" + ga + "/systems/" + id }
+func (f *Formation) Name() string { return resource.FormationName(f.GlobalAccount, f.ID) }
 
 // AssignmentSubject is the event subject of an assignment.
 func AssignmentSubject(ga, formationID, systemID string) string {
-	return FormationName(ga, formationID) + "/assignments/" + systemID
+	return resource.FormationName(ga, formationID) + "/assignments/" + systemID
 }
 
 // State is the derived state: ERROR if any assignment is in ERROR, else
@@ -105,6 +99,3 @@ func (f *Formation) Clone() *Formation {
 	c.Assignments = slices.Clone(f.Assignments)
 	return &c
 }
-
-// NameKey is the case-insensitive form of a display name used for uniqueness.
-func NameKey(displayName string) string { return strings.ToLower(displayName) }

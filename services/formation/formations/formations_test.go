@@ -1,7 +1,6 @@
 package formations
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
@@ -180,36 +179,6 @@ func TestParseFilter(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("ParseFilter(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-		}
-	}
-}
-
-func TestDisplayNamesAndIDs(t *testing.T) {
-	t.Parallel()
-	for name, ok := range map[string]bool{
-		"Extensions": true, "a": true, "9 lives": true, "Ünïcode 1": true,
-		"": false, " lead": false, "trail ": false, "-x": false, "tab\tin": false,
-		strings.Repeat("a", 128): true, strings.Repeat("a", 129): false,
-	} {
-		err := CheckDisplayName("formation.displayName", name)
-		if (err == nil) != ok {
-			t.Errorf("CheckDisplayName(%q) = %v, want ok=%v", name, err, ok)
-		}
-		if err != nil && apperr.As(err).Violations[0].Field != "formation.displayName" {
-			t.Errorf("field = %v", apperr.As(err).Violations)
-		}
-	}
-	for i := 0; i < 100; i++ {
-		if id := NewID(); !ValidID(id) {
-			t.Fatalf("generated id %q does not follow the pattern", id)
-		}
-	}
-	if ga, id, err := ParseSystemName("system", "globalAccounts/acme/systems/s-1"); err != nil || ga != "acme" || id != "s-1" {
-		t.Errorf("ParseSystemName = %s %s %v", ga, id, err)
-	}
-	for _, bad := range []string{"", "systems/x", "globalAccounts/acme/formations/x", "globalAccounts/acme/systems/X", "globalAccounts/acme/systems/x/y"} {
-		if _, _, err := ParseSystemName("system", bad); apperr.ReasonOf(err) != apperr.InvalidArgument {
-			t.Errorf("ParseSystemName(%q) accepted", bad)
 		}
 	}
 }

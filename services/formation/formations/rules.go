@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
 // AssignInput is what the assignment rules look at. The system exists in
@@ -23,7 +24,7 @@ type AssignInput struct {
 // assignment's state and API access.
 func CheckAssign(in AssignInput) (State, bool, error) {
 	f, sys := in.Formation, in.System
-	sysName := SystemName(sys.GlobalAccount, sys.ID)
+	sysName := resource.SystemName(sys.GlobalAccount, sys.ID)
 	md := []string{"formation", f.Name(), "system", sysName}
 	// 2: not already assigned here.
 	if f.Assignment(sys.ID) >= 0 {
@@ -48,7 +49,7 @@ func CheckAssign(in AssignInput) (State, bool, error) {
 	if in.FormationType.Exclusive && in.ExclusiveHolder != "" && in.ExclusiveHolder != f.ID {
 		return "", false, apperr.New(apperr.SystemInExclusiveFormation,
 			"the system is already in another formation of type "+in.FormationType.ID,
-			append(md, "otherFormation", FormationName(f.GlobalAccount, in.ExclusiveHolder))...)
+			append(md, "otherFormation", resource.FormationName(f.GlobalAccount, in.ExclusiveHolder))...)
 	}
 	// 6: a type that may not join before pairing must be REGISTERED.
 	if !in.SystemType.AssignableBeforePairing && sys.State != SystemRegistered {

@@ -8,12 +8,7 @@ import (
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
-)
-
-// Page sizes of DESIGN 2.3.
-const (
-	DefaultPageSize = 50
-	MaxPageSize     = 1000
+	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
 // maxAttempts bounds the optimistic retries of one command under contention.
@@ -52,14 +47,14 @@ type CreateInput struct {
 // Create creates an empty formation.
 func (s *Service) Create(ctx context.Context, ga string, in CreateInput) (*Formation, error) {
 	var v apperr.Violations
-	if err := CheckDisplayName("formation.displayName", in.DisplayName); err != nil {
-		v = append(v, apperr.As(err).Violations...)
+	if msg := resource.ValidateDisplayName(in.DisplayName); msg != "" {
+		v.Add("formation.displayName", msg)
 	}
 	if in.Type == "" {
 		v.Add("formation.formationType", "required")
 	}
-	if in.ID != "" && !ValidID(in.ID) {
-		v.Add("formationId", "must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+	if in.ID != "" && !resource.ValidID(in.ID) {
+		v.Add("formationId", "must match "+resource.IDPattern)
 	}
 	if !in.Environment.Valid() {
 		v.Add("environment", "must be CLOUD_FOUNDRY or KYMA")
@@ -82,7 +77,7 @@ func (s *Service) Create(ctx context.Context, ga string, in CreateInput) (*Forma
 	for attempt := 0; ; attempt++ {
 		id := in.ID
 		if id == "" {
-			id = NewID()
+			id = resource.NewID('f')
 		}
 		now := s.clock()
 		f := &Formation{
@@ -110,13 +105,9 @@ func (s *Service) Get(ctx context.Context, ga, id string) (*Formation, error) {
 
 // List returns a page of formations ordered by create time then name.
 func (s *Service) List(ctx context.Context, ga string, pageSize int, pageToken, filter string) ([]*Formation, string, error) {
-	switch {
-	case pageSize < 0:
-		return nil, "", apperr.Invalid("pageSize", "must not be negative")
-	case pageSize == 0:
-		pageSize = DefaultPageSize
-	case pageSize > MaxPageSize:
-		pageSize = MaxPageSize
+	pageSize, err := resource.PageSize(pageSize)
+	if err != nil {
+		return nil, "", err
 	}
 	f, err := ParseFilter(filter, s.catalog)
 	if err != nil {
@@ -134,8 +125,8 @@ type UpdateInput struct {
 // Update changes a formation's display name.
 func (s *Service) Update(ctx context.Context, ga, id string, in UpdateInput) (*Formation, error) {
 	if in.DisplayName != nil {
-		if err := CheckDisplayName("formation.displayName", *in.DisplayName); err != nil {
-			return nil, err
+		if msg := resource.ValidateDisplayName(*in.DisplayName); msg != "" {
+			return nil, apperr.Invalid("formation.displayName", msg)
 		}
 	}
 	return s.retry(ctx, func() (*Formation, error) {
@@ -186,7 +177,7 @@ func (s *Service) Delete(ctx context.Context, ga, id string) error {
 // Assign assigns the system named systemName to a formation, checking the
 // rules of DESIGN 1.5 in order.
 func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Formation, error) {
-	sga, sid, err := ParseSystemName("system", systemName)
+	sga, sid, err := resource.ParseSystemName("system", systemName)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +269,7 @@ func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Forma
 
 // Unassign removes the system named systemName from a formation.
 func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*Formation, error) {
-	_, sid, err := ParseSystemName("system", systemName)
+	_, sid, err := resource.ParseSystemName("system", systemName)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +279,7 @@ func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*For
 			return nil, err
 		}
 		i := f.Assignment(sid)
-		if i < 0 || SystemName(ga, sid) != systemName {
+		if i < 0 || resource.SystemName(ga, sid) != systemName {
 			return nil, apperr.New(apperr.SystemNotAssigned, "the system is not assigned to this formation",
 				"formation", f.Name(), "system", systemName)
 		}

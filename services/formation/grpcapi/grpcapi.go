@@ -10,6 +10,7 @@ import (
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/formation/convert"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
@@ -28,8 +29,8 @@ func New(app *formations.Service) *Server { return &Server{app: app} }
 // another global account gets PERMISSION_DENIED whether or not the
 // resource exists.
 func authorize(ctx context.Context, name string, access authn.Access) error {
-	ga := formations.GlobalAccountOf(name)
-	if !formations.ValidID(ga) {
+	ga := resource.GlobalAccountOf(name)
+	if !resource.ValidID(ga) {
 		// Malformed: the name check that follows answers INVALID_ARGUMENT,
 		// but a caller still needs a credential with a known role.
 		if _, ok := authn.FromContext(ctx); !ok {
@@ -58,7 +59,7 @@ func (s *Server) CreateFormation(ctx context.Context, req *formationv1.CreateFor
 	if err := authorize(ctx, req.GetParent(), authn.Write); err != nil {
 		return nil, err
 	}
-	ga, err := formations.ParseParent("parent", req.GetParent())
+	ga, err := resource.ParseParent("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func (s *Server) ListFormations(ctx context.Context, req *formationv1.ListFormat
 	if err := authorize(ctx, req.GetParent(), authn.Read); err != nil {
 		return nil, err
 	}
-	ga, err := formations.ParseParent("parent", req.GetParent())
+	ga, err := resource.ParseParent("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -203,5 +204,5 @@ func (s *Server) name(ctx context.Context, name string, access authn.Access) (ga
 	if err := authorize(ctx, name, access); err != nil {
 		return "", "", err
 	}
-	return formations.ParseFormationName("name", name)
+	return resource.ParseFormationName("name", name)
 }

@@ -21,10 +21,8 @@ package redisstore
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -36,6 +34,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/formation/convert"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
@@ -68,7 +67,7 @@ func (s *Store) base(ga string) string { return s.prefix + ":" + Context + ":{" 
 
 func (s *Store) recordKey(ga, id string) string { return s.base(ga) + "formation:" + id }
 func (s *Store) nameKey(ga, displayName string) string {
-	return s.base(ga) + "name:" + formations.NameKey(displayName)
+	return s.base(ga) + "name:" + resource.NameKey(displayName)
 }
 func (s *Store) exclusiveKey(ga, ftype, sys string) string {
 	return s.base(ga) + "exclusive:" + ftype + ":" + sys
@@ -103,14 +102,11 @@ func (s *Store) indexKeys(f *formations.Formation) []string {
 	}
 }
 
-func member(f *formations.Formation) string {
-	return fmt.Sprintf("%020d/%s", f.CreateTime.UnixNano(), f.ID)
-}
-
-var memberPattern = regexp.MustCompile(`^[0-9]{20}/[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+// member orders by create time, then id (which orders names in a global account).
+func member(f *formations.Formation) string { return resource.IndexMember(f.CreateTime, f.ID) }
 
 func notFound(ga, id string) error {
-	name := formations.FormationName(ga, id)
+	name := resource.FormationName(ga, id)
 	return apperr.New(apperr.FormationNotFound, "no such formation: "+name, "formation", name)
 }
 
@@ -165,11 +161,11 @@ func (s *Store) GetMany(ctx context.Context, ga string, ids []string) ([]*format
 func (s *Store) List(ctx context.Context, ga string, q formations.ListQuery) ([]*formations.Formation, string, error) {
 	start := "-"
 	if q.PageToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(q.PageToken)
-		if err != nil || !memberPattern.Match(b) {
-			return nil, "", apperr.Invalid("pageToken", "not a page token of this list")
+		after, err := resource.ParsePageToken(q.PageToken)
+		if err != nil {
+			return nil, "", err
 		}
-		start = "(" + string(b)
+		start = "(" + after
 	}
 	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
 		Key: s.indexKey(ga, q.Filter), Start: start, Stop: "+", ByLex: true, Count: int64(q.PageSize) + 1,
@@ -180,11 +176,11 @@ func (s *Store) List(ctx context.Context, ga string, q formations.ListQuery) ([]
 	next := ""
 	if len(members) > q.PageSize {
 		members = members[:q.PageSize]
-		next = base64.RawURLEncoding.EncodeToString([]byte(members[len(members)-1]))
+		next = resource.PageToken(members[len(members)-1])
 	}
 	ids := make([]string, len(members))
 	for i, m := range members {
-		_, ids[i], _ = strings.Cut(m, "/")
+		ids[i] = resource.MemberID(m)
 	}
 	fs, err := s.GetMany(ctx, ga, ids)
 	if err != nil {
@@ -318,13 +314,13 @@ func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put) err
 		prevRev = prev.Revision
 		kinds[rk] = formations.ErrConflict
 	} else {
-		name := formations.FormationName(ga, id)
+		name := resource.FormationName(ga, id)
 		kinds[rk] = apperr.New(apperr.FormationIDTaken, "a formation with this id exists: "+name, "formation", name)
 	}
 	tx.ExpectRevision(rk, prevRev)
 
 	// Unique display name.
-	if next != nil && (prev == nil || formations.NameKey(prev.DisplayName) != formations.NameKey(next.DisplayName)) {
+	if next != nil && (prev == nil || resource.NameKey(prev.DisplayName) != resource.NameKey(next.DisplayName)) {
 		nk := s.nameKey(ga, next.DisplayName)
 		tx.ExpectAbsentOr(nk, id)
 		kinds[nk] = apperr.New(apperr.FormationNameTaken, "another formation has this display name", "displayName", next.DisplayName)
@@ -355,7 +351,7 @@ func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put) err
 			tx.ExpectAbsentOr(ek, id)
 			kinds[ek] = apperr.New(apperr.SystemInExclusiveFormation,
 				"the system is already in another formation of type "+ft.ID,
-				"system", formations.SystemName(ga, sys), "formation", formations.FormationName(ga, id))
+				"system", resource.SystemName(ga, sys), "formation", resource.FormationName(ga, id))
 			tx.Set(ek, id, 0)
 		}
 		tx.ZAdd(s.systemFormationsKey(ga, sys), 0, id)

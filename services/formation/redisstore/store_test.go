@@ -14,6 +14,7 @@ import (
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 	"github.com/landscape-dev/landscape/services/formation/redisstore"
@@ -89,7 +90,7 @@ func wantReason(t *testing.T, err error, want apperr.Reason) {
 	}
 }
 
-func sysName(id string) string { return formations.SystemName("acme", id) }
+func sysName(id string) string { return resource.SystemName("acme", id) }
 
 // outboxEvents returns the outbox's events as "<name>@<revision>" for a subject prefix.
 func (e *env) outboxEvents(t *testing.T, subjectPrefix string) []string {
@@ -146,7 +147,7 @@ func TestCreateGetUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, err := e.app.Create(ctx, "acme", formations.CreateInput{DisplayName: "Eventing", Type: exclType})
-	if err != nil || g.Environment != formations.NoEnvironment || !formations.ValidID(g.ID) {
+	if err != nil || g.Environment != formations.NoEnvironment || !resource.ValidID(g.ID) {
 		t.Fatalf("%+v %v", g, err)
 	}
 	h, err := e.app.Create(ctx, "acme", formations.CreateInput{DisplayName: "Eventing CF", Type: exclType, Environment: formations.CloudFoundry})
@@ -175,7 +176,7 @@ func TestCreateGetUpdate(t *testing.T) {
 	taken := "eventing"
 	_, err = e.app.Update(ctx, "acme", "f1", formations.UpdateInput{DisplayName: &taken})
 	wantReason(t, err, apperr.FormationNameTaken)
-	if got := e.outboxEvents(t, formations.FormationName("acme", "f1")); strings.Join(got, ",") != "formation.created@1,formation.updated@2" {
+	if got := e.outboxEvents(t, resource.FormationName("acme", "f1")); strings.Join(got, ",") != "formation.created@1,formation.updated@2" {
 		t.Fatalf("events %v", got)
 	}
 }
@@ -310,7 +311,7 @@ func TestAssignRulesWithReasons(t *testing.T) {
 	if err != nil || f.State() != formations.Pending || f.Assignments[1].State != formations.Pending || f.Assignments[1].APIAccessEnabled {
 		t.Fatalf("assign c4c: %+v %v", f, err)
 	}
-	if got := e.outboxEvents(t, formations.FormationName("acme", "kyma")); strings.Join(got, ",") !=
+	if got := e.outboxEvents(t, resource.FormationName("acme", "kyma")); strings.Join(got, ",") !=
 		"formation.created@1,assignment.created@2,assignment.created@3,formation.state_changed@4" {
 		t.Fatalf("events %v", got)
 	}
@@ -328,7 +329,7 @@ func TestAssignRulesWithReasons(t *testing.T) {
 	if err := e.app.Delete(ctx, "acme", "kyma"); err != nil {
 		t.Fatal(err)
 	}
-	got := e.outboxEvents(t, formations.FormationName("acme", "kyma"))
+	got := e.outboxEvents(t, resource.FormationName("acme", "kyma"))
 	if strings.Join(got[len(got)-3:], ",") != "assignment.deleted@5,assignment.deleted@6,formation.deleted@7" {
 		t.Fatalf("delete events %v", got)
 	}
@@ -461,7 +462,7 @@ func TestReactionsApplyOnce(t *testing.T) {
 	apply(formations.SystemRegisteredEvent, 4)         // replay
 	apply(formations.SystemRegistrationFailedEvent, 3) // out of order: stale
 	check(formations.Ready, true, 9)
-	if got := e.outboxEvents(t, formations.FormationName("acme", "k1")); strings.Join(got[3:], ",") !=
+	if got := e.outboxEvents(t, resource.FormationName("acme", "k1")); strings.Join(got[3:], ",") !=
 		"assignment.state_changed@4,formation.state_changed@5,assignment.state_changed@6,formation.state_changed@7,assignment.state_changed@8,formation.state_changed@9" {
 		t.Fatalf("events %v", got)
 	}

@@ -15,6 +15,7 @@ import (
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
 
@@ -56,7 +57,7 @@ func (d *Directory) GetSystem(ctx context.Context, ga, id string) (formations.Sy
 	if d.client == nil {
 		return formations.System{}, apperr.UnavailableErr("registry", fmt.Errorf("no registry client configured"))
 	}
-	name := formations.SystemName(ga, id)
+	name := resource.SystemName(ga, id)
 	cctx, cancel := context.WithTimeout(ctx, d.callTimeout)
 	defer cancel()
 	sys, err := d.client.GetSystem(cctx, &registryv1.GetSystemRequest{Name: name})

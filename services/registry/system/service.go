@@ -126,7 +126,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Registration,
 		v.Add("system.type", "is required")
 	}
 	if in.SystemID != "" && !resource.ValidID(in.SystemID) {
-		v.Add("systemId", "must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+		v.Add("systemId", "must match "+resource.IDPattern)
 	}
 	if in.RequestID != "" && !ValidRequestID(in.RequestID) {
 		v.Add("requestId", "must be 1-64 characters of [A-Za-z0-9-]")
