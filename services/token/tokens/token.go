@@ -8,11 +8,11 @@
 package tokens
 
 import (
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
 // State is a token's lifecycle state.
@@ -99,18 +99,14 @@ type Subject struct {
 	System        string
 }
 
-// idPattern is the id pattern of DESIGN 1.1.
-var idPattern = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 // ParseSubject parses a system name; any other shape is INVALID_ARGUMENT
 // on field.
 func ParseSubject(field, s string) (Subject, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) != 4 || parts[0] != "globalAccounts" || parts[2] != "systems" ||
-		!idPattern.MatchString(parts[1]) || !idPattern.MatchString(parts[3]) {
-		return Subject{}, apperr.Invalid(field, "must be a system name: globalAccounts/{globalAccount}/systems/{system}")
+	ga, sys, err := resource.ParseSystemName(field, s)
+	if err != nil {
+		return Subject{}, err
 	}
-	return Subject{Name: s, GlobalAccount: parts[1], System: parts[3]}, nil
+	return Subject{Name: s, GlobalAccount: ga, System: sys}, nil
 }
 
 // TokenName is the public resource name of a token of the subject.
@@ -119,9 +115,9 @@ func (s Subject) TokenName(id string) string { return s.Name + "/integrationToke
 // OwnsTokenName reports whether name is a well-formed token name of s.
 func (s Subject) OwnsTokenName(name string) bool {
 	id, ok := strings.CutPrefix(name, s.Name+"/integrationTokens/")
-	return ok && idPattern.MatchString(id)
+	return ok && resource.ValidID(id)
 }
 
 // ValidSystemType reports whether id has the shape of a system type id
 // (the catalog is the registry's; the token service only counts per type).
-func ValidSystemType(id string) bool { return idPattern.MatchString(id) }
+func ValidSystemType(id string) bool { return resource.ValidID(id) }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
 func TestParseSubject(t *testing.T) {
@@ -47,7 +48,7 @@ func TestNewID(t *testing.T) {
 	t.Parallel()
 	for range 500 {
 		id, err := NewID(rand.Reader)
-		if err != nil || !idPattern.MatchString(id) || len(id) != idLen {
+		if err != nil || !resource.ValidID(id) || len(id) != idLen {
 			t.Fatalf("id %q: %v", id, err)
 		}
 	}
