@@ -51,8 +51,10 @@ func landscape(t *testing.T) *binary {
 		}
 		defer os.RemoveAll(dir)
 		exe := filepath.Join(dir, "landscape")
-		build := exec.Command("go", "build", "-o", exe, "./cmd/landscape")
+		// The flags of `make build`, so that the two share the build cache.
+		build := exec.Command("go", "build", "-trimpath", "-o", exe, "./cmd/landscape")
 		build.Dir = filepath.Join(repo, "services", "landscape")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			binErr = "go build ./services/landscape/cmd/landscape: " + err.Error() + "\n" + string(out)
 			return
