@@ -5,9 +5,8 @@ package convert
 import (
 	"strconv"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	"github.com/landscape-dev/landscape/pkg/pbtime"
 	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
@@ -20,8 +19,8 @@ func Formation(f *formations.Formation) *formationv1.Formation {
 		FormationType: f.Type,
 		Environment:   Environment(f.Environment),
 		State:         FormationState(f.State()),
-		CreateTime:    timestamppb.New(f.CreateTime),
-		UpdateTime:    timestamppb.New(f.UpdateTime),
+		CreateTime:    pbtime.Proto(f.CreateTime),
+		UpdateTime:    pbtime.Proto(f.UpdateTime),
 		Etag:          strconv.FormatInt(f.Revision, 10),
 	}
 	for _, a := range f.Assignments {
@@ -37,7 +36,7 @@ func Assignment(ga string, a formations.Assignment) *formationv1.Assignment {
 		SystemType:       a.SystemType,
 		State:            AssignmentState(a.State),
 		ApiAccessEnabled: a.APIAccessEnabled,
-		AssignTime:       timestamppb.New(a.AssignTime),
+		AssignTime:       pbtime.Proto(a.AssignTime),
 	}
 }
 
@@ -51,7 +50,7 @@ func FromProto(p *formationv1.Formation, rev int64) (*formations.Formation, bool
 	f := &formations.Formation{
 		GlobalAccount: ga, ID: id, DisplayName: p.GetDisplayName(), Type: p.GetFormationType(),
 		Environment: EnvironmentFromProto(p.GetEnvironment()),
-		CreateTime:  p.GetCreateTime().AsTime(), UpdateTime: p.GetUpdateTime().AsTime(),
+		CreateTime:  pbtime.Time(p.GetCreateTime()), UpdateTime: pbtime.Time(p.GetUpdateTime()),
 		Revision: rev,
 	}
 	for _, a := range p.GetAssignments() {
@@ -61,7 +60,7 @@ func FromProto(p *formationv1.Formation, rev int64) (*formations.Formation, bool
 		}
 		f.Assignments = append(f.Assignments, formations.Assignment{
 			SystemID: sid, SystemType: a.GetSystemType(), State: AssignmentStateFromProto(a.GetState()),
-			APIAccessEnabled: a.GetApiAccessEnabled(), AssignTime: a.GetAssignTime().AsTime(),
+			APIAccessEnabled: a.GetApiAccessEnabled(), AssignTime: pbtime.Time(a.GetAssignTime()),
 		})
 	}
 	return f, true

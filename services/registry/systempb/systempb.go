@@ -5,30 +5,15 @@ package systempb
 
 import (
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/pbtime"
 	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/registry/system"
 )
-
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func fromTS(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime()
-}
 
 // State converts a domain state.
 func State(s system.State) registryv1.System_State {
@@ -67,9 +52,9 @@ func System(s *system.System) *registryv1.System {
 		BaseUrl:      s.BaseURL,
 		ExternalId:   s.ExternalID,
 		Formations:   append([]string{}, s.Formations...),
-		CreateTime:   ts(s.CreateTime),
-		UpdateTime:   ts(s.UpdateTime),
-		RegisterTime: ts(s.RegisterTime),
+		CreateTime:   pbtime.Proto(s.CreateTime),
+		UpdateTime:   pbtime.Proto(s.UpdateTime),
+		RegisterTime: pbtime.Proto(s.RegisterTime),
 		Etag:         s.Etag(),
 	}
 }
@@ -91,9 +76,9 @@ func FromSystem(m *registryv1.System, rev int64) (*system.System, error) {
 		BaseURL:       m.GetBaseUrl(),
 		ExternalID:    m.GetExternalId(),
 		Formations:    m.GetFormations(),
-		CreateTime:    fromTS(m.GetCreateTime()),
-		UpdateTime:    fromTS(m.GetUpdateTime()),
-		RegisterTime:  fromTS(m.GetRegisterTime()),
+		CreateTime:    pbtime.Time(m.GetCreateTime()),
+		UpdateTime:    pbtime.Time(m.GetUpdateTime()),
+		RegisterTime:  pbtime.Time(m.GetRegisterTime()),
 		Revision:      rev,
 	}, nil
 }
@@ -123,8 +108,8 @@ func IntegrationToken(t system.IssuedToken) *registryv1.IntegrationToken {
 	return &registryv1.IntegrationToken{
 		Name:       t.Name,
 		Token:      t.Secret,
-		CreateTime: ts(t.CreateTime),
-		ExpireTime: ts(t.ExpireTime),
+		CreateTime: pbtime.Proto(t.CreateTime),
+		ExpireTime: pbtime.Proto(t.ExpireTime),
 	}
 }
 

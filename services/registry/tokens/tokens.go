@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
+	"github.com/landscape-dev/landscape/pkg/pbtime"
 	"github.com/landscape-dev/landscape/services/registry/system"
 )
 
@@ -47,8 +48,8 @@ func (c *Client) Issue(ctx context.Context, subject, systemType string, ttl time
 	return system.IssuedToken{
 		Name:       t.GetName(),
 		Secret:     res.GetSecret(),
-		CreateTime: t.GetCreateTime().AsTime(),
-		ExpireTime: t.GetExpireTime().AsTime(),
+		CreateTime: pbtime.Time(t.GetCreateTime()),
+		ExpireTime: pbtime.Time(t.GetExpireTime()),
 	}, nil
 }
 

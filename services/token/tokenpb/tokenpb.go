@@ -5,12 +5,11 @@ package tokenpb
 
 import (
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
+	"github.com/landscape-dev/landscape/pkg/pbtime"
 	"github.com/landscape-dev/landscape/services/token/tokens"
 )
 
@@ -22,9 +21,9 @@ func ToProto(t tokens.Token) *tokenv1.Token {
 		GlobalAccount: t.GlobalAccount,
 		SystemType:    t.SystemType,
 		State:         stateToProto(t.State),
-		CreateTime:    ts(t.CreateTime),
-		ExpireTime:    ts(t.ExpireTime),
-		EndTime:       ts(t.EndTime),
+		CreateTime:    pbtime.Proto(t.CreateTime),
+		ExpireTime:    pbtime.Proto(t.ExpireTime),
+		EndTime:       pbtime.Proto(t.EndTime),
 	}
 }
 
@@ -36,9 +35,9 @@ func FromProto(p *tokenv1.Token, rev int64) tokens.Token {
 		GlobalAccount: p.GetGlobalAccount(),
 		SystemType:    p.GetSystemType(),
 		State:         stateFromProto(p.GetState()),
-		CreateTime:    tm(p.GetCreateTime()),
-		ExpireTime:    tm(p.GetExpireTime()),
-		EndTime:       tm(p.GetEndTime()),
+		CreateTime:    pbtime.Time(p.GetCreateTime()),
+		ExpireTime:    pbtime.Time(p.GetExpireTime()),
+		EndTime:       pbtime.Time(p.GetEndTime()),
 		Revision:      rev,
 	}
 }
@@ -83,18 +82,4 @@ func stateFromProto(s tokenv1.Token_State) tokens.State {
 		return tokens.StateRevoked
 	}
 	return tokens.StateUnspecified
-}
-
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
-
-func tm(p *timestamppb.Timestamp) time.Time {
-	if p == nil {
-		return time.Time{}
-	}
-	return p.AsTime()
 }
