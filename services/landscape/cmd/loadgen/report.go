@@ -45,6 +45,9 @@ func judge(results []Result) {
 		case strings.HasPrefix(r.Scenario, "ListSystems") && r.Ops > 0:
 			r.Target = "p99≤10ms, independent of the total"
 			r.Verdict = verdict(r.P99ms <= 10 && r.Errors == 0)
+			if small := findList(results, "ListSystems p1 of 1000", r.Clients); small != nil && small != r && small.P50ms > 0 {
+				r.Note = fmt.Sprintf("p50 %.2f× and CPU/op %.2f× those of page 1 in the 1000-system account", r.P50ms/small.P50ms, r.CPUmsPerOp/max(small.CPUmsPerOp, 1e-9))
+			}
 		case strings.HasPrefix(r.Scenario, "event commit"):
 			r.Target = "p99≤20ms"
 			r.Verdict = verdict(r.P99ms <= 20 && r.Errors == 0 && r.Ops > 0)
@@ -126,4 +129,13 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+func findList(results []Result, scenario string, clients int) *Result {
+	for i := range results {
+		if results[i].Scenario == scenario && results[i].Clients == clients {
+			return &results[i]
+		}
+	}
+	return nil
 }
