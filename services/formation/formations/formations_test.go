@@ -142,43 +142,36 @@ func TestReact(t *testing.T) {
 	}
 }
 
+// TestParseFilter pins the fields the formation service declares; the
+// grammar is tested in pkg/filter.
 func TestParseFilter(t *testing.T) {
 	t.Parallel()
 	cat := DefaultCatalog()
-	for _, tc := range []struct {
-		in   string
-		want Filter
-		ok   bool
-	}{
-		{"", Filter{}, true},
-		{"  ", Filter{}, true},
-		{"state = READY", Filter{State: Ready}, true},
-		{"state=PENDING", Filter{State: Pending}, true},
-		{`formationType = "eventing-between-sap-cloud-systems"`, Filter{Type: "eventing-between-sap-cloud-systems"}, true},
-		{`state = ERROR AND formationType = "side-by-side-extensibility-with-kyma"`, Filter{State: Error, Type: "side-by-side-extensibility-with-kyma"}, true},
-		{`formationType = "side-by-side-extensibility-with-kyma" AND state = READY`, Filter{State: Ready, Type: "side-by-side-extensibility-with-kyma"}, true},
-		{"state = BROKEN", Filter{}, false},
-		{`state = "READY"`, Filter{}, false},
-		{"type = READY", Filter{}, false},
-		{`formationType = "nope"`, Filter{}, false},
-		{`formationType = side-by-side-extensibility-with-kyma`, Filter{}, false},
-		{"state = READY AND", Filter{}, false},
-		{"state = READY OR state = ERROR", Filter{}, false},
-		{"state = READY AND state = ERROR", Filter{}, false},
-		{"state READY", Filter{}, false},
-		{`formationType = "unterminated`, Filter{}, false},
-		{"= READY", Filter{}, false},
+	for in, want := range map[string]Filter{
+		"":              {},
+		"state = READY": {State: Ready},
+		"state=PENDING": {State: Pending},
+		"state = ERROR": {State: Error},
+		`formationType = "eventing-between-sap-cloud-systems"`:                     {Type: "eventing-between-sap-cloud-systems"},
+		`state = ERROR AND formationType = "side-by-side-extensibility-with-kyma"`: {State: Error, Type: "side-by-side-extensibility-with-kyma"},
 	} {
-		got, err := ParseFilter(tc.in, cat)
-		if !tc.ok {
-			e := apperr.As(err)
-			if err == nil || e.Reason != apperr.InvalidArgument || len(e.Violations) != 1 || e.Violations[0].Field != "filter" {
-				t.Errorf("ParseFilter(%q) = %v, %v; want INVALID_ARGUMENT on filter", tc.in, got, err)
-			}
-			continue
+		if got, err := ParseFilter(in, cat); err != nil || got != want {
+			t.Errorf("ParseFilter(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseFilter(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+	}
+	for bad, msg := range map[string]string{
+		"state = BROKEN":         "state must be READY, PENDING or ERROR",
+		`state = "READY"`:        "state must be READY, PENDING or ERROR",
+		"type = READY":           "unknown field; use state or formationType",
+		`formationType = "nope"`: "unknown formation type",
+		"formationType = side-by-side-extensibility-with-kyma": "formationType must be a double-quoted formation type id",
+		"state = READY AND state = ERROR":                      "field state is given more than once",
+	} {
+		_, err := ParseFilter(bad, cat)
+		e := apperr.As(err)
+		if err == nil || e.Reason != apperr.InvalidArgument || len(e.Violations) != 1 ||
+			e.Violations[0].Field != "filter" || e.Violations[0].Description != msg {
+			t.Errorf("ParseFilter(%q) = %v; want INVALID_ARGUMENT on filter: %s", bad, err, msg)
 		}
 	}
 }

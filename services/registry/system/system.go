@@ -158,14 +158,10 @@ func ValidateExternalID(s string) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
 	}
-	n := 0
-	for _, r := range s {
-		n++
-		if !unicode.IsPrint(r) {
-			return "must contain printable characters only"
-		}
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return "must contain printable characters only"
 	}
-	if n > MaxExternalID {
+	if utf8.RuneCountInString(s) > MaxExternalID {
 		return "must be at most 256 characters"
 	}
 	return ""
