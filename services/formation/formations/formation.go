@@ -3,8 +3,9 @@
 // DESIGN 1.5, the derived states, and the application service that applies
 // them through a Repository and a Directory of systems declared here.
 //
-// It imports only the standard library and pkg/apperr: no gRPC, no
-// generated code, no Redis, no NATS.
+// It imports only the standard library and the transport-free pkg/apperr,
+// pkg/resource (ids, display names, resource names, pages) and pkg/filter:
+// no gRPC, no generated code, no Redis, no NATS.
 package formations
 
 import (
