@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -280,13 +281,18 @@ func (b *bench) list(ctx context.Context) {
 	b.drainOutbox(ctx)
 	bigCtx, _ := b.t.authCtx(ctx, big)
 	smallCtx, _ := b.t.authCtx(ctx, small)
-	// Walk the whole list once with pages of 1000 for page tokens deep in it.
+	// Walk the whole list once with pages of 1000 (100 for small lists) for
+	// page tokens deep in it.
 	var deep []string
 	token, seen := "", 0
 	c0 := b.t.client(0)
-	for i := 0; i < b.listSize/1000+2; i++ {
+	walk := int32(1000)
+	if b.listSize < 10_000 {
+		walk = 100
+	}
+	for i := 0; i < b.listSize/int(walk)+2; i++ {
 		cctx, cancel := context.WithTimeout(bigCtx, callTimeout)
-		res, err := c0.registry.ListSystems(cctx, &registryv1.ListSystemsRequest{Parent: "globalAccounts/" + big, PageSize: 1000, PageToken: token})
+		res, err := c0.registry.ListSystems(cctx, &registryv1.ListSystemsRequest{Parent: "globalAccounts/" + big, PageSize: walk, PageToken: token})
 		cancel()
 		if err != nil {
 			b.log("  ListSystems walk failed: %v", err)
@@ -309,8 +315,8 @@ func (b *bench) list(ctx context.Context) {
 		return func(ctx context.Context, c int) error {
 			tok := tokens[rand.IntN(len(tokens))]
 			res, err := b.t.client(c).registry.ListSystems(ctx, &registryv1.ListSystemsRequest{Parent: "globalAccounts/" + ga, PageSize: 100, PageToken: tok})
-			if err == nil && len(res.GetSystems()) != 100 {
-				return fmt.Errorf("page of %d systems, want 100", len(res.GetSystems()))
+			if err == nil && len(res.GetSystems()) == 0 {
+				return errors.New("empty page")
 			}
 			return err
 		}
