@@ -6,22 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-func TestValidID(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		id   string
-		want bool
-	}{
-		{"a", true}, {"sf-prod", true}, {"a1", true}, {strings.Repeat("a", 63), true},
-		{"", false}, {"1a", false}, {"a-", false}, {"A", false}, {"a_b", false},
-		{strings.Repeat("a", 64), false}, {"a b", false}, {"-a", false},
-	} {
-		if got := ValidID(tc.id); got != tc.want {
-			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
-		}
-	}
-}
-
 func TestNewID(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
@@ -35,6 +19,22 @@ func TestNewID(t *testing.T) {
 				t.Fatalf("id %q generated twice", id)
 			}
 			seen[id] = true
+		}
+	}
+}
+
+func TestValidID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"a", true}, {"sf-prod", true}, {"a1", true}, {strings.Repeat("a", 63), true},
+		{"", false}, {"1a", false}, {"a-", false}, {"A", false}, {"a_b", false},
+		{strings.Repeat("a", 64), false}, {"a b", false}, {"-a", false},
+	} {
+		if got := ValidID(tc.id); got != tc.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
 }

@@ -147,31 +147,36 @@ func TestReact(t *testing.T) {
 func TestParseFilter(t *testing.T) {
 	t.Parallel()
 	cat := DefaultCatalog()
-	for in, want := range map[string]Filter{
-		"":              {},
-		"state = READY": {State: Ready},
-		"state=PENDING": {State: Pending},
-		"state = ERROR": {State: Error},
-		`formationType = "eventing-between-sap-cloud-systems"`:                     {Type: "eventing-between-sap-cloud-systems"},
-		`state = ERROR AND formationType = "side-by-side-extensibility-with-kyma"`: {State: Error, Type: "side-by-side-extensibility-with-kyma"},
+	const kyma, eventing = "side-by-side-extensibility-with-kyma", "eventing-between-sap-cloud-systems"
+	for _, tc := range []struct {
+		in   string
+		want Filter
+		msg  string // the violation on filter; "" when the filter is valid
+	}{
+		{in: ""},
+		{in: "state = READY", want: Filter{State: Ready}},
+		{in: "state=PENDING", want: Filter{State: Pending}},
+		{in: "state = ERROR", want: Filter{State: Error}},
+		{in: `formationType = "` + eventing + `"`, want: Filter{Type: eventing}},
+		{in: `state = ERROR AND formationType = "` + kyma + `"`, want: Filter{State: Error, Type: kyma}},
+		{in: "state = BROKEN", msg: "state must be READY, PENDING or ERROR"},
+		{in: `state = "READY"`, msg: "state must be READY, PENDING or ERROR"},
+		{in: "type = READY", msg: "unknown field; use state or formationType"},
+		{in: `formationType = "nope"`, msg: "unknown formation type"},
+		{in: "formationType = " + kyma, msg: "formationType must be a double-quoted formation type id"},
+		{in: "state = READY AND state = ERROR", msg: "field state is given more than once"},
 	} {
-		if got, err := ParseFilter(in, cat); err != nil || got != want {
-			t.Errorf("ParseFilter(%q) = %+v, %v; want %+v", in, got, err, want)
+		got, err := ParseFilter(tc.in, cat)
+		var msg string
+		if err != nil {
+			if e := apperr.As(err); e.Reason == apperr.InvalidArgument && len(e.Violations) == 1 && e.Violations[0].Field == "filter" {
+				msg = e.Violations[0].Description
+			} else {
+				msg = err.Error()
+			}
 		}
-	}
-	for bad, msg := range map[string]string{
-		"state = BROKEN":         "state must be READY, PENDING or ERROR",
-		`state = "READY"`:        "state must be READY, PENDING or ERROR",
-		"type = READY":           "unknown field; use state or formationType",
-		`formationType = "nope"`: "unknown formation type",
-		"formationType = side-by-side-extensibility-with-kyma": "formationType must be a double-quoted formation type id",
-		"state = READY AND state = ERROR":                      "field state is given more than once",
-	} {
-		_, err := ParseFilter(bad, cat)
-		e := apperr.As(err)
-		if err == nil || e.Reason != apperr.InvalidArgument || len(e.Violations) != 1 ||
-			e.Violations[0].Field != "filter" || e.Violations[0].Description != msg {
-			t.Errorf("ParseFilter(%q) = %v; want INVALID_ARGUMENT on filter: %s", bad, err, msg)
+		if msg != tc.msg || got != tc.want {
+			t.Errorf("ParseFilter(%q) = %+v, %q; want %+v, %q", tc.in, got, msg, tc.want, tc.msg)
 		}
 	}
 }
