@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,6 +204,7 @@ type Process struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	out    *lockedBuffer
+	stderr *lockedBuffer
 	mu     sync.Mutex
 	err    error
 }
@@ -213,13 +215,13 @@ func StartProcess(t testing.TB, bin string, env []string, args ...string) *Proce
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
+	out, stderr := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, io.MultiWriter(out, stderr)
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testkit: start %s: %v", filepath.Base(bin), err)
 	}
-	p := &Process{t: t, cmd: cmd, exited: make(chan struct{}), out: out}
+	p := &Process{t: t, cmd: cmd, exited: make(chan struct{}), out: out, stderr: stderr}
 	go func() {
 		err := cmd.Wait()
 		p.mu.Lock()
@@ -236,6 +238,10 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Output is everything the process wrote so far (stdout and stderr).
 func (p *Process) Output() string { return p.out.String() }
+
+// Stderr is what the process wrote to stderr so far (its logs, for most
+// servers).
+func (p *Process) Stderr() string { return p.stderr.String() }
 
 // Exited is closed once the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -77,8 +78,14 @@ func TestStartProcess(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh")
 	}
-	p := StartProcess(t, sh, []string{"TESTKIT_GREETING=hello"}, "-c", `echo "$TESTKIT_GREETING"; exec sleep 60`)
-	Eventually(t, 5*time.Second, "output", func() bool { return p.Output() == "hello\n" })
+	p := StartProcess(t, sh, []string{"TESTKIT_GREETING=hello"}, "-c", `echo "$TESTKIT_GREETING"; echo oops >&2; exec sleep 60`)
+	Eventually(t, 5*time.Second, "output", func() bool {
+		// Two pipes: the order of the lines is not fixed.
+		return strings.Contains(p.Output(), "hello\n") && strings.Contains(p.Output(), "oops\n")
+	})
+	if p.Stderr() != "oops\n" {
+		t.Fatalf("stderr %q", p.Stderr())
+	}
 	p.Signal(syscall.SIGKILL)
 	select {
 	case <-p.Exited():

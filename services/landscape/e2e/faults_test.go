@@ -555,6 +555,15 @@ func TestFaultKillProcess(t *testing.T) {
 	load := newFaultLoad(lb)
 	kills := 0
 	var procs []*testkit.Process
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(rp.Port())})
+	defer rdb.Close()
+	backlog := func() int64 {
+		var n int64
+		for _, c := range []string{"registry", "token", "formation"} {
+			n += rdb.XLen(context.Background(), "ls:"+c+":outbox").Val()
+		}
+		return n
+	}
 
 	lifetime := func(beforeKill func()) {
 		p, grpcAddr, _ := startDev(t, bin, rp.URL(), ns.URL(), svcSecret)
@@ -571,6 +580,7 @@ func TestFaultKillProcess(t *testing.T) {
 		p.Signal(syscall.SIGKILL) // kill -9 while the load runs
 		kills++
 		stop()
+		t.Logf("kill -9 #%d under load: %d calls OK so far, %d events waiting in the outboxes", kills, load.okCalls.Load(), backlog())
 	}
 	lifetime(nil)
 	lifetime(ns.Stop)
@@ -580,8 +590,6 @@ func TestFaultKillProcess(t *testing.T) {
 	p, grpcAddr, _ := startDev(t, bin, rp.URL(), ns.URL(), svcSecret)
 	procs = append(procs, p)
 	reg := registryv1.NewRegistryServiceClient(dialGRPC(t, grpcAddr))
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(rp.Port())})
-	defer rdb.Close()
 	faultVerdict(t, fmt.Sprintf("landscape killed -9 %d times", kills), load, reg, jetStreamAt(t, ns.URL()), rdb, "ls", 60*time.Second)
 	p.Signal(syscall.SIGTERM)
 	select {
@@ -590,7 +598,7 @@ func TestFaultKillProcess(t *testing.T) {
 		t.Error("landscape dev did not stop on SIGTERM")
 	}
 	for _, p := range procs {
-		_, _ = lb.Write([]byte(p.Output()))
+		_, _ = lb.Write([]byte(p.Stderr()))
 	}
 }
 
@@ -693,7 +701,7 @@ func TestFaultPeerDown(t *testing.T) {
 			t.Errorf("RegisterSystem with token down took %s", took)
 		}
 	}
-	if r := httpCall(t, hc, "POST", base+"/v1/systems:pair", "", `{"integrationToken":"`+forgedToken()+`","systemType":"sap-commerce-cloud"}`); r.Status != http.StatusServiceUnavailable {
+	if r := httpCall(t, hc, "POST", base+"/v1/systems:pair", "", `{"integrationToken":"`+forgedToken()+`","systemType":"sap-commerce-cloud","baseUrl":"https://peer.example.com"}`); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("PairSystem with token down: %d %s", r.Status, r.Body)
 	}
 	if r := httpCall(t, hc, "GET", base+"/"+"v1/"+sysName, jwt, ""); r.Status != 200 {
@@ -743,6 +751,6 @@ func TestFaultPeerDown(t *testing.T) {
 	t.Logf("peer faults survived: %d (token down, registry down), each UNAVAILABLE, each recovered", faults)
 	for _, p := range procs {
 		p.Signal(syscall.SIGTERM)
-		_, _ = lb.Write([]byte(p.Output()))
+		_, _ = lb.Write([]byte(p.Stderr()))
 	}
 }

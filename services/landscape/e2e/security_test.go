@@ -140,12 +140,14 @@ func (l *logbook) leak(s string) string {
 func (l *logbook) check(t testing.TB) {
 	t.Helper()
 	lines := l.lines()
+	leaks := 0
 	for i, line := range lines {
 		if what := l.leak(line); what != "" {
+			leaks++
 			t.Errorf("log line %d holds %s: %.120s…", i+1, what, redactAll(line))
 		}
 	}
-	t.Logf("secret scan: %d log lines, none with a token or JWT", len(lines))
+	t.Logf("secret scan: %d log lines, %d with a token or JWT", len(lines), leaks)
 }
 
 // redactAll hides secrets in a line before it is printed.
