@@ -16,7 +16,31 @@
 // the same as JSON (--json).
 //
 // With --grpc-addr (and --http-addr, --jwt-hs256-secret or --jwt) it loads
-// an already running landscape instead.
+// an already running landscape instead (start it with --pair-rate-limit 0
+// or a high limit: every load client shares the address 127.0.0.1).
+//
+// Input of the scenarios, prepared outside the timed windows:
+//   - Registrations rotate over generated global accounts (a new one every
+//     5,000 calls, the six types in turn), so that no global account and
+//     type ever holds 1,000 unused tokens (the quota of DESIGN 1.2).
+//   - PairSystem uses the tokens of the RegisterSystem windows, topped up
+//     by registrations before each window.
+//   - GetSystem, ListSystems and AssignSystem systems are seeded through
+//     the registry's own Redis store (redisstore.Store.Create: the same
+//     atomic step RegisterSystem commits, index entries and system.created
+//     event included, but no token, so the token quota does not apply) when
+//     the key prefix is known (in-process, or --key-prefix); otherwise each
+//     is registered and paired at once through the API, so that the global
+//     account never holds more than a few unused tokens.
+//
+// Columns: besides throughput and latency, "cores" is this process's CPU
+// use during the window, "CPU ms/op" this process's CPU per operation (in
+// in-process mode: services, gateway, embedded NATS and load clients
+// together; the gRPC health baseline shows the cost of the clients and the
+// transport alone), and "Redis ms/op" redis-server's CPU per operation
+// (INFO cpu; an upper bound when others share the Redis). On a shared
+// machine the throughput shows the CPU this process got; the CPU per
+// operation shows what the code costs.
 //
 //	go run ./services/landscape/cmd/loadgen                       # make bench
 //	go run ./services/landscape/cmd/loadgen --duration 2s --list-size 10000 --memory-registrations 0

@@ -145,9 +145,13 @@ func (b *bench) pair(ctx context.Context) {
 				continue
 			}
 			// Enough tokens for the window at 1.5x the fastest pairing (or,
-			// before any, registration) seen so far, at least 1000.
-			need := int(max(last, b.fastest("RegisterSystem")*2) * 1.5 * b.dur.Seconds())
-			need = min(max(need, 1000), 200_000)
+			// before any, twice the fastest registration; or 800/s) seen so
+			// far. Pre-registering costs about as long as the window.
+			rate := max(last, b.fastest("RegisterSystem")*2)
+			if rate == 0 {
+				rate = 800
+			}
+			need := min(int(rate*1.5*b.dur.Seconds()), 200_000)
 			if err := b.fillPool(ctx, need); err != nil {
 				b.log("  pre-registration failed: %v", err)
 			}
