@@ -25,23 +25,36 @@ const (
 	WriteTimeout = 2 * time.Second
 )
 
-// Open returns a client for a redis:// or rediss:// URL (or a
-// redis-sentinel style URL understood by ParseURL), with timeouts set.
+// Open returns a client for a redis:// or rediss:// URL, with timeouts set.
+// A URL with a master_name query parameter names Sentinels instead of a
+// server (redis://sentinel-0:26379?master_name=landscape&addr=sentinel-1:26379):
+// the client asks them for the current primary and follows failovers.
 // It does not dial; Ping checks reachability.
 func Open(url string) (*redis.Client, error) {
+	if strings.Contains(url, "master_name=") {
+		opt, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("redis sentinel url: %w", err)
+		}
+		tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
+		return redis.NewFailoverClient(opt), nil
+	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
-	opt.DialTimeout = DialTimeout
-	opt.ReadTimeout = ReadTimeout
-	opt.WriteTimeout = WriteTimeout
-	opt.ContextTimeoutEnabled = true
-	opt.MaxRetries = 1
-	if opt.PoolSize == 0 {
-		opt.PoolSize = 64
-	}
+	tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
 	return redis.NewClient(opt), nil
+}
+
+// tune sets the options both kinds of client share.
+func tune(dial, read, write *time.Duration, ctxTimeout *bool, retries, pool *int) {
+	*dial, *read, *write = DialTimeout, ReadTimeout, WriteTimeout
+	*ctxTimeout = true
+	*retries = 1
+	if *pool == 0 {
+		*pool = 64
+	}
 }
 
 // Classify turns a Redis client error into an apperr error: connection
