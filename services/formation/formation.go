@@ -80,7 +80,8 @@ func New(d Deps) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	log := d.Logger.With("service", "formation")
+	// The composition root names the service in d.Logger.
+	log := d.Logger
 	cat := formations.DefaultCatalog()
 	store := redisstore.New(d.Redis, d.KeyPrefix, cat)
 	dir := registryclient.New(d.Registry, d.RegistryTimeout, d.SystemTypesTTL)
