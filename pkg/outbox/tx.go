@@ -66,29 +66,63 @@ func IsConflict(err error) (*ConflictError, bool) {
 
 // Tx is one atomic step. Build it with the methods below, then Commit.
 // A Tx is not safe for concurrent use and is committed at most once.
+//
+// ARGV layout: ARGV[1] is the number of expectations, then ops: name, key
+// index, argument count, arguments... Small integers (key indexes, counts,
+// expectation indexes) are passed boxed: Go boxes values below 256 without
+// allocating and go-redis formats them into its buffer directly. The
+// backing arrays live in the Tx itself, so a typical step allocates the Tx
+// and little else.
 type Tx struct {
 	o     *Outbox
 	keys  []string
-	index map[string]int
-	conds []string // keys of expectations, by index
+	index map[string]int // built only once keys outgrow a linear scan
+	conds []string       // keys of expectations, by index
 	args  []any
 	ops   int
+
+	keyBuf  [8]string
+	condBuf [4]string
+	argBuf  [48]any
 }
+
+// linearKeys is how many keys are looked up by scanning before Tx builds
+// its index map.
+const linearKeys = 16
 
 // Tx starts an atomic step.
 func (o *Outbox) Tx() *Tx {
-	t := &Tx{o: o, index: make(map[string]int, 8)}
-	t.key(o.key) // KEYS[1] is always the outbox
+	t := &Tx{o: o}
+	t.keys = t.keyBuf[:0]
+	t.conds = t.condBuf[:0]
+	t.args = append(t.argBuf[:0], 0) // ARGV[1]: the expectation count, set by Commit
+	t.key(o.key)                     // KEYS[1] is always the outbox
 	return t
 }
 
 func (t *Tx) key(k string) int {
-	if i, ok := t.index[k]; ok {
-		return i
+	if t.index != nil {
+		if i, ok := t.index[k]; ok {
+			return i
+		}
+	} else {
+		for i, have := range t.keys {
+			if have == k {
+				return i + 1
+			}
+		}
 	}
 	t.keys = append(t.keys, k)
-	t.index[k] = len(t.keys)
-	return len(t.keys)
+	n := len(t.keys)
+	if t.index != nil {
+		t.index[k] = n
+	} else if n > linearKeys {
+		t.index = make(map[string]int, 2*n)
+		for i, have := range t.keys {
+			t.index[have] = i + 1
+		}
+	}
+	return n
 }
 
 func (t *Tx) op(name, key string, args ...any) *Tx {
@@ -98,9 +132,14 @@ func (t *Tx) op(name, key string, args ...any) *Tx {
 	return t
 }
 
+// expect adds an expectation op: its first argument is its index among
+// the expectations.
 func (t *Tx) expect(name, key string, args ...any) *Tx {
 	t.conds = append(t.conds, key)
-	return t.op(name, key, append([]any{len(t.conds) - 1}, args...)...)
+	t.args = append(t.args, name, t.key(key), len(args)+1, len(t.conds)-1)
+	t.args = append(t.args, args...)
+	t.ops++
+	return t
 }
 
 // ExpectRevision requires the record at key to be at revision rev; rev 0
@@ -191,6 +230,7 @@ func (t *Tx) Emit(m cloudevent.Message) *Tx {
 // expectation failed (nothing written), or an apperr UNAVAILABLE error when
 // Redis cannot be reached.
 func (t *Tx) Commit(ctx context.Context) error {
+	t.args[0] = len(t.conds)
 	res, err := commitScript.Run(ctx, t.o.rdb, t.keys, t.args...).Result()
 	if err != nil {
 		return redisconn.Classify(err)
@@ -250,61 +290,70 @@ func parseRecord(vals []any) (int64, []byte, error) {
 }
 
 // commitScript checks every expectation first, then applies every write.
-// ARGV holds ops: name, key index, argument count, arguments...
-// It returns -1 on success, or the index of the failed expectation.
+// ARGV[1] is the number of expectations; then ops: name, key index,
+// argument count, arguments (an expectation's first argument is its index).
+// Both passes walk ARGV by index, building no tables; the first stops after
+// the last expectation. It returns -1 on success, or the index of the
+// failed expectation.
 var commitScript = redis.NewScript(`
-local function ops()
-  local list, i = {}, 1
-  while i <= #ARGV do
-    local n = tonumber(ARGV[i+2])
-    local op = {name = ARGV[i], key = KEYS[tonumber(ARGV[i+1])], args = {}}
-    for j = 1, n do op.args[j] = ARGV[i+2+j] end
-    list[#list+1] = op
-    i = i + 3 + n
-  end
-  return list
-end
-local list = ops()
-for _, op in ipairs(list) do
-  local a, k = op.args, op.key
-  if op.name == "rev" then
-    local cur = redis.call("HGET", k, "rev")
-    if (cur or "0") ~= a[2] then return tonumber(a[1]) end
-  elseif op.name == "absent_or" then
+local A, n = ARGV, #ARGV
+local left, i = tonumber(A[1]), 2
+while left > 0 and i <= n do
+  local name, c = A[i], tonumber(A[i+2])
+  local b = i + 3
+  local k = KEYS[tonumber(A[i+1])]
+  if name == "rev" then
+    left = left - 1
+    if (redis.call("HGET", k, "rev") or "0") ~= A[b+1] then return tonumber(A[b]) end
+  elseif name == "absent_or" then
+    left = left - 1
     local cur = redis.call("GET", k)
-    if cur and cur ~= a[2] then return tonumber(a[1]) end
-  elseif op.name == "equal" then
-    if redis.call("GET", k) ~= a[2] then return tonumber(a[1]) end
-  elseif op.name == "hfield" then
-    if redis.call("HGET", k, a[2]) ~= a[3] then return tonumber(a[1]) end
-  elseif op.name == "hfield_gt" then
-    local cur = tonumber(redis.call("HGET", k, a[2]) or "")
-    if not cur or cur <= tonumber(a[3]) then return tonumber(a[1]) end
-  elseif op.name == "below" then
-    if tonumber(redis.call("GET", k) or "0") >= tonumber(a[2]) then return tonumber(a[1]) end
-  elseif op.name == "zcount_lt" then
-    if redis.call("ZCOUNT", k, a[2], "+inf") >= tonumber(a[3]) then return tonumber(a[1]) end
+    if cur and cur ~= A[b+1] then return tonumber(A[b]) end
+  elseif name == "equal" then
+    left = left - 1
+    if redis.call("GET", k) ~= A[b+1] then return tonumber(A[b]) end
+  elseif name == "hfield" then
+    left = left - 1
+    if redis.call("HGET", k, A[b+1]) ~= A[b+2] then return tonumber(A[b]) end
+  elseif name == "hfield_gt" then
+    left = left - 1
+    local cur = tonumber(redis.call("HGET", k, A[b+1]) or "")
+    if not cur or cur <= tonumber(A[b+2]) then return tonumber(A[b]) end
+  elseif name == "below" then
+    left = left - 1
+    if tonumber(redis.call("GET", k) or "0") >= tonumber(A[b+1]) then return tonumber(A[b]) end
+  elseif name == "zcount_lt" then
+    left = left - 1
+    if redis.call("ZCOUNT", k, A[b+1], "+inf") >= tonumber(A[b+2]) then return tonumber(A[b]) end
   end
+  i = b + c
 end
-for _, op in ipairs(list) do
-  local a, k = op.args, op.key
-  if op.name == "hset" then
-    redis.call("HSET", k, unpack(a))
-  elseif op.name == "set" then
-    if a[2] ~= "0" then redis.call("SET", k, a[1], "PX", a[2]) else redis.call("SET", k, a[1]) end
-  elseif op.name == "del" then
-    redis.call("DEL", k)
-  elseif op.name == "zadd" then
-    redis.call("ZADD", k, a[1], a[2])
-  elseif op.name == "zrem" then
-    redis.call("ZREM", k, a[1])
-  elseif op.name == "zremrangebyscore" then
-    redis.call("ZREMRANGEBYSCORE", k, a[1], a[2])
-  elseif op.name == "pexpireat" then
-    redis.call("PEXPIREAT", k, a[1])
-  elseif op.name == "xadd" then
-    redis.call("XADD", k, "*", "s", a[1], "i", a[2], "b", a[3])
+i = 2
+while i <= n do
+  local name, c = A[i], tonumber(A[i+2])
+  local b = i + 3
+  if name == "xadd" then
+    redis.call("XADD", KEYS[tonumber(A[i+1])], "*", "s", A[b], "i", A[b+1], "b", A[b+2])
+  elseif name == "hset" then
+    redis.call("HSET", KEYS[tonumber(A[i+1])], unpack(A, b, b + c - 1))
+  elseif name == "set" then
+    if A[b+1] ~= "0" then
+      redis.call("SET", KEYS[tonumber(A[i+1])], A[b], "PX", A[b+1])
+    else
+      redis.call("SET", KEYS[tonumber(A[i+1])], A[b])
+    end
+  elseif name == "zadd" then
+    redis.call("ZADD", KEYS[tonumber(A[i+1])], A[b], A[b+1])
+  elseif name == "del" then
+    redis.call("DEL", KEYS[tonumber(A[i+1])])
+  elseif name == "zrem" then
+    redis.call("ZREM", KEYS[tonumber(A[i+1])], A[b])
+  elseif name == "zremrangebyscore" then
+    redis.call("ZREMRANGEBYSCORE", KEYS[tonumber(A[i+1])], A[b], A[b+1])
+  elseif name == "pexpireat" then
+    redis.call("PEXPIREAT", KEYS[tonumber(A[i+1])], A[b])
   end
+  i = b + c
 end
 return -1
 `)
