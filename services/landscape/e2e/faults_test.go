@@ -368,7 +368,7 @@ func TestFaultNATSDown(t *testing.T) {
 	jwt := faultJWT(t)
 	lb.keep(jwt)
 	load := newFaultLoad(lb)
-	stop := load.run(reg, jwt, 4, 40*time.Millisecond)
+	stop := load.run(reg, jwt, 4, 80*time.Millisecond)
 
 	testkit.Eventually(t, 10*time.Second, "load running", func() bool { return load.okCalls.Load() > 20 })
 	ns.Stop()

@@ -108,7 +108,7 @@ func logRaces(t *testing.T, rounds, perRound int) {
 func TestRacePairOneToken(t *testing.T) {
 	t.Parallel()
 	r := newRaceTarget(t)
-	const rounds, n = 25, 24
+	const rounds, n = 20, 24
 	for round := range rounds {
 		id, tok := r.register(t, "pair race "+strconv.Itoa(round), "sap-cloud-for-customer")
 		res := race(t, n, func(i int) httpResult {
@@ -133,7 +133,7 @@ func TestRacePairOneToken(t *testing.T) {
 func TestRaceDisplayName(t *testing.T) {
 	t.Parallel()
 	r := newRaceTarget(t)
-	const rounds, n = 20, 16
+	const rounds, n = 12, 16
 	for round := range rounds {
 		name := "Name Race " + strconv.Itoa(round)
 		res := race(t, n, func(i int) httpResult {

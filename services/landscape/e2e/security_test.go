@@ -397,7 +397,7 @@ type credential struct {
 func (s *securityStack) credentials(ga string) []credential {
 	admin := []string{string(authn.RoleGlobalAccountAdmin)}
 	hour := time.Now().Add(time.Hour)
-	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherKey := unknownRSAKey()
 	return []credential{
 		{"no JWT", "", "bad"},
 		{"expired", rawJWT(map[string]any{"alg": "HS256", "typ": "JWT"}, userClaims(ga, time.Now().Add(-time.Hour), admin...), hs256([]byte(s.secret))), "bad"},
@@ -419,6 +419,14 @@ func (s *securityStack) credentials(ga string) []credential {
 		{"RS256 global-account-admin", rawJWT(map[string]any{"alg": "RS256", "typ": "JWT"}, userClaims(ga, hour, admin...), rs256(s.rsaKey)), "admin"},
 	}
 }
+
+var unknownRSAKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
 
 // tamperClaims swaps the claims of a signed JWT for claims naming ga,
 // keeping the old signature.
