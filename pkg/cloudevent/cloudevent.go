@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -61,27 +62,91 @@ var marshal = protojson.MarshalOptions{UseProtoNames: false}
 
 // New encodes payload as the event spec for the resource named subject in
 // global account ga. The type is the payload's proto full name.
+//
+// The envelope is appended byte by byte (no reflection, no re-compaction
+// of data): the attributes in the order of Event, then data, the protojson
+// of payload, appended in place.
 func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Message, error) {
-	data, err := marshal.Marshal(payload)
+	id := NewID(at)
+	typ := payload.ProtoReflect().Descriptor().FullName()
+	b := make([]byte, 0, 256+len(subject)+len(ga)+len(typ)+len(spec.Context))
+	b = append(b, `{"specversion":"1.0","id":"`...)
+	b = append(b, id...) // base32 alphabet: nothing to escape
+	b = append(b, `","source":"/landscape/`...)
+	b = appendEscaped(b, spec.Context)
+	b = append(b, `","type":`...)
+	b = appendString(b, string(typ))
+	b = append(b, `,"subject":`...)
+	b = appendString(b, subject)
+	b = append(b, `,"time":"`...)
+	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","datacontenttype":"application/json","globalaccount":`...)
+	b = appendString(b, ga)
+	b = append(b, `,"data":`...)
+	b, err := marshal.MarshalAppend(b, payload)
 	if err != nil {
 		return Message{}, fmt.Errorf("cloudevent: marshal %s: %w", spec.Name, err)
 	}
-	ev := Event{
-		SpecVersion:     "1.0",
-		ID:              NewID(at),
-		Source:          "/landscape/" + spec.Context,
-		Type:            string(payload.ProtoReflect().Descriptor().FullName()),
-		Subject:         subject,
-		Time:            at.UTC(),
-		DataContentType: "application/json",
-		GlobalAccount:   ga,
-		Data:            data,
+	b = append(b, '}')
+	return Message{Subject: spec.NATSSubject(ga), ID: id, Body: b}, nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced by U+FFFD and U+2028/U+2029
+// escaped, as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped appends the escaped characters of s, without quotes.
+func appendEscaped(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return Message{}, fmt.Errorf("cloudevent: encode %s: %w", spec.Name, err)
-	}
-	return Message{Subject: spec.NATSSubject(ga), ID: ev.ID, Body: body}, nil
+	return append(b, s[start:]...)
 }
 
 // Decode reads an envelope.
