@@ -13,19 +13,17 @@ COPY services/token/go.mod services/token/go.sum services/token/
 COPY services/formation/go.mod services/formation/go.sum services/formation/
 COPY services/gateway/go.mod services/gateway/go.sum services/gateway/
 COPY services/landscape/go.mod services/landscape/go.sum services/landscape/
-COPY deploy/go.mod deploy/go.sum deploy/
-RUN cd services/landscape && go mod download && cd ../../deploy && go mod download
+RUN cd services/landscape && go mod download
 COPY gen/ gen/
 COPY pkg/ pkg/
 COPY services/ services/
-COPY deploy/healthcheck/ deploy/healthcheck/
 # Each module builds on its own (GOWORK=off): its go.mod replaces point at
-# ../../gen and ../../pkg.
+# ../../gen and ../../pkg. The one binary is also the container health
+# check (`landscape healthcheck`): the image has no shell and no curl.
 RUN cd services/landscape && go build -o /out/landscape ./cmd/landscape
-RUN cd deploy && go build -o /out/landscape-healthcheck ./healthcheck
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/landscape /out/landscape-healthcheck /usr/local/bin/
+COPY --from=build /out/landscape /usr/local/bin/
 # distroless "nonroot": uid/gid 65532.
 USER 65532:65532
 EXPOSE 8080 9090

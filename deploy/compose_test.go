@@ -204,13 +204,16 @@ func TestCompose(t *testing.T) {
 		if !slices.Contains(s.Expose, port) && !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
 			t.Errorf("compose service %s: port %s is neither exposed nor published (expose %v, ports %v)", name, port, s.Expose, s.Ports)
 		}
-		// The health check asks the port the service listens on.
+		// The health check is the binary's own `landscape healthcheck` (the
+		// image has no shell), and asks the port the service listens on.
 		if s.Healthcheck == nil || len(s.Healthcheck.Test) < 2 {
 			t.Errorf("compose service %s: no health check", name)
 		} else {
 			test := strings.Join(s.Healthcheck.Test, " ")
-			if s.Healthcheck.Test[0] != "CMD" || !strings.Contains(test, "/usr/local/bin/landscape-healthcheck") {
-				t.Errorf("compose service %s: health check %q must run /usr/local/bin/landscape-healthcheck (the image has no shell)", name, test)
+			if len(s.Healthcheck.Test) < 3 || s.Healthcheck.Test[0] != "CMD" || s.Healthcheck.Test[1] != "/usr/local/bin/landscape" || s.Healthcheck.Test[2] != "healthcheck" {
+				t.Errorf("compose service %s: health check %q must be [\"CMD\", \"/usr/local/bin/landscape\", \"healthcheck\", ...] (the image has no shell)", name, test)
+			} else {
+				checkHealthcheckArgs(t, b, "compose service "+name, s.Healthcheck.Test[3:])
 			}
 			want := "grpc 127.0.0.1:" + port
 			if cmd == "gateway" {
@@ -347,5 +350,37 @@ func TestInterpolate(t *testing.T) {
 		if got := interpolate(in); got != want {
 			t.Errorf("interpolate(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// checkHealthcheckArgs checks the arguments of a `landscape healthcheck`
+// call against the binary: the command exists, its flags are the binary's,
+// and it names one probe (grpc HOST:PORT or http URL).
+func checkHealthcheckArgs(t *testing.T, b *binary, where string, args []string) {
+	t.Helper()
+	flags, ok := b.commands["healthcheck"]
+	if !ok {
+		t.Errorf("%s: the landscape binary has no healthcheck command", where)
+		return
+	}
+	var positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			positional = append(positional, a)
+			continue
+		}
+		k, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f, known := flags[k]
+		if !known {
+			t.Errorf("%s: landscape healthcheck has no flag --%s", where, k)
+			continue
+		}
+		if !hasValue && f.Type != "bool" {
+			i++ // the value is the next argument
+		}
+	}
+	if len(positional) != 2 || (positional[0] != "grpc" && positional[0] != "http") {
+		t.Errorf("%s: landscape healthcheck %q: want grpc HOST:PORT or http URL", where, args)
 	}
 }

@@ -4,6 +4,8 @@
 // binary, read from its help (which pkg/config prints with every flag's
 // variable and default).
 //
-// The module also holds landscape-healthcheck (deploy/healthcheck), the
-// container health check of the image, which has no shell.
+// The container health check is the binary itself (`landscape healthcheck
+// grpc ADDR | http URL`, in services/landscape/cmd/landscape): the image has
+// no shell and no curl, and docker-compose.yml runs it. The Kubernetes
+// manifests use the native grpc and httpGet probes instead.
 package deploy

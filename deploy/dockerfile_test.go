@@ -12,8 +12,8 @@ import (
 
 // TestDockerfile checks the image recipe against the repository: every
 // module the binary replaces is copied in, the build is static, the final
-// stage is non-root and runs landscape, and the health check the compose
-// file calls is in the image.
+// stage is non-root and runs landscape, and it ships that one binary (which
+// is also the health check the compose file calls: landscape healthcheck).
 func TestDockerfile(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join(repo, "Dockerfile"))
@@ -53,8 +53,11 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(final, `ENTRYPOINT ["/usr/local/bin/landscape"]`) {
 		t.Error(`Dockerfile: want ENTRYPOINT ["/usr/local/bin/landscape"]`)
 	}
-	if !strings.Contains(final, "/out/landscape-healthcheck") {
-		t.Error("Dockerfile: the image lacks landscape-healthcheck (compose health checks call it)")
+	if !regexp.MustCompile(`(?m)^COPY --from=build /out/landscape /usr/local/bin/\s*$`).MatchString(final) {
+		t.Error("Dockerfile: the final stage should copy exactly /out/landscape to /usr/local/bin/ (it is also the health check)")
+	}
+	if strings.Contains(df, "healthcheck/") || strings.Contains(df, "landscape-healthcheck") {
+		t.Error("Dockerfile: the separate landscape-healthcheck binary is gone; compose runs `landscape healthcheck`")
 	}
 
 	// Every local module services/landscape replaces must be in the image

@@ -1,6 +1,6 @@
 // Command landscape is the one Landscape binary: each subcommand runs one
 // service (registry, token, formation, gateway), or everything at once
-// (dev), or helps (dev-token, events). Every setting has a flag and an
+// (dev), or helps (dev-token, events, healthcheck). Every setting has a flag and an
 // environment variable (DESIGN 5); flags win.
 //
 // Exit codes: 0 ok, 1 failure while running, 2 usage error.
@@ -35,28 +35,35 @@ func main() {
 	os.Exit(code)
 }
 
-// env is what the process reads: its arguments' environment and outputs.
+// env is what the process reads: its arguments' environment and outputs,
+// and the positional arguments of a command that takes them.
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) (string, bool)
+	args           []string // positional arguments (command.positional only)
 }
 
 // command is a subcommand: its flag set (built fresh per use) and what it runs.
 type command struct {
 	summary string
 	flags   func() (*config.FlagSet, func(ctx context.Context, e env) error)
+	// positional: the command takes positional arguments (in env.args),
+	// which flags may come before, between or after; without it, any
+	// positional argument is a usage error.
+	positional bool
 }
 
 // commands lists every subcommand.
 func commands() map[string]command {
 	return map[string]command{
-		"registry":  {"run the RegistryService (gRPC)", registryCommand},
-		"token":     {"run the TokenService (gRPC, internal)", tokenCommand},
-		"formation": {"run the FormationService (gRPC)", formationCommand},
-		"gateway":   {"run the REST gateway in front of registry and formation", gatewayCommand},
-		"dev":       {"run everything in one process: services, gateway, embedded NATS (and Redis)", devCommand},
-		"dev-token": {"mint a JWT with the dev HS256 secret", devTokenCommand},
-		"events":    {"print every Landscape event from NATS as one JSON line each", eventsCommand},
+		"registry":    {summary: "run the RegistryService (gRPC)", flags: registryCommand},
+		"token":       {summary: "run the TokenService (gRPC, internal)", flags: tokenCommand},
+		"formation":   {summary: "run the FormationService (gRPC)", flags: formationCommand},
+		"gateway":     {summary: "run the REST gateway in front of registry and formation", flags: gatewayCommand},
+		"dev":         {summary: "run everything in one process: services, gateway, embedded NATS (and Redis)", flags: devCommand},
+		"dev-token":   {summary: "mint a JWT with the dev HS256 secret", flags: devTokenCommand},
+		"events":      {summary: "print every Landscape event from NATS as one JSON line each", flags: eventsCommand},
+		"healthcheck": {summary: "probe a gRPC server (grpc.health.v1) or an HTTP URL: exit 0 when healthy", flags: healthcheckCommand, positional: true},
 	}
 }
 
@@ -92,7 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs, runCmd := cmd.flags()
 	var out bytes.Buffer
 	fs.SetOutput(&out)
-	if err := fs.Parse(args[1:], getenv); err != nil {
+	positional, err := parseArgs(fs, args[1:], getenv, cmd.positional)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			_, _ = stdout.Write(out.Bytes())
 			return exitOK
@@ -103,10 +111,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "landscape %s: unexpected arguments %q; see landscape %s --help\n", name, fs.Args(), name)
+	if len(positional) > 0 && !cmd.positional {
+		fmt.Fprintf(stderr, "landscape %s: unexpected arguments %q; see landscape %s --help\n", name, positional, name)
 		return exitUsage
 	}
+	e.args = positional
 	if err := runCmd(ctx, e); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -117,6 +126,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitFailure
 	}
 	return exitOK
+}
+
+// parseArgs parses the flags in args and returns the positional arguments.
+// With interspersed, flags may also follow positional arguments (the flag
+// package stops at the first one): `healthcheck grpc ADDR --service x`.
+// Everything after "--" is positional.
+func parseArgs(fs *config.FlagSet, args []string, getenv func(string) (string, bool), interspersed bool) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args, getenv); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if !interspersed || len(rest) == 0 || (consumed > 0 && args[consumed-1] == "--") {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 // printHelp lists the commands, then every command's flags with their
@@ -134,7 +163,7 @@ func printHelp(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every flag also reads an environment variable; a flag given on the command line wins.")
