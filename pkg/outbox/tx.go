@@ -221,6 +221,19 @@ func (t *Tx) ExpireAt(key string, at time.Time) *Tx {
 	return t.op("pexpireat", key, at.UnixMilli())
 }
 
+// ExpireAtLeast makes key expire at at or later: it sets the expiry of a
+// key that has none and extends a sooner one, never shortening it (a
+// missing key stays missing).
+func (t *Tx) ExpireAtLeast(key string, at time.Time) *Tx {
+	return t.op("pexpireat_max", key, at.UnixMilli())
+}
+
+// HIncrBy adds n to the integer in field of the hash at key (a missing
+// field counts as 0).
+func (t *Tx) HIncrBy(key, field string, n int64) *Tx {
+	return t.op("hincrby", key, field, n)
+}
+
 // Emit appends an event to the outbox; the relay publishes it after Commit.
 func (t *Tx) Emit(m cloudevent.Message) *Tx {
 	return t.op("xadd", t.o.key, m.Subject, m.ID, m.Body)
@@ -352,6 +365,13 @@ while i <= n do
     redis.call("ZREMRANGEBYSCORE", KEYS[tonumber(A[i+1])], A[b], A[b+1])
   elseif name == "pexpireat" then
     redis.call("PEXPIREAT", KEYS[tonumber(A[i+1])], A[b])
+  elseif name == "pexpireat_max" then
+    local k = KEYS[tonumber(A[i+1])]
+    if redis.call("PEXPIREAT", k, A[b], "GT") == 0 and redis.call("PTTL", k) == -1 then
+      redis.call("PEXPIREAT", k, A[b])
+    end
+  elseif name == "hincrby" then
+    redis.call("HINCRBY", KEYS[tonumber(A[i+1])], A[b], A[b+1])
   end
   i = b + c
 end
