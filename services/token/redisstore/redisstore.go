@@ -18,9 +18,12 @@
 // Expiry: a record lives until Retention after its expire time, so an
 // expired token answers TOKEN_EXPIRED for that long and TOKEN_INVALID
 // after. The indexes drop expired members on every issue and expire
-// Retention after the latest expire time they hold, as read before the
-// step (two concurrent issues of one type with different TTLs may set the
-// earlier one; the registry always sends the type's TTL).
+// Retention after the latest expire time they have held: an issue only
+// extends their expiry (outbox ExpireAtLeast), so it needs no read.
+//
+// Round trips: Insert is one Lua step (plus one or two reads with
+// revokePrevious), Consume a read and a step, Revoke one or two reads and
+// a step.
 package redisstore
 
 import (
@@ -128,34 +131,25 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 	typeKey, sysKey, sysRevKey := s.typeKey(sub.GlobalAccount, t.SystemType), s.systemKey(sub), s.systemRevKey(sub)
 
 	for range maxAttempts {
-		// Read: the system's revision, the latest expiry in each index and,
-		// with revokePrevious, the system's unused tokens.
+		// Without revokePrevious the step needs nothing read: the quota is
+		// checked by the Lua step, the system's revision is incremented
+		// there (so a concurrent Revoke still sees the change) and the
+		// indexes' expiry is only extended. With revokePrevious, read the
+		// system's revision and its unused tokens, and expect the revision.
 		var (
-			revCmd     *redis.StringCmd
-			typeMaxCmd *redis.ZSliceCmd
-			sysMaxCmd  *redis.ZSliceCmd
+			previous []stored
+			sysRev   int64
 		)
-		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			revCmd = p.HGet(ctx, sysRevKey, "rev")
-			typeMaxCmd = p.ZRangeWithScores(ctx, typeKey, -1, -1)
-			sysMaxCmd = p.ZRangeWithScores(ctx, sysKey, -1, -1)
-			return nil
-		})
-		for _, err := range []error{revCmd.Err(), typeMaxCmd.Err(), sysMaxCmd.Err()} {
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return redisconn.Classify(err)
-			}
-		}
-		sysRev, _ := strconv.ParseInt(revCmd.Val(), 10, 64)
-		var previous []stored
 		if revokePrevious {
-			if previous, err = s.revocable(ctx, sysKey, now, ""); err != nil {
+			if sysRev, previous, err = s.readSystem(ctx, sysRevKey, sysKey, now, ""); err != nil {
 				return err
 			}
 		}
 
 		tx := s.o.Tx()
-		tx.ExpectRevision(sysRevKey, sysRev)
+		if revokePrevious {
+			tx.ExpectRevision(sysRevKey, sysRev)
+		}
 		// Revoking the previous tokens of the same type frees their places.
 		limit := int64(quota)
 		for _, p := range previous {
@@ -176,11 +170,11 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 		tx.ExpireAt(rk, t.ExpireTime.Add(s.retention))
 		tx.ZAdd(typeKey, float64(expMs), hash)
 		tx.ZAdd(sysKey, float64(expMs), hash)
-		tx.HSet(sysRevKey, "rev", sysRev+1)
-		tx.ExpireAt(typeKey, latest(t.ExpireTime, typeMaxCmd.Val()).Add(s.retention))
-		sysUntil := latest(t.ExpireTime, sysMaxCmd.Val()).Add(s.retention)
-		tx.ExpireAt(sysKey, sysUntil)
-		tx.ExpireAt(sysRevKey, sysUntil)
+		tx.HIncrBy(sysRevKey, "rev", 1)
+		until := t.ExpireTime.Add(s.retention)
+		tx.ExpireAtLeast(typeKey, until)
+		tx.ExpireAtLeast(sysKey, until)
+		tx.ExpireAtLeast(sysRevKey, until)
 		tx.Emit(issued)
 		err = tx.Commit(ctx)
 		if c, ok := outbox.IsConflict(err); ok {
@@ -196,25 +190,37 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 	return apperr.New(apperr.Unavailable, "too many concurrent changes of this system's tokens; retry", "subject", t.Subject)
 }
 
-// latest returns the later of t and the highest score (unix ms) in top.
-func latest(t time.Time, top []redis.Z) time.Time {
-	if len(top) == 1 {
-		if m := time.UnixMilli(int64(top[0].Score)); m.After(t) {
-			return m
-		}
+// readSystem reads, in one round trip, the system's token revision and the
+// hashes of its unexpired unused tokens, then (a second round trip, when
+// there are any) the tokens that are unused and unexpired at now (only the
+// one named name, when set).
+func (s *Store) readSystem(ctx context.Context, sysRevKey, sysKey string, now time.Time, name string) (int64, []stored, error) {
+	var (
+		revCmd    *redis.StringCmd
+		hashesCmd *redis.StringSliceCmd
+	)
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		revCmd = p.HGet(ctx, sysRevKey, "rev")
+		hashesCmd = p.ZRangeByScore(ctx, sysKey, &redis.ZRangeBy{
+			Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
+		})
+		return nil
+	})
+	rev, err := revCmd.Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, nil, redisconn.Classify(err)
 	}
-	return t
+	hashes, err := hashesCmd.Result()
+	if err != nil {
+		return 0, nil, redisconn.Classify(err)
+	}
+	list, err := s.revocable(ctx, hashes, now, name)
+	return rev, list, err
 }
 
-// revocable reads the system's tokens that are unused and unexpired at now
-// (only the one named name, when set).
-func (s *Store) revocable(ctx context.Context, sysKey string, now time.Time, name string) ([]stored, error) {
-	hashes, err := s.rdb.ZRangeByScore(ctx, sysKey, &redis.ZRangeBy{
-		Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
-	}).Result()
-	if err != nil {
-		return nil, redisconn.Classify(err)
-	}
+// revocable reads the tokens of hashes and keeps those unused and
+// unexpired at now (only the one named name, when set).
+func (s *Store) revocable(ctx context.Context, hashes []string, now time.Time, name string) ([]stored, error) {
 	keys := make([]string, len(hashes))
 	for i, h := range hashes {
 		keys[i] = s.recordKey(h)
@@ -325,12 +331,8 @@ func (s *Store) Consume(ctx context.Context, hash string) (tokens.Token, error) 
 func (s *Store) Revoke(ctx context.Context, sub tokens.Subject, name string) (int, error) {
 	sysKey, sysRevKey := s.systemKey(sub), s.systemRevKey(sub)
 	for range maxAttempts {
-		rev, err := s.rdb.HGet(ctx, sysRevKey, "rev").Int64()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return 0, redisconn.Classify(err)
-		}
 		now := s.now()
-		list, err := s.revocable(ctx, sysKey, now, name)
+		rev, list, err := s.readSystem(ctx, sysRevKey, sysKey, now, name)
 		if err != nil {
 			return 0, err
 		}
