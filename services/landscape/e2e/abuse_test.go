@@ -147,7 +147,12 @@ var abuseQueries = []string{
 
 // FuzzGatewayRequests sends fuzzed ids, queries and JSON bodies to every
 // route; no combination may answer a 5xx. The seed corpus runs in CI;
-// `go test -fuzz FuzzGatewayRequests ./services/landscape/e2e` explores.
+//
+//	go test -run '^$' -fuzz FuzzGatewayRequests -fuzztime 90s -fuzzminimizetime 3s ./services/landscape/e2e
+//
+// explores (each call is an HTTP round trip, so keep the minimization
+// short: with the default 60 s the fuzzer seems to stall while it
+// minimizes each new input).
 func FuzzGatewayRequests(f *testing.F) {
 	for i, b := range abuseSeeds {
 		f.Add(uint8(i), "s-"+strconv.Itoa(i), abuseQueries[i%len(abuseQueries)], []byte(b), i%3 != 0)
