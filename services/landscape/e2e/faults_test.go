@@ -49,7 +49,7 @@ const (
 	faultGA     = "faults"
 	faultSecret = "faults-hs256-secret-not-for-production"
 	// faultCallDeadline is the deadline of every call of the fault load.
-	faultCallDeadline = 3 * time.Second
+	faultCallDeadline = 5 * time.Second
 )
 
 var faultTypes = []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
@@ -329,6 +329,10 @@ func faultVerdict(t *testing.T, name string, l *faultLoad, reg registryv1.Regist
 		if n > 1 {
 			t.Errorf("%s: message id %s is on the stream %d times", name, id, n)
 		}
+	}
+	// No token in plain text at rest.
+	if rdb != nil {
+		scanRedisForSecrets(t, rdb, prefix, l.lb)
 	}
 	// The outboxes are drained.
 	if rdb != nil {

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -610,16 +611,15 @@ func TestSecurityRouteMatrix(t *testing.T) {
 	// Every event of the run, and Redis, hold no secret.
 	evs := readStreams(t, s.st.JetStream, lb)
 	t.Logf("secret scan: %d events", len(evs))
-	scanRedisForSecrets(t, s.st, lb)
+	scanRedisForSecrets(t, s.st.Redis, s.st.KeyPrefix, lb)
 }
 
 // scanRedisForSecrets reads every key of the stack's prefix and fails on
 // a token or JWT in plain text.
-func scanRedisForSecrets(t testing.TB, st *stack.Stack, lb *logbook) {
+func scanRedisForSecrets(t testing.TB, rdb redis.UniversalClient, prefix string, lb *logbook) {
 	t.Helper()
 	ctx := context.Background()
-	rdb := st.Redis
-	iter := rdb.Scan(ctx, 0, st.KeyPrefix+":*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
 	keys := 0
 	for iter.Next(ctx) {
 		k := iter.Val()
