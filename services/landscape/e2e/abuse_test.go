@@ -8,18 +8,22 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/services/gateway"
@@ -455,4 +459,88 @@ func TestGatewayPairRateLimit(t *testing.T) {
 	if r := httpCall(t, st.HTTP, "GET", st.BaseURL+"/v1/systemTypes", st.JWT("acme", string(authn.RoleSystemLandscapeViewer)), ""); r.Status != 200 {
 		t.Fatalf("catalog while pairing is limited: %d", r.Status)
 	}
+}
+
+// designID is the id pattern of DESIGN 1.1 and 2.3.
+var designID = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// plainName is a display name no reading of DESIGN 1.3 refuses.
+var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ]{0,20}[A-Za-z0-9]$`)
+
+// validDisplayName is DESIGN 1.3: 1–128 printable characters, starting
+// and ending with a letter or digit.
+func validDisplayName(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	r := []rune(s)
+	if len(r) < 1 || len(r) > 128 {
+		return false
+	}
+	for _, c := range r {
+		if !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	alnum := func(c rune) bool { return unicode.IsLetter(c) || unicode.IsDigit(c) }
+	return alnum(r[0]) && alnum(r[len(r)-1])
+}
+
+// FuzzGatewayIDsAndNames registers systems with fuzzed caller-given ids
+// and display names through the gateway: what is accepted follows the
+// id pattern and the display name rules, a plainly valid pair is never
+// refused as invalid, and nothing is a 5xx.
+func FuzzGatewayIDsAndNames(f *testing.F) {
+	for _, s := range []struct{ id, name string }{
+		{"sys-1", "SF prod"}, {"", "No id"}, {"a", "a"}, {"A", "Upper id"}, {"1a", "digit first"}, {"a-", "dash last"},
+		{strings.Repeat("a", 63), "longest id"}, {strings.Repeat("a", 64), "too long id"}, {"a_b", "underscore"},
+		{"ok-id", " leading space"}, {"ok-id2", "trailing space "}, {"ok-id3", strings.Repeat("n", 128)},
+		{"ok-id4", strings.Repeat("n", 129)}, {"ok-id5", "tab\tinside"}, {"ok-id6", "Ümlaut Ärger"}, {"ok-id7", "日本語"},
+		{"ok-id8", "-dash"}, {"ok-id9", "emoji 🙂"}, {"ok-id10", "\u200bzero width"}, {"ok-id11", "a\u0000b"},
+		{"é", "accent id"}, {"a..b", "dots"}, {"a/b", "slash"}, {"a%2Fb", "escaped"},
+	} {
+		f.Add(s.id, s.name)
+	}
+	g := newGatewayTarget(f)
+	types := []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
+	f.Fuzz(func(t *testing.T, id, name string) {
+		q := ""
+		if id != "" {
+			q = "?systemId=" + url.QueryEscape(id)
+		}
+		body, _ := json.Marshal(map[string]string{"displayName": name, "type": types[g.tried.Load()%int64(len(types))]})
+		g.tried.Add(1)
+		r := httpCall(t, g.st.HTTP, "POST", g.st.BaseURL+"/v1/globalAccounts/fuzz/systems"+q, g.jwt, string(body))
+		switch {
+		case r.Status == 200:
+			var out struct {
+				System struct {
+					Name        string `json:"name"`
+					DisplayName string `json:"displayName"`
+				} `json:"system"`
+				IntegrationToken struct{ Token string } `json:"integrationToken"`
+			}
+			if err := json.Unmarshal(r.Body, &out); err != nil {
+				t.Fatal(err)
+			}
+			g.lb.keep(out.IntegrationToken.Token)
+			got := strings.TrimPrefix(out.System.Name, "globalAccounts/fuzz/systems/")
+			if !designID.MatchString(got) || (id != "" && got != id) {
+				t.Fatalf("id %q accepted as %q", id, got)
+			}
+			if !validDisplayName(out.System.DisplayName) {
+				t.Fatalf("display name %q accepted (stored %q)", name, out.System.DisplayName)
+			}
+		case r.Status == 400 && r.Reason == "INVALID_ARGUMENT":
+			if (id == "" || designID.MatchString(id)) && plainName.MatchString(name) {
+				t.Fatalf("valid id %q and display name %q refused: %s", id, name, r.Body)
+			}
+		case r.Status == 400 && r.Reason == "MALFORMED_REQUEST":
+			// json.Marshal replaced invalid UTF-8; the gateway may still refuse.
+		case r.Status == 409 && (r.Reason == "SYSTEM_ID_TAKEN" || r.Reason == "SYSTEM_NAME_TAKEN"):
+		case r.Status == 429 && r.Reason == "TOKEN_QUOTA_EXCEEDED":
+		default:
+			t.Fatalf("id %q, display name %q: %d %s %.200s", id, name, r.Status, r.Reason, r.Body)
+		}
+	})
 }
