@@ -68,13 +68,15 @@ lint: tools ## buf lint + format, buf breaking against main, gofmt, go vet
 # buf breaking needs a main branch with protos to compare with, and a HEAD
 # that is not main itself (on a fresh clone of main there is nothing to compare).
 .PHONY: breaking
-breaking: tools ## buf breaking against the main branch (skipped when HEAD is main)
+breaking: tools ## buf breaking against main, or on main against the first commit with proto/ (v1 never breaks)
 	@ref=''; \
 	for r in main origin/main; do \
 		if git rev-parse --verify -q "$$r:proto" >/dev/null; then ref=$$r; break; fi; \
 	done; \
-	if [[ -z "$$ref" ]]; then echo 'buf breaking: skipped (no main branch with proto/)'; \
-	elif [[ "$$(git rev-parse HEAD)" == "$$(git rev-parse "$$ref")" ]]; then echo "buf breaking: skipped (HEAD is $$ref)"; \
+	if [[ -n "$$ref" && "$$(git rev-parse HEAD)" == "$$(git rev-parse "$$ref")" ]]; then \
+		ref=$$(git rev-list --reverse HEAD -- proto | sed -n 1p); \
+	fi; \
+	if [[ -z "$$ref" ]]; then echo 'buf breaking: skipped (no commit with proto/ to compare with)'; \
 	else echo "buf breaking --against .git#ref=$$ref"; $(BUF) breaking --against ".git#ref=$$ref"; fi
 
 .PHONY: check-modules
