@@ -83,7 +83,7 @@ type Tx struct {
 
 	keyBuf  [8]string
 	condBuf [4]string
-	argBuf  [48]any
+	argBuf  [96]any // a registration step of the registry or the token service fits
 }
 
 // linearKeys is how many keys are looked up by scanning before Tx builds
