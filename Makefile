@@ -106,10 +106,8 @@ test: ## run every module's tests (RACE=0 to skip the race detector)
 	exit $$status
 
 .PHONY: bench
-bench: ## load test (issue 7): go run ./services/landscape/cmd/loadgen when it exists
-	@if [[ -d services/landscape/cmd/loadgen ]]; then \
-		$(GO) run ./services/landscape/cmd/loadgen $(ARGS); \
-	else echo 'bench: services/landscape/cmd/loadgen is not built yet (issue 7)'; fi
+bench: ## load test: every scenario at 8 and 64 clients with baselines (ARGS=--help for flags)
+	$(GO) run ./services/landscape/cmd/loadgen $(ARGS)
 
 .PHONY: clean
 clean: ## remove bin/ (tools rebuild from the Go build cache) and test caches
