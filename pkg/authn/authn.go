@@ -2,9 +2,6 @@
 // for people and tools (DESIGN 3.1) and a service credential for calls
 // between services. It provides the gRPC interceptor that puts the Caller
 // in the context and the checks that handlers call for a global account.
-//
-// API FROZEN for parallel work; bodies marked TODO(kit) are filled in by the
-// kit work (issue 2/4).
 package authn
 
 import (

@@ -1,8 +1,6 @@
 // Package config binds command-line flags to environment variables: every
 // setting has both, flags win, and help lists each flag with its variable
 // and default (DESIGN 5).
-//
-// API FROZEN for parallel work; exported helpers may be added.
 package config
 
 import (

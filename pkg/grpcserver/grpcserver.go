@@ -2,8 +2,6 @@
 // health and reflection, panic recovery, one log line per call (slog JSON),
 // authentication by per-method policy, the mapping of apperr errors to a
 // gRPC status (in one place: Status), and a graceful drain on shutdown.
-//
-// API FROZEN for parallel work; exported helpers may be added.
 package grpcserver
 
 import (

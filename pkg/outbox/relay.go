@@ -19,9 +19,6 @@ import (
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 )
 
-// API FROZEN for parallel work (NewRelay, Run, RelayOptions' fields); fields
-// may be added.
-
 // Defaults of a relay.
 const (
 	DefaultRetention = 7 * 24 * time.Hour // stream max age

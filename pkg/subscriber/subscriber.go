@@ -2,9 +2,6 @@
 // pull consumer: explicit ack, bounded redelivery with backoff, and a
 // dead-letter stream for events that keep failing.
 //
-// API FROZEN for parallel work (Handler, Config's fields, Run); fields and
-// functions may be added.
-//
 // Handlers run one at a time per Run, in stream order. A handler must be
 // idempotent by revision: apply the event with outbox Tx.ApplyOnce(key,
 // revision) in the same step as the state change, and treat the resulting

@@ -57,7 +57,7 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 		case codes.Canceled:
 			st = withInfo(codes.Canceled, "the request was canceled", apperr.Unavailable)
 		case codes.Unimplemented:
-			// Kept as is: an RPC whose behaviour is not built yet.
+			// Kept as is: the server does not offer this RPC.
 		default:
 			g.logger.ErrorContext(ctx, "service answered without an ErrorInfo", "code", st.Code().String())
 			st = withInfo(codes.Internal, "internal error", apperr.Internal)

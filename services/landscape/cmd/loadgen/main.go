@@ -1,4 +1,4 @@
-// Command loadgen is Landscape's load generator (issue 7, `make bench`).
+// Command loadgen is Landscape's load generator (`make bench`).
 //
 // By default it starts the whole landscape in this process (package stack:
 // token, registry, formation and the REST gateway) against the machine's
