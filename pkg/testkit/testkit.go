@@ -102,28 +102,41 @@ func Redis(t testing.TB) (*redis.Client, string) {
 	c := redis.NewClient(opt)
 	prefix := "t" + RandomID(6)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// A shared Redis may hold many keys: the scan needs time.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		CleanPrefix(ctx, c, prefix)
+		if err := CleanPrefix(ctx, c, prefix); err != nil {
+			t.Logf("testkit: keys under %s may be left behind: %v", prefix, err)
+		}
 		_ = c.Close()
 	})
 	return c, prefix
 }
 
 // CleanPrefix deletes every key that starts with prefix.
-func CleanPrefix(ctx context.Context, c redis.UniversalClient, prefix string) {
+func CleanPrefix(ctx context.Context, c redis.UniversalClient, prefix string) error {
 	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := c.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
 	for iter.Next(ctx) {
 		batch = append(batch, iter.Val())
 		if len(batch) == 500 {
-			c.Unlink(ctx, batch...)
-			batch = batch[:0]
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
-	if len(batch) > 0 {
-		c.Unlink(ctx, batch...)
+	if err := iter.Err(); err != nil {
+		return err
 	}
+	return flush()
 }
 
 // RandomID returns 2n lower-case hex characters.
