@@ -64,6 +64,17 @@ lint: tools ## buf lint + format, buf breaking against main, gofmt, go vet
 	@unformatted=$$(gofmt -l $(GO_SOURCES)); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt needed:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet $(addsuffix /...,$(addprefix ./,$(MODULES)))
+	@$(MAKE) --no-print-directory check-deps
+
+# Domain packages hold the rules: no transport, storage or generated code.
+DOMAIN_PACKAGES := ./services/registry/system ./services/formation/formations ./services/token/tokens
+.PHONY: check-deps
+check-deps: ## domain packages import no gRPC, generated code, go-redis or nats; pkg imports no service
+	@bad=$$($(GO) list -deps $(DOMAIN_PACKAGES) | grep -E 'google.golang.org/grpc|landscape/gen|go-redis|nats-io' || true); \
+	if [[ -n "$$bad" ]]; then echo "domain packages import transport or storage:" >&2; echo "$$bad" >&2; exit 1; fi
+	@bad=$$($(GO) list -deps ./pkg/... | grep 'landscape/services' || true); \
+	if [[ -n "$$bad" ]]; then echo "pkg imports a service:" >&2; echo "$$bad" >&2; exit 1; fi
+	@echo "check-deps: dependencies point one way"
 
 # buf breaking needs a main branch with protos to compare with, and a HEAD
 # that is not main itself (on a fresh clone of main there is nothing to compare).
