@@ -44,16 +44,8 @@ import (
 
 const fmClients = 64
 
-type fmResult struct {
-	name  string
-	calls int
-	dur   time.Duration
-	lat   []time.Duration
-}
-
-func (r fmResult) rate() float64 { return float64(r.calls) / r.dur.Seconds() }
-
-func fmPct(lat []time.Duration, p float64) time.Duration {
+// percentile returns the p quantile (0..1) of sorted latencies.
+func percentile(lat []time.Duration, p float64) time.Duration {
 	if len(lat) == 0 {
 		return 0
 	}
@@ -71,42 +63,9 @@ type fmClient struct {
 }
 
 // fmRun runs call perClient times on each client concurrently.
-func fmRun(t testing.TB, name string, clients []fmClient, perClient int, call func(c *fmClient, i int) error) fmResult {
+func fmRun(t testing.TB, name string, clients []fmClient, perClient int, call func(c *fmClient, i int) error) loadResult {
 	t.Helper()
-	lats := make([][]time.Duration, len(clients))
-	errs := make(chan error, len(clients))
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for ci := range clients {
-		wg.Go(func() {
-			<-gate
-			l := make([]time.Duration, 0, perClient)
-			for i := range perClient {
-				t0 := time.Now()
-				if err := call(&clients[ci], i); err != nil {
-					errs <- fmt.Errorf("%s client %d call %d: %w", name, ci, i, err)
-					return
-				}
-				l = append(l, time.Since(t0))
-			}
-			lats[ci] = l
-		})
-	}
-	t0 := time.Now()
-	close(gate)
-	wg.Wait()
-	dur := time.Since(t0)
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	r := fmResult{name: name, dur: dur}
-	for _, l := range lats {
-		r.lat = append(r.lat, l...)
-	}
-	r.calls = len(r.lat)
-	slices.Sort(r.lat)
-	return r
+	return runLoad(t, name, len(clients), perClient, func(c, i int) error { return call(&clients[c], i) })
 }
 
 func fmSetup(t testing.TB, st *stacktest.Stack, perClient int) []fmClient {
@@ -254,7 +213,7 @@ func reactionDelays(t testing.TB, st *stacktest.Stack, n int) (commit, observed 
 	return commit, observed
 }
 
-func formationLoad(t testing.TB, perClient, pairs int) ([]fmResult, []time.Duration, []time.Duration) {
+func formationLoad(t testing.TB, perClient, pairs int) ([]loadResult, []time.Duration, []time.Duration) {
 	st := stacktest.Start(t, stacktest.Options{})
 	st.WaitHealthy()
 	clients := fmSetup(t, st, perClient)
@@ -272,7 +231,7 @@ func formationLoad(t testing.TB, perClient, pairs int) ([]fmResult, []time.Durat
 		return err
 	})
 	commit, observed := reactionDelays(t, st, pairs)
-	return []fmResult{get, assign}, commit, observed
+	return []loadResult{get, assign}, commit, observed
 }
 
 func envInt(name string, def int) int {
@@ -292,13 +251,13 @@ func TestFormationLoad(t *testing.T) {
 	t.Logf("%-22s %8s %10s %9s %9s %9s", "operation", "calls", "calls/s", "p50", "p99", "x base")
 	for _, r := range res {
 		t.Logf("%-22s %8d %10.0f %9s %9s %9.2f", r.name, r.calls, r.rate(),
-			fmPct(r.lat, 0.50).Round(10*time.Microsecond), fmPct(r.lat, 0.99).Round(10*time.Microsecond), r.rate()/base)
+			percentile(r.lat, 0.50).Round(10*time.Microsecond), percentile(r.lat, 0.99).Round(10*time.Microsecond), r.rate()/base)
 	}
 	t.Logf("system.registered -> formation READY, %d pairings one after another:", len(commit))
-	t.Logf("  commit to commit (CloudEvent times): p50 %s  p99 %s  max %s", fmPct(commit, 0.5).Round(10*time.Microsecond),
-		fmPct(commit, 0.99).Round(10*time.Microsecond), fmPct(commit, 1).Round(10*time.Microsecond))
-	t.Logf("  PairSystem return to event at a subscriber: p50 %s  p99 %s  max %s", fmPct(observed, 0.5).Round(10*time.Microsecond),
-		fmPct(observed, 0.99).Round(10*time.Microsecond), fmPct(observed, 1).Round(10*time.Microsecond))
+	t.Logf("  commit to commit (CloudEvent times): p50 %s  p99 %s  max %s", percentile(commit, 0.5).Round(10*time.Microsecond),
+		percentile(commit, 0.99).Round(10*time.Microsecond), percentile(commit, 1).Round(10*time.Microsecond))
+	t.Logf("  PairSystem return to event at a subscriber: p50 %s  p99 %s  max %s", percentile(observed, 0.5).Round(10*time.Microsecond),
+		percentile(observed, 0.99).Round(10*time.Microsecond), percentile(observed, 1).Round(10*time.Microsecond))
 	t.Logf("target: commit-to-commit p99 <= 50ms")
 }
 
@@ -312,10 +271,10 @@ func BenchmarkFormationLoad(b *testing.B) {
 	for i, r := range res {
 		name := [...]string{"get", "assign"}[i]
 		b.ReportMetric(r.rate(), name+"-calls/s")
-		b.ReportMetric(float64(fmPct(r.lat, 0.50).Microseconds()), name+"-p50-µs")
-		b.ReportMetric(float64(fmPct(r.lat, 0.99).Microseconds()), name+"-p99-µs")
+		b.ReportMetric(float64(percentile(r.lat, 0.50).Microseconds()), name+"-p50-µs")
+		b.ReportMetric(float64(percentile(r.lat, 0.99).Microseconds()), name+"-p99-µs")
 	}
-	b.ReportMetric(float64(fmPct(commit, 0.50).Microseconds()), "ready-delay-p50-µs")
-	b.ReportMetric(float64(fmPct(commit, 0.99).Microseconds()), "ready-delay-p99-µs")
-	b.ReportMetric(float64(fmPct(observed, 0.99).Microseconds()), "observed-delay-p99-µs")
+	b.ReportMetric(float64(percentile(commit, 0.50).Microseconds()), "ready-delay-p50-µs")
+	b.ReportMetric(float64(percentile(commit, 0.99).Microseconds()), "ready-delay-p99-µs")
+	b.ReportMetric(float64(percentile(observed, 0.99).Microseconds()), "observed-delay-p99-µs")
 }

@@ -44,22 +44,16 @@ type loadResult struct {
 
 func (r loadResult) rate() float64 { return float64(r.calls) / r.dur.Seconds() }
 
-func (r loadResult) pct(p float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := int(float64(len(r.lat))*p+0.5) - 1
-	return r.lat[max(0, min(i, len(r.lat)-1))]
-}
+func (r loadResult) pct(p float64) time.Duration { return percentile(r.lat, p) }
 
-// runLoad runs call perClient times on each client concurrently.
-func runLoad(t testing.TB, name string, perClient int, call func(client, i int) error) loadResult {
+// runLoad runs call perClient times on each of clients concurrently.
+func runLoad(t testing.TB, name string, clients, perClient int, call func(client, i int) error) loadResult {
 	t.Helper()
-	lats := make([][]time.Duration, loadClients)
+	lats := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
-	errs := make(chan error, loadClients)
+	errs := make(chan error, clients)
 	startGate := make(chan struct{})
-	for c := range loadClients {
+	for c := range clients {
 		wg.Go(func() {
 			<-startGate
 			l := make([]time.Duration, 0, perClient)
@@ -133,7 +127,7 @@ func registryLoad(t testing.TB, perClient int) []loadResult {
 			t.Fatal(err)
 		}
 	}
-	health := runLoad(t, "health Check (baseline)", perClient*8, func(c, _ int) error {
+	health := runLoad(t, "health Check (baseline)", loadClients, perClient*8, func(c, _ int) error {
 		_, err := clients[c].health.Check(clients[c].ctx, &healthpb.HealthCheckRequest{})
 		return err
 	})
@@ -141,7 +135,7 @@ func registryLoad(t testing.TB, perClient int) []loadResult {
 	for c := range tokens {
 		tokens[c] = make([]string, perClient)
 	}
-	register := runLoad(t, "RegisterSystem", perClient, func(c, i int) error {
+	register := runLoad(t, "RegisterSystem", loadClients, perClient, func(c, i int) error {
 		cl := clients[c]
 		res, err := cl.reg.RegisterSystem(cl.ctx, &registryv1.RegisterSystemRequest{
 			Parent: "globalAccounts/" + cl.ga,
@@ -153,7 +147,7 @@ func registryLoad(t testing.TB, perClient int) []loadResult {
 		tokens[c][i] = res.GetIntegrationToken().GetToken()
 		return nil
 	})
-	pair := runLoad(t, "PairSystem", perClient, func(c, i int) error {
+	pair := runLoad(t, "PairSystem", loadClients, perClient, func(c, i int) error {
 		_, err := clients[c].reg.PairSystem(context.Background(), &registryv1.PairSystemRequest{
 			IntegrationToken: tokens[c][i], SystemType: loadTypes[i%len(loadTypes)], BaseUrl: "https://load.example.com",
 		})
