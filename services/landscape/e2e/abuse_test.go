@@ -433,7 +433,7 @@ func TestGatewayPairRateLimit(t *testing.T) {
 		if i%2 == 1 {
 			path = "/v1/systems:reportPairingFailure"
 		}
-		req, _ := http.NewRequest("POST", st.BaseURL+path, strings.NewReader(`{"integrationToken":"`+forgedToken()+`","systemType":"sap-successfactors","message":"m"}`))
+		req, _ := http.NewRequest("POST", st.BaseURL+path, strings.NewReader(`{"integrationToken":"`+wellFormedToken()+`","systemType":"sap-successfactors","message":"m"}`))
 		req.Header.Set("X-Forwarded-For", "203.0.113."+strconv.Itoa(i))
 		req.Header.Set("X-Real-IP", "203.0.113."+strconv.Itoa(i))
 		res, err := st.HTTP.Do(req)

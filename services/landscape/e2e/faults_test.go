@@ -82,7 +82,7 @@ func (l *faultLoad) ack(name string, rev int64) {
 }
 
 func (l *faultLoad) fail(what string, err error, took time.Duration) {
-	code, reason := grpcReason(err)
+	code, reason := reasonOf(err)
 	l.badCalls.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -695,7 +695,7 @@ func TestFaultPeerDown(t *testing.T) {
 		_, err := regGRPC.RegisterSystem(ctx, &registryv1.RegisterSystemRequest{Parent: "globalAccounts/" + faultGA,
 			System: &registryv1.System{DisplayName: fmt.Sprintf("peer grpc %d", i), Type: "sap-commerce-cloud"}})
 		cancel()
-		if c, reason := grpcReason(err); c != codes.Unavailable || reason != "UNAVAILABLE" {
+		if c, reason := reasonOf(err); c != codes.Unavailable || reason != "UNAVAILABLE" {
 			t.Errorf("RegisterSystem with token down (gRPC): %v %s %v", c, reason, err)
 		}
 		if i == 0 {
@@ -705,7 +705,7 @@ func TestFaultPeerDown(t *testing.T) {
 			t.Errorf("RegisterSystem with token down took %s", took)
 		}
 	}
-	if r := httpCall(t, hc, "POST", base+"/v1/systems:pair", "", `{"integrationToken":"`+forgedToken()+`","systemType":"sap-commerce-cloud","baseUrl":"https://peer.example.com"}`); r.Status != http.StatusServiceUnavailable {
+	if r := httpCall(t, hc, "POST", base+"/v1/systems:pair", "", `{"integrationToken":"`+wellFormedToken()+`","systemType":"sap-commerce-cloud","baseUrl":"https://peer.example.com"}`); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("PairSystem with token down: %d %s", r.Status, r.Body)
 	}
 	if r := httpCall(t, hc, "GET", base+"/"+"v1/"+sysName, jwt, ""); r.Status != 200 {
@@ -732,7 +732,7 @@ func TestFaultPeerDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(stacktest.Ctx(context.Background(), jwt), 10*time.Second)
 	_, err := formGRPC.AssignSystem(ctx, &formationv1.AssignSystemRequest{Name: "globalAccounts/" + faultGA + "/formations/peer", System: sysName})
 	cancel()
-	if c, reason := grpcReason(err); c != codes.Unavailable || reason != "UNAVAILABLE" {
+	if c, reason := reasonOf(err); c != codes.Unavailable || reason != "UNAVAILABLE" {
 		t.Errorf("AssignSystem with registry down (gRPC): %v %s %v", c, reason, err)
 	}
 	start = time.Now()

@@ -20,10 +20,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,12 +34,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
@@ -493,7 +489,7 @@ func TestSecurityRouteMatrix(t *testing.T) {
 	}
 
 	pre := "/v1/globalAccounts/" + ga
-	badToken := forgedToken()
+	badToken := wellFormedToken()
 	routes := []route{
 		{method: "GET", path: "/v1/systemTypes", access: "catalog", adminStatus: 200},
 		{method: "POST", path: pre + "/systems", body: `{"displayName":"matrix %s","type":"sap-successfactors"}`, access: "write", adminStatus: 200},
@@ -682,14 +678,14 @@ func TestSecurityTokenServiceIsInternal(t *testing.T) {
 			map[string]any{"sub": "service:registry", "aud": authn.ServiceAudience, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}, hs256([]byte(s.service)))), codes.Unauthenticated},
 	} {
 		_, err := tc.IssueToken(c.ctx, &tokenv1.IssueTokenRequest{})
-		if code, _ := grpcReason(err); code != c.code {
+		if code, _ := reasonOf(err); code != c.code {
 			// Either refusal code is a refusal; anything else is a hole.
 			if code != codes.Unauthenticated && code != codes.PermissionDenied {
 				t.Errorf("IssueToken with %s: %v, want %v", c.name, err, c.code)
 			}
 		}
 		_, err = tc.ConsumeToken(c.ctx, &tokenv1.ConsumeTokenRequest{})
-		if code, _ := grpcReason(err); code != codes.Unauthenticated && code != codes.PermissionDenied {
+		if code, _ := reasonOf(err); code != codes.Unauthenticated && code != codes.PermissionDenied {
 			t.Errorf("ConsumeToken with %s: %v", c.name, err)
 		}
 	}
@@ -701,7 +697,7 @@ func TestSecurityTokenServiceIsInternal(t *testing.T) {
 			continue
 		}
 		_, err := rc.ListSystems(stacktest.Ctx(t.Context(), c.jwt), &registryv1.ListSystemsRequest{Parent: "globalAccounts/acme"})
-		if code, r := grpcReason(err); code != codes.Unauthenticated || r != "UNAUTHENTICATED" {
+		if code, r := reasonOf(err); code != codes.Unauthenticated || r != "UNAUTHENTICATED" {
 			t.Errorf("gRPC ListSystems with %s: %v %s", c.name, code, r)
 		}
 	}
@@ -716,7 +712,7 @@ func metadataCtx(ctx context.Context, key, value string) context.Context {
 func TestSecurityLogbookFindsSecrets(t *testing.T) {
 	t.Parallel()
 	lb := &logbook{}
-	tok := forgedToken()
+	tok := wellFormedToken()
 	lb.keep(tok, "kept-secret-value")
 	jwt, err := authn.MintHS256("s", "u", "acme", nil, time.Minute)
 	if err != nil {
@@ -736,35 +732,4 @@ func TestSecurityLogbookFindsSecrets(t *testing.T) {
 	if what := lb.leak(`{"msg":"pairing refused","reason":"TOKEN_INVALID","token_name":"globalAccounts/a/systems/b/integrationTokens/k3x9"}`); what != "" {
 		t.Errorf("a clean line flagged: %s", what)
 	}
-}
-
-// grpcReason returns the code and the ErrorInfo reason of a gRPC error.
-func grpcReason(err error) (codes.Code, string) {
-	st, _ := status.FromError(err)
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return st.Code(), info.GetReason()
-		}
-	}
-	return st.Code(), ""
-}
-
-const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// forgedToken is a token of the right format and checksum (DESIGN 1.4)
-// that was never issued.
-func forgedToken() string {
-	var body [43]byte
-	for i := range body {
-		n, _ := rand.Int(rand.Reader, big.NewInt(62))
-		body[i] = base62Alphabet[n.Int64()]
-	}
-	s := "lsit_" + string(body[:])
-	sum := crc32.ChecksumIEEE([]byte(s))
-	var cs [6]byte
-	for i := 5; i >= 0; i-- {
-		cs[i] = base62Alphabet[sum%62]
-		sum /= 62
-	}
-	return s + string(cs[:])
 }
