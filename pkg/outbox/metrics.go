@@ -2,13 +2,14 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/landscape-dev/landscape/pkg/metrics"
 )
 
 // RelayStats are a relay's counts since it started and the state of its
@@ -40,26 +41,12 @@ func newRelayMetrics(context string, reg prometheus.Registerer) *relayMetrics {
 			Name: "landscape_outbox_retried_total", Help: "Outbox entry publishes that failed and are retried.", ConstLabels: labels}),
 	}
 	if reg != nil {
-		m.length = register(reg, m.length)
-		m.age = register(reg, m.age)
-		m.pubCnt = register(reg, m.pubCnt)
-		m.retryCnt = register(reg, m.retryCnt)
+		m.length = metrics.Register(reg, m.length)
+		m.age = metrics.Register(reg, m.age)
+		m.pubCnt = metrics.Register(reg, m.pubCnt)
+		m.retryCnt = metrics.Register(reg, m.retryCnt)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// the same name and labels (a second relay of one context in a process).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 func (m *relayMetrics) published(n int) {

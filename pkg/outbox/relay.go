@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/retry"
 )
 
 // Defaults of a relay.
@@ -141,7 +141,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		bo.reset()
 		if !ok {
 			// Another replica publishes; try again before its lease could expire.
-			sleep(ctx, jitter(r.leaseTTL/3))
+			retry.Sleep(ctx, retry.Jitter(r.leaseTTL/3))
 			continue
 		}
 		r.logger.Debug("outbox relay holds the lease")
@@ -521,26 +521,8 @@ func (r *Relay) newBackoff() *backoff {
 func (b *backoff) reset() { b.cur = b.min }
 
 func (b *backoff) wait(ctx context.Context) {
-	sleep(ctx, jitter(b.cur))
+	retry.Sleep(ctx, retry.Jitter(b.cur))
 	b.cur = min(b.cur*2, b.max)
-}
-
-// jitter returns a duration in [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + time.Duration(mathrand.Int64N(int64(d/2)))
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // String names the relay in logs and errors.

@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,6 +38,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	promreg "github.com/landscape-dev/landscape/pkg/metrics"
+	"github.com/landscape-dev/landscape/pkg/retry"
 )
 
 // Handler applies one event. Returning nil acks it; an error redelivers it
@@ -150,7 +151,7 @@ func (s *sub) run(ctx context.Context) error {
 			}))
 		if err != nil {
 			s.logger.Warn("subscriber cannot consume; retrying", "err", err)
-			sleep(ctx, time.Second)
+			retry.Sleep(ctx, time.Second)
 			if cons, ok = s.setup(ctx); !ok {
 				return nil
 			}
@@ -188,7 +189,7 @@ func (s *sub) setup(ctx context.Context) (jetstream.Consumer, bool) {
 			s.logger.Warn("subscriber cannot set up its consumer yet; retrying", "err", err)
 			logged = true
 		}
-		sleep(ctx, jitter(delay))
+		retry.Sleep(ctx, retry.Jitter(delay))
 		delay = min(delay*2, 2*time.Second)
 	}
 	return nil, false
@@ -308,23 +309,6 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// jitter returns a duration in [d/2, d).
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + time.Duration(mathrand.Int64N(int64(d/2)))
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 type metrics struct {
 	nHandled, nRetried, nDead atomic.Int64
 
@@ -342,23 +326,11 @@ func newMetrics(durable string, reg prometheus.Registerer) *metrics {
 			Name: "landscape_subscriber_dead_lettered_total", Help: "Events sent to the dead-letter stream.", ConstLabels: labels}),
 	}
 	if reg != nil {
-		m.handledC = register(reg, m.handledC)
-		m.retriedC = register(reg, m.retriedC)
-		m.deadC = register(reg, m.deadC)
+		m.handledC = promreg.Register(reg, m.handledC)
+		m.retriedC = promreg.Register(reg, m.retriedC)
+		m.deadC = promreg.Register(reg, m.deadC)
 	}
 	return m
-}
-
-func register(reg prometheus.Registerer, c prometheus.Counter) prometheus.Counter {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 // logLoop logs the counts every period when they changed.
