@@ -92,8 +92,10 @@ func wantReason(t *testing.T, err error, want apperr.Reason) {
 
 func sysName(id string) string { return resource.SystemName("acme", id) }
 
-// outboxEvents returns the outbox's events as "<name>@<revision>" for a subject prefix.
-func (e *env) outboxEvents(t *testing.T, subjectPrefix string) []string {
+// outboxEvents returns the outbox's events as "<name>@<revision>" for one
+// resource: its own subject and those of its sub-resources (generated ids
+// may share a prefix with a chosen one, so "f1" must not match "f1xyz").
+func (e *env) outboxEvents(t *testing.T, name string) []string {
 	t.Helper()
 	msgs, err := e.rdb.XRange(t.Context(), e.store.Outbox().Key(), "-", "+").Result()
 	if err != nil {
@@ -105,7 +107,7 @@ func (e *env) outboxEvents(t *testing.T, subjectPrefix string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(ev.Subject, subjectPrefix) {
+		if ev.Subject != name && !strings.HasPrefix(ev.Subject, name+"/") {
 			continue
 		}
 		var data struct {
