@@ -29,7 +29,8 @@ const (
 // A URL with a master_name query parameter names Sentinels instead of a
 // server (redis://sentinel-0:26379?master_name=landscape&addr=sentinel-1:26379):
 // the client asks them for the current primary and follows failovers.
-// It does not dial; Ping checks reachability.
+// It does not dial; Ping checks reachability. Concurrent callers' commands
+// share round trips (see batcher).
 func Open(url string) (*redis.Client, error) {
 	if strings.Contains(url, "master_name=") {
 		opt, err := redis.ParseFailoverURL(url)
@@ -37,14 +38,18 @@ func Open(url string) (*redis.Client, error) {
 			return nil, fmt.Errorf("redis sentinel url: %w", err)
 		}
 		tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
-		return redis.NewFailoverClient(opt), nil
+		c := redis.NewFailoverClient(opt)
+		batch(c)
+		return c, nil
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
 	tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
-	return redis.NewClient(opt), nil
+	c := redis.NewClient(opt)
+	batch(c)
+	return c, nil
 }
 
 // tune sets the options both kinds of client share.

@@ -19,6 +19,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/landscape-dev/landscape/pkg/redisconn"
 )
 
 // DefaultRedisURL is used when REDIS_URL is not set.
@@ -95,11 +97,11 @@ func ping(u string) error {
 // this test alone. Every key under the prefix is deleted when the test ends.
 func Redis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	opt, err := redis.ParseURL(RedisURL(t))
+	// The client the services get in production: timeouts and batching.
+	c, err := redisconn.Open(RedisURL(t))
 	if err != nil {
-		t.Fatalf("testkit: parse redis url: %v", err)
+		t.Fatalf("testkit: %v", err)
 	}
-	c := redis.NewClient(opt)
 	prefix := "t" + RandomID(6)
 	t.Cleanup(func() {
 		// A shared Redis may hold many keys: the scan needs time.
