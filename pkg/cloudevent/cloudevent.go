@@ -58,14 +58,12 @@ func StreamSubjects(context string) string { return "landscape." + context + ".>
 // StreamName is the JetStream stream of a context, e.g. LANDSCAPE_REGISTRY.
 func StreamName(context string) string { return "LANDSCAPE_" + strings.ToUpper(context) }
 
-var marshal = protojson.MarshalOptions{UseProtoNames: false}
-
 // New encodes payload as the event spec for the resource named subject in
 // global account ga. The type is the payload's proto full name.
 //
 // The envelope is appended byte by byte (no reflection, no re-compaction
 // of data): the attributes in the order of Event, then data, the protojson
-// of payload, appended in place.
+// of payload, appended in place (see appendData).
 func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Message, error) {
 	id := NewID(at)
 	typ := payload.ProtoReflect().Descriptor().FullName()
@@ -73,7 +71,7 @@ func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Me
 	b = append(b, `{"specversion":"1.0","id":"`...)
 	b = append(b, id...) // base32 alphabet: nothing to escape
 	b = append(b, `","source":"/landscape/`...)
-	b = appendEscaped(b, spec.Context)
+	b, _ = appendEscaped(b, spec.Context, true)
 	b = append(b, `","type":`...)
 	b = appendString(b, string(typ))
 	b = append(b, `,"subject":`...)
@@ -83,7 +81,7 @@ func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Me
 	b = append(b, `","datacontenttype":"application/json","globalaccount":`...)
 	b = appendString(b, ga)
 	b = append(b, `,"data":`...)
-	b, err := marshal.MarshalAppend(b, payload)
+	b, err := appendData(b, payload)
 	if err != nil {
 		return Message{}, fmt.Errorf("cloudevent: marshal %s: %w", spec.Name, err)
 	}
@@ -93,60 +91,62 @@ func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Me
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced by U+FFFD and U+2028/U+2029
-// escaped, as encoding/json does.
+// appendString appends s as a JSON string, invalid UTF-8 replaced by
+// U+FFFD as encoding/json does (envelope attributes come from validated
+// names; this keeps a bad one from breaking the JSON).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = appendEscaped(b, s)
+	b, _ = appendEscaped(b, s, true)
 	return append(b, '"')
 }
 
-// appendEscaped appends the escaped characters of s, without quotes.
-func appendEscaped(b []byte, s string) []byte {
+// appendEscaped appends the characters of s as in a JSON string, without
+// quotes, as protojson writes them: quotes, backslashes and control
+// characters escaped, nothing else. Invalid UTF-8 is replaced by U+FFFD
+// when replace is set; otherwise appendEscaped stops there and reports
+// false.
+func appendEscaped(b []byte, s string, replace bool) ([]byte, bool) {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				if !replace {
+					return b, false
+				}
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				start = i + 1
 			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
+			i += n
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
 			i++
-			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
+		i++
+		start = i
 	}
-	return append(b, s[start:]...)
+	return append(b, s[start:]...), true
 }
 
 // Decode reads an envelope.
