@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/natsconn"
@@ -496,5 +498,51 @@ func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 0 {
 		t.Errorf("handler called %d times, want 0 (every delivery was taken by the crashing process)", calls)
+	}
+}
+
+// A subscriber with Events acks the filter's other events unread.
+func TestSubscriberReadsOnlyItsEvents(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testkit.Redis(t)
+	ns := testkit.NATS(t)
+	js := connect(t, ns.URL())
+	ob := outbox.New(rdb, prefix, testContext)
+	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+
+	wanted := commit(t, t.Context(), ob, prefix, "a", 1)
+	other, err := cloudevent.New(cloudevent.Spec{Context: testContext, Name: "system.created"}, "ga", "globalAccounts/ga/systems/b",
+		wrapperspb.String("b"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Tx().Emit(other).Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	last := commit(t, t.Context(), ob, prefix, "c", 1)
+	var mu sync.Mutex
+	var got []string
+	run(t, func(ctx context.Context) error {
+		return subscriber.Run(ctx, js, subscriber.Config{
+			Stream: cloudevent.StreamName(testContext), Durable: "events-test", Events: []string{testSpec.Name},
+		}, func(_ context.Context, ev cloudevent.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, ev.ID)
+			return nil
+		}, testLogger(t))
+	})
+	testkit.Eventually(t, 10*time.Second, "every event acked", func() bool {
+		c, err := js.Consumer(t.Context(), cloudevent.StreamName(testContext), "events-test")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.AckFloor.Stream == 3 && info.NumPending == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, ",") != wanted.ID+","+last.ID {
+		t.Fatalf("handler read %v, want %s and %s (not %s)", got, wanted.ID, last.ID, other.ID)
 	}
 }

@@ -54,6 +54,12 @@ type Config struct {
 	FilterSubject string // e.g. landscape.registry.*.system.>
 	MaxDeliver    int    // default 5
 
+	// Events, when set, are the events (<entity>.<event>, the end of the
+	// subject) the handler reads; the filter's other events are acked
+	// unread. (A consumer takes one filter subject on the NATS servers
+	// before 2.10 that we support.)
+	Events []string
+
 	// Delays between a failed delivery and the next one, by failed delivery
 	// (the last repeats); default DefaultDelays.
 	Delays []time.Duration
@@ -235,6 +241,10 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 		s.deadLetter(ctx, m, md, fmt.Errorf("not acknowledged within %s in %d deliveries", s.cfg.AckWait, s.cfg.MaxDeliver))
 		return
 	}
+	if !s.wanted(m.Subject()) {
+		_ = m.Ack()
+		return
+	}
 	ev, err := cloudevent.Decode(m.Data())
 	if err != nil {
 		// Never gets better: dead-letter at once.
@@ -265,6 +275,19 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	i := min(int(md.NumDelivered)-1, len(s.cfg.Delays)-1)
 	_ = m.NakWithDelay(s.cfg.Delays[max(i, 0)])
+}
+
+// wanted reports whether the handler reads the event on subject.
+func (s *sub) wanted(subject string) bool {
+	if len(s.cfg.Events) == 0 {
+		return true
+	}
+	for _, e := range s.cfg.Events {
+		if len(subject) > len(e) && subject[len(subject)-len(e)-1] == '.' && strings.HasSuffix(subject, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // safeHandle turns a handler panic into an error.

@@ -129,6 +129,10 @@ func (s *Service) Run(ctx context.Context) error {
 	go run(1, "reactions", func(ctx context.Context) error {
 		return subscriber.Run(ctx, s.deps.JetStream, subscriber.Config{
 			Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
+			Events: []string{
+				string(formations.SystemRegisteredEvent), string(formations.SystemRegistrationFailedEvent),
+				string(formations.SystemRegistrationRestartedEvent), string(formations.SystemDeregisteredEvent),
+			},
 			AckWait: s.deps.ReactionsAckWait,
 		}, s.HandleRegistryEvent, s.log)
 	})
@@ -137,8 +141,8 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // HandleRegistryEvent applies one registry event (the subscriber handler).
-// Events that change no assignment (system.created, system.updated) are
-// acked as they are.
+// The subscriber acks events that change no assignment (system.created,
+// system.updated) unread; this also ignores them.
 func (s *Service) HandleRegistryEvent(ctx context.Context, ev cloudevent.Event) error {
 	sev, ok, err := DecodeRegistryEvent(ev)
 	if err != nil {

@@ -20,6 +20,7 @@ var Config = subscriber.Config{
 	Stream:        "LANDSCAPE_FORMATION",
 	Durable:       "registry-formations",
 	FilterSubject: "landscape.formation.*.assignment.>",
+	Events:        []string{"assignment.created", "assignment.deleted"},
 }
 
 var (
