@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -37,6 +38,19 @@ func TestValidID(t *testing.T) {
 			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
+}
+
+// FuzzValidID pins the written-out check to IDPattern itself.
+func FuzzValidID(f *testing.F) {
+	pattern := regexp.MustCompile(IDPattern)
+	for _, s := range []string{"a", "sf-prod", "a-", "1a", "a--b", strings.Repeat("b", 63), strings.Repeat("c", 64), "é", "a\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidID(s), pattern.MatchString(s); got != want {
+			t.Fatalf("ValidID(%q) = %v, IDPattern says %v", s, got, want)
+		}
+	})
 }
 
 func TestValidateDisplayName(t *testing.T) {
