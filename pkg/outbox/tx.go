@@ -294,7 +294,8 @@ func parseRecord(vals []any) (int64, []byte, error) {
 	if len(vals) != 2 || vals[0] == nil {
 		return 0, nil, nil
 	}
-	rev, err := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+	r, _ := vals[0].(string)
+	rev, err := strconv.ParseInt(r, 10, 64)
 	if err != nil {
 		return 0, nil, apperr.Internalf("outbox: bad revision %q: %w", vals[0], err)
 	}

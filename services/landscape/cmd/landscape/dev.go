@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/authn"
@@ -17,21 +15,6 @@ const devGlobalAccount = "dev"
 
 // devJWTTTL is how long the printed admin JWT is valid.
 const devJWTTTL = 24 * time.Hour
-
-// devMemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit)
-// of landscape dev when GOMEMLIMIT is not set: the data lives in Redis and
-// JetStream, so the heap only has to hold what is in flight, and the limit
-// keeps the resident size of a long run below 150 MB by collecting sooner
-// as the heap nears it.
-const devMemoryLimit = 112 << 20
-
-// setDevMemoryLimit applies devMemoryLimit unless GOMEMLIMIT sets one.
-func setDevMemoryLimit() {
-	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
-		return
-	}
-	debug.SetMemoryLimit(devMemoryLimit)
-}
 
 // devFlags are the settings of `landscape dev` (DESIGN 5).
 type devFlags struct {
@@ -62,7 +45,7 @@ func devCommand() (*config.FlagSet, func(context.Context, env) error) {
 	defineRequestTimeout(fs, &f.requestTimeout)
 	f.log.define(fs)
 	return fs, func(ctx context.Context, e env) error {
-		setDevMemoryLimit()
+		stack.TuneRuntime()
 		logger, err := f.log.logger(e)
 		if err != nil {
 			return err

@@ -191,6 +191,7 @@ func main() {
 }
 
 func run(ctx context.Context, f flags) error {
+	stack.TuneRuntime() // in-process mode measures landscape dev: same collector settings
 	clients, err := parseClients(f.clients)
 	if err != nil {
 		return err
