@@ -155,6 +155,7 @@ func (b *bench) pair(ctx context.Context) {
 			if err := b.fillPool(ctx, need); err != nil {
 				b.log("  pre-registration failed: %v", err)
 			}
+			b.drainOutbox(ctx)
 			r := closedLoop(ctx, "PairSystem", transport, n, b.dur, func(ctx context.Context, c int) error {
 				tok, ok := b.pool.take()
 				if !ok {
@@ -220,24 +221,27 @@ func (b *bench) seed(ctx context.Context, ga string, n int, types []string) ([]s
 	return ids, err
 }
 
-// drainOutbox waits (bounded) until the registry's relay has published
-// what seeding put in the outbox, so that it does not run beside the
-// measurement.
+// drainOutbox waits (bounded) until the relays have published what
+// seeding put in the outboxes (the registry's and the token service's), so
+// that it does not run beside the measurement.
 func (b *bench) drainOutbox(ctx context.Context) {
 	if b.store == nil {
 		return
 	}
-	key := b.store.Outbox().Key()
+	registry := b.store.Outbox().Key()
+	keys := []string{registry, strings.Replace(registry, ":registry:", ":token:", 1)}
 	t0 := time.Now()
 	deadline := t0.Add(3 * time.Minute)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		n, err := b.t.redis.XLen(ctx, key).Result()
-		if err != nil || n == 0 {
-			break
+	for _, key := range keys {
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			n, err := b.t.redis.XLen(ctx, key).Result()
+			if err != nil || n == 0 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	b.log("  (registry outbox drained in %.1fs)", time.Since(t0).Seconds())
+	b.log("  (outboxes drained in %.1fs)", time.Since(t0).Seconds())
 }
 
 // get runs GetSystem on systems seeded for it.
