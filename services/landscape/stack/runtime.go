@@ -20,13 +20,15 @@ const (
 	MemoryLimit = 112 << 20
 )
 
-// TuneRuntime applies GCPercent and MemoryLimit where the environment does
-// not set them.
-func TuneRuntime() {
+// TuneRuntime applies GCPercent, and MemoryLimit when limitMemory is set,
+// where the environment does not set them. The load generator leaves the
+// limit off: its own bookkeeping (tokens, seeded ids) shares the heap, and
+// under the limit the collector would run without pause.
+func TuneRuntime(limitMemory bool) {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(GCPercent)
 	}
-	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok && limitMemory {
 		debug.SetMemoryLimit(MemoryLimit)
 	}
 }

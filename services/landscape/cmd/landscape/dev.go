@@ -45,7 +45,7 @@ func devCommand() (*config.FlagSet, func(context.Context, env) error) {
 	defineRequestTimeout(fs, &f.requestTimeout)
 	f.log.define(fs)
 	return fs, func(ctx context.Context, e env) error {
-		stack.TuneRuntime()
+		stack.TuneRuntime(true)
 		logger, err := f.log.logger(e)
 		if err != nil {
 			return err

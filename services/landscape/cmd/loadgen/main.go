@@ -66,9 +66,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/landscape-dev/landscape/services/landscape/stack"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // scenarioKeys are the names --scenarios filters on (substrings match).
@@ -191,7 +194,7 @@ func main() {
 }
 
 func run(ctx context.Context, f flags) error {
-	stack.TuneRuntime() // in-process mode measures landscape dev: same collector settings
+	stack.TuneRuntime(false) // in-process mode measures landscape dev: its collector setting
 	clients, err := parseClients(f.clients)
 	if err != nil {
 		return err
@@ -301,10 +304,17 @@ func run(ctx context.Context, f flags) error {
 		b.baselines, b.register, b.pair, b.get, b.list, b.assign,
 		func(ctx context.Context) { b.events(ctx, natsURL) },
 	}
+	if nc, err := nats.Connect(natsURL, nats.Name("landscape-loadgen")); err != nil {
+		logf("NATS %s: %v (windows will not wait for the consumers to catch up)", natsURL, err)
+	} else {
+		defer nc.Close()
+		b.js, _ = jetstream.New(nc)
+	}
 	for _, s := range steps {
 		if ctx.Err() != nil {
 			break
 		}
+		b.settle(ctx)
 		s(ctx)
 	}
 	if ctx.Err() == nil {

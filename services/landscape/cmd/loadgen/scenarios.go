@@ -10,10 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/services/formation"
+	"github.com/landscape-dev/landscape/services/registry/formations"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 	"github.com/landscape-dev/landscape/services/registry/system"
 )
@@ -29,6 +32,7 @@ type bench struct {
 	// store, when not nil, seeds systems through the registry's own Redis
 	// store (in-process mode, or a known key prefix); else through the API.
 	store   *redisstore.Store
+	js      jetstream.JetStream // the landscape's NATS, to see its consumers catch up
 	pool    tokenPool
 	results []Result
 	log     func(format string, args ...any)
@@ -155,7 +159,7 @@ func (b *bench) pair(ctx context.Context) {
 			if err := b.fillPool(ctx, need); err != nil {
 				b.log("  pre-registration failed: %v", err)
 			}
-			b.drainOutbox(ctx)
+			b.settle(ctx)
 			r := closedLoop(ctx, "PairSystem", transport, n, b.dur, func(ctx context.Context, c int) error {
 				tok, ok := b.pool.take()
 				if !ok {
@@ -221,27 +225,47 @@ func (b *bench) seed(ctx context.Context, ga string, n int, types []string) ([]s
 	return ids, err
 }
 
-// drainOutbox waits (bounded) until the relays have published what
-// seeding put in the outboxes (the registry's and the token service's), so
-// that it does not run beside the measurement.
-func (b *bench) drainOutbox(ctx context.Context) {
-	if b.store == nil {
-		return
-	}
-	registry := b.store.Outbox().Key()
-	keys := []string{registry, strings.Replace(registry, ":registry:", ":token:", 1)}
+// settle waits (bounded) until the landscape has finished the background
+// work earlier steps left: the relays have published what is in the
+// outboxes (the registry's and the token service's), and the durable
+// consumers (formation's reactions, the registry's formation events) have
+// acked every event. Without it, seeding and earlier windows ran beside
+// the next measurement and took up to half of its CPU.
+func (b *bench) settle(ctx context.Context) {
 	t0 := time.Now()
 	deadline := t0.Add(3 * time.Minute)
-	for _, key := range keys {
-		for time.Now().Before(deadline) && ctx.Err() == nil {
-			n, err := b.t.redis.XLen(ctx, key).Result()
-			if err != nil || n == 0 {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
+	wait := func(done func() bool) {
+		for time.Now().Before(deadline) && ctx.Err() == nil && !done() {
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	b.log("  (outboxes drained in %.1fs)", time.Since(t0).Seconds())
+	if b.store != nil {
+		registry := b.store.Outbox().Key()
+		for _, key := range []string{registry, strings.Replace(registry, ":registry:", ":token:", 1)} {
+			wait(func() bool {
+				n, err := b.t.redis.XLen(ctx, key).Result()
+				return err != nil || n == 0
+			})
+		}
+	}
+	if b.js != nil {
+		for _, c := range []struct{ stream, durable string }{
+			{formation.ReactionsStream, formation.ReactionsDurable},
+			{formations.Config.Stream, formations.Config.Durable},
+		} {
+			wait(func() bool {
+				cons, err := b.js.Consumer(ctx, c.stream, c.durable)
+				if err != nil {
+					return true // not there (yet): nothing to wait for
+				}
+				info, err := cons.Info(ctx)
+				return err != nil || (info.NumPending == 0 && info.NumAckPending == 0)
+			})
+		}
+	}
+	if took := time.Since(t0); took > 200*time.Millisecond {
+		b.log("  (waited %.1fs for the relays and consumers to catch up)", took.Seconds())
+	}
 }
 
 // get runs GetSystem on systems seeded for it.
@@ -255,7 +279,7 @@ func (b *bench) get(ctx context.Context) {
 		b.log("  GetSystem seeding failed: %v", err)
 		return
 	}
-	b.drainOutbox(ctx)
+	b.settle(ctx)
 	actx, err := b.t.authCtx(ctx, ga)
 	if err != nil {
 		return
@@ -286,7 +310,7 @@ func (b *bench) list(ctx context.Context) {
 		b.log("  ListSystems seeding failed: %v", err)
 		return
 	}
-	b.drainOutbox(ctx)
+	b.settle(ctx)
 	bigCtx, _ := b.t.authCtx(ctx, big)
 	smallCtx, _ := b.t.authCtx(ctx, small)
 	// Walk the whole list once with pages of 1000 (100 for small lists) for
@@ -350,7 +374,7 @@ func (b *bench) assign(ctx context.Context) {
 		b.log("  AssignSystem seeding failed: %v", err)
 		return
 	}
-	b.drainOutbox(ctx)
+	b.settle(ctx)
 	actx, _ := b.t.authCtx(ctx, ga)
 	var cursor atomic.Int64
 	for _, n := range b.clients {
