@@ -18,11 +18,14 @@ import (
 // every slot busy queues its command, and whoever frees a slot sends all
 // that queued meanwhile as one pipeline.
 //
-// Callers see no difference but speed. Each still gets its own reply or
-// error, commands of one caller keep their order (a caller waits for each
-// reply), and the caller's deadline holds: a command still queued when its
-// context ends is dropped unsent, and a pipeline is sent with the earliest
-// deadline of the commands in it, so nobody waits past their own.
+// Each caller still gets its own reply or error, commands of one caller
+// keep their order (a caller waits for each reply), and the caller's
+// deadline holds: a command still queued when its context ends is dropped
+// unsent, and a pipeline is sent with the earliest deadline of the
+// commands in it, so nobody waits past their own. The price: while Redis
+// is slow, a command may time out with its pipeline before its own
+// deadline (UNAVAILABLE either way; a healthy Redis answers a pipeline in
+// well under a millisecond).
 //
 // go-redis has an autopipeliner of its own (Client.AutoPipeline), marked
 // experimental; its blocking form waits for a command's batch whatever the
