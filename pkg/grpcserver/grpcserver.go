@@ -34,7 +34,8 @@ const (
 	// CheckInterval is how often WatchDependency checks a dependency.
 	CheckInterval = time.Second
 	// KeepaliveMinTime is the shortest client ping interval the server
-	// tolerates; clients (package grpcclient) ping less often.
+	// tolerates; the services' own clients (grpc.NewClient without
+	// keepalive options) send no keepalive pings.
 	KeepaliveMinTime = 10 * time.Second
 	// StreamWorkers is how many goroutines wait for calls; a call that
 	// finds them all busy gets a goroutine of its own.
