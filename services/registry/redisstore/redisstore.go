@@ -269,28 +269,28 @@ func (s *Store) LookupRequest(ctx context.Context, ga, requestID string) (string
 
 // ApplyAssignment records a formation's assignment event at most once, and
 // the system's new formations when they change.
-func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, formationRev int64, prev, sys *system.System) (bool, error) {
+func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, formationRev int64, prev, sys *system.System) error {
 	applied := s.appliedKey(ga, id, formation)
 	tx := s.ob.Tx().ApplyOnce(applied, formationRev).ExpireAt(applied, time.Now().Add(AppliedRetention))
 	if sys != nil {
 		data, err := encode(sys)
 		if err != nil {
-			return false, err
+			return err
 		}
 		key := s.SystemKey(ga, id)
 		tx.ExpectRevision(key, prev.Revision).PutRecord(key, sys.Revision, data)
 		if err := s.emit(tx, system.EventUpdated, sys); err != nil {
-			return false, err
+			return err
 		}
 	}
 	err := tx.Commit(ctx)
 	if c, ok := outbox.IsConflict(err); ok {
 		if c.Index == 0 {
-			return false, nil // stale or repeated
+			return nil // stale or repeated
 		}
-		return false, system.ErrRevision
+		return system.ErrRevision
 	}
-	return err == nil, err
+	return err
 }
 
 // List returns one page: one ZRANGE BYLEX from the cursor, then the

@@ -93,9 +93,10 @@ type Repository interface {
 	LookupRequest(ctx context.Context, ga, requestID string) (string, error)
 	// ApplyAssignment records that the system joined (or left) a formation
 	// at the formation's revision, at most once per (system, formation,
-	// revision) and never after a newer one. s is the new state of the
-	// system, or nil when its formations do not change.
-	ApplyAssignment(ctx context.Context, ga, systemID, formation string, formationRev int64, prev, s *System) (applied bool, err error)
+	// revision) and never after a newer one: a stale or repeated event
+	// changes nothing and returns nil. s is the new state of the system, or
+	// nil when its formations do not change.
+	ApplyAssignment(ctx context.Context, ga, systemID, formation string, formationRev int64, prev, s *System) error
 }
 
 // IssuedToken is a freshly issued integration token; Secret is shown once.

@@ -565,7 +565,7 @@ func (s *Service) ApplyAssignment(ctx context.Context, ga, systemID, formation s
 			next.Revision++
 			next.UpdateTime = s.now()
 		}
-		_, err = s.repo.ApplyAssignment(ctx, ga, systemID, formation, formationRev, sys, next)
+		err = s.repo.ApplyAssignment(ctx, ga, systemID, formation, formationRev, sys, next)
 		if errors.Is(err, ErrRevision) {
 			continue
 		}
