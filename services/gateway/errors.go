@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -43,7 +42,8 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 	if st.Code() == codes.OK { // cannot happen; never answer 200 for an error
 		st = status.New(codes.Internal, "internal error")
 	}
-	if reasonOf(st) == "" {
+	reason := grpcserver.ErrorInfo(st).GetReason()
+	if reason == "" {
 		switch st.Code() {
 		case codes.InvalidArgument:
 			// Only grpc-gateway's decoding answers InvalidArgument without
@@ -51,20 +51,21 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 			writeRefusal(w, r, malformed(err))
 			return
 		case codes.Unavailable:
-			st = withInfo(codes.Unavailable, "a Landscape service is unavailable; retry with backoff", apperr.Unavailable)
+			st = appStatus(apperr.Unavailable, "a Landscape service is unavailable; retry with backoff")
 		case codes.DeadlineExceeded:
-			st = withInfo(codes.DeadlineExceeded, "the request did not complete within the gateway's deadline; retry with backoff", apperr.Unavailable)
+			st = withCode(codes.DeadlineExceeded, appStatus(apperr.Unavailable, "the request did not complete within the gateway's deadline; retry with backoff"))
 		case codes.Canceled:
-			st = withInfo(codes.Canceled, "the request was canceled", apperr.Unavailable)
+			st = withCode(codes.Canceled, appStatus(apperr.Unavailable, "the request was canceled"))
 		case codes.Unimplemented:
 			// Kept as is: the server does not offer this RPC.
 		default:
 			g.logger.ErrorContext(ctx, "service answered without an ErrorInfo", "code", st.Code().String())
-			st = withInfo(codes.Internal, "internal error", apperr.Internal)
+			st = appStatus(apperr.Internal, "internal error")
 		}
 	}
 	httpStatus := runtime.HTTPStatusFromCode(st.Code())
-	if st.Code() == codes.ResourceExhausted && reasonOf(st) == string(apperr.RateLimited) {
+	// A status rebuilt above never has reason RATE_LIMITED.
+	if st.Code() == codes.ResourceExhausted && reason == string(apperr.RateLimited) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeStatus(w, r, httpStatus, st)
@@ -79,7 +80,7 @@ func (g *Gateway) handleRoutingError(_ context.Context, _ *runtime.ServeMux, _ r
 	case http.StatusNotFound:
 		writeRefusal(w, r, refusal{
 			http: grpcserver.HTTPStatus(apperr.RouteNotFound),
-			st:   withInfo(grpcserver.Code(apperr.RouteNotFound), "no route "+r.Method+" "+safePath(r)+": see /openapi.json for the routes", apperr.RouteNotFound),
+			st:   appStatus(apperr.RouteNotFound, "no route "+r.Method+" "+safePath(r)+": see /openapi.json for the routes"),
 		})
 	default: // 400: a path that does not start with "/"
 		writeRefusal(w, r, malformed(errors.New("the request path is not valid")))
@@ -96,8 +97,8 @@ type refusal struct {
 func refusalTooLarge() refusal {
 	return refusal{
 		http: grpcserver.HTTPStatus(apperr.RequestTooLarge),
-		st: withInfo(grpcserver.Code(apperr.RequestTooLarge),
-			"the request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes (1 MiB)", apperr.RequestTooLarge,
+		st: appStatus(apperr.RequestTooLarge,
+			"the request body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes (1 MiB)",
 			"limitBytes", strconv.Itoa(MaxBodyBytes)),
 	}
 }
@@ -105,8 +106,8 @@ func refusalTooLarge() refusal {
 func refusalMethod(r *http.Request) refusal {
 	return refusal{
 		http: http.StatusMethodNotAllowed,
-		st: withInfo(grpcserver.Code(apperr.RouteNotFound),
-			"method "+r.Method+" is not allowed on "+safePath(r)+": see /openapi.json for the routes", apperr.RouteNotFound),
+		st: appStatus(apperr.RouteNotFound,
+			"method "+r.Method+" is not allowed on "+safePath(r)+": see /openapi.json for the routes"),
 	}
 }
 
@@ -122,7 +123,7 @@ func malformed(err error) refusal {
 	}
 	return refusal{
 		http: grpcserver.HTTPStatus(apperr.MalformedRequest),
-		st:   withInfo(grpcserver.Code(apperr.MalformedRequest), msg, apperr.MalformedRequest),
+		st:   appStatus(apperr.MalformedRequest, msg),
 	}
 }
 
@@ -179,30 +180,19 @@ func safePath(r *http.Request) string {
 	return strconv.Quote(p)
 }
 
-// withInfo builds a status with an ErrorInfo of domain "landscape".
-func withInfo(code codes.Code, msg string, reason apperr.Reason, kv ...string) *status.Status {
-	st := status.New(code, msg)
-	info := &errdetails.ErrorInfo{Domain: grpcserver.Domain, Reason: string(reason)}
-	if len(kv) > 1 {
-		info.Metadata = map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			info.Metadata[kv[i]] = kv[i+1]
-		}
-	}
-	if d, err := st.WithDetails(info); err == nil {
-		return d
-	}
-	return st
+// appStatus is the status a service would answer for reason: the code of
+// the reason, msg, and an ErrorInfo of domain "landscape" with the metadata
+// given as key, value pairs.
+func appStatus(reason apperr.Reason, msg string, kv ...string) *status.Status {
+	return grpcserver.Status(apperr.New(reason, msg, kv...))
 }
 
-// reasonOf returns the ErrorInfo reason of st, or "".
-func reasonOf(st *status.Status) string {
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
+// withCode is st with another code, for a deadline or a cancellation, which
+// keep their own code with reason UNAVAILABLE.
+func withCode(code codes.Code, st *status.Status) *status.Status {
+	p := st.Proto()
+	p.Code = int32(code)
+	return status.FromProto(p)
 }
 
 func writeRefusal(w http.ResponseWriter, r *http.Request, f refusal) {
@@ -215,8 +205,8 @@ func writeRateLimited(w http.ResponseWriter, r *http.Request, retryAfterSeconds 
 		retryAfterSeconds = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-	writeStatus(w, r, grpcserver.HTTPStatus(apperr.RateLimited), withInfo(grpcserver.Code(apperr.RateLimited),
-		"too many pairing requests from this address; retry after "+strconv.Itoa(retryAfterSeconds)+"s", apperr.RateLimited,
+	writeStatus(w, r, grpcserver.HTTPStatus(apperr.RateLimited), appStatus(apperr.RateLimited,
+		"too many pairing requests from this address; retry after "+strconv.Itoa(retryAfterSeconds)+"s",
 		"retryAfterSeconds", strconv.Itoa(retryAfterSeconds)))
 }
 
