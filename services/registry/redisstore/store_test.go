@@ -73,7 +73,7 @@ func (f *fakeTokens) Consume(_ context.Context, secret string) (system.ConsumedT
 		return system.ConsumedToken{}, apperr.New(apperr.TokenAlreadyUsed, "used")
 	}
 	t.used = true
-	return system.ConsumedToken{Name: t.name, Subject: t.subject, SystemType: t.typ}, nil
+	return system.ConsumedToken{Name: t.name, Subject: t.subject}, nil
 }
 
 func (f *fakeTokens) Revoke(_ context.Context, subject, name string) error {

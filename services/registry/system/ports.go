@@ -109,9 +109,8 @@ type IssuedToken struct {
 
 // ConsumedToken is what a consumed token was for.
 type ConsumedToken struct {
-	Name       string
-	Subject    string // the system's resource name
-	SystemType string
+	Name    string
+	Subject string // the system's resource name
 }
 
 // Tokens is the token service as the registry uses it. Its errors (token

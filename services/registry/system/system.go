@@ -55,9 +55,6 @@ func ParseState(s string) (State, bool) {
 	return StateUnspecified, false
 }
 
-// States lists the stored states.
-var States = []State{Pending, Registered, Error}
-
 // Limits of the contract.
 const (
 	MaxDescription    = 4096

@@ -62,7 +62,7 @@ func (c *Client) Consume(ctx context.Context, secret string) (system.ConsumedTok
 		return system.ConsumedToken{}, err
 	}
 	t := res.GetToken()
-	return system.ConsumedToken{Name: t.GetName(), Subject: t.GetSubject(), SystemType: t.GetSystemType()}, nil
+	return system.ConsumedToken{Name: t.GetName(), Subject: t.GetSubject()}, nil
 }
 
 // Revoke revokes the subject's unused tokens, or only the one named.
