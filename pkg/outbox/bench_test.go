@@ -67,7 +67,7 @@ func BenchmarkPublish(b *testing.B) {
 	relayed := func() float64 {
 		// Commit first (not timed: that is the services' cost).
 		commitPipelined(b, ob, b.N)
-		relay := outbox.NewRelay(ob, js, quiet, outbox.RelayOptions{BatchSize: benchBatch})
+		relay := outbox.NewRelay(ob, js, quiet, outbox.RelayOptions{})
 		start := time.Now()
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -210,5 +210,3 @@ func rawJSON(s string) *structpb.Struct {
 	}
 	return &p
 }
-
-var benchBatch = 0

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -523,9 +522,4 @@ func (b *backoff) reset() { b.cur = b.min }
 func (b *backoff) wait(ctx context.Context) {
 	retry.Sleep(ctx, retry.Jitter(b.cur))
 	b.cur = min(b.cur*2, b.max)
-}
-
-// String names the relay in logs and errors.
-func (r *Relay) String() string {
-	return fmt.Sprintf("relay %s -> %s", r.o.key, cloudevent.StreamName(r.o.context))
 }

@@ -41,9 +41,6 @@ func New(rdb redis.UniversalClient, prefix, context string) *Outbox {
 // Key is the Redis key of the outbox stream.
 func (o *Outbox) Key() string { return o.key }
 
-// Context is the service context the outbox belongs to (registry, ...).
-func (o *Outbox) Context() string { return o.context }
-
 // Client is the Redis client the outbox commits through.
 func (o *Outbox) Client() redis.UniversalClient { return o.rdb }
 
@@ -79,7 +76,6 @@ type Tx struct {
 	index map[string]int // built only once keys outgrow a linear scan
 	conds []string       // keys of expectations, by index
 	args  []any
-	ops   int
 
 	keyBuf  [8]string
 	condBuf [4]string
@@ -128,7 +124,6 @@ func (t *Tx) key(k string) int {
 func (t *Tx) op(name, key string, args ...any) *Tx {
 	t.args = append(t.args, name, t.key(key), len(args))
 	t.args = append(t.args, args...)
-	t.ops++
 	return t
 }
 
@@ -138,7 +133,6 @@ func (t *Tx) expect(name, key string, args ...any) *Tx {
 	t.conds = append(t.conds, key)
 	t.args = append(t.args, name, t.key(key), len(args)+1, len(t.conds)-1)
 	t.args = append(t.args, args...)
-	t.ops++
 	return t
 }
 
