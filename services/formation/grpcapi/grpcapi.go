@@ -129,6 +129,7 @@ func (s *Server) UpdateFormation(ctx context.Context, req *formationv1.UpdateFor
 			upd.DisplayName = &name
 		}
 	}
+	var fixed []string
 	for _, p := range paths {
 		switch p {
 		case "display_name", "displayName":
@@ -136,18 +137,19 @@ func (s *Server) UpdateFormation(ctx context.Context, req *formationv1.UpdateFor
 			upd.DisplayName = &name
 		case "formation_type", "formationType", "environment":
 			// Fixed after creation; refused only when a change is asked below.
+			fixed = append(fixed, p)
 		case "name", "state", "assignments", "create_time", "createTime", "update_time", "updateTime", "etag":
 			// Output only: ignored.
 		default:
 			return nil, apperr.Invalid("updateMask", "unknown or immutable field "+p+"; only displayName can be updated")
 		}
 	}
-	for _, p := range paths {
-		if p == "formation_type" || p == "formationType" || p == "environment" {
-			cur, err := s.app.Get(ctx, ga, id)
-			if err != nil {
-				return nil, err
-			}
+	if len(fixed) > 0 {
+		cur, err := s.app.Get(ctx, ga, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range fixed {
 			if (p == "environment" && convert.EnvironmentFromProto(in.GetEnvironment()) != cur.Environment) ||
 				(p != "environment" && in.GetFormationType() != cur.Type) {
 				return nil, apperr.Invalid("updateMask", p+" is fixed after creation")
