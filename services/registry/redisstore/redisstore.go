@@ -284,10 +284,10 @@ func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, f
 		}
 	}
 	err := tx.Commit(ctx)
-	if c, ok := outbox.IsConflict(err); ok {
-		if c.Index == 0 {
-			return nil // stale or repeated
-		}
+	if outbox.AlreadyApplied(err, applied) {
+		return nil // stale or repeated
+	}
+	if _, ok := outbox.IsConflict(err); ok {
 		return system.ErrRevision
 	}
 	return err
