@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -447,24 +448,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return err
 	}
 	cur := s.CachedInfo().Config
-	if equalStrings(cur.Subjects, want.Subjects) && cur.MaxAge == want.MaxAge && cur.Duplicates == want.Duplicates {
+	if slices.Equal(cur.Subjects, want.Subjects) && cur.MaxAge == want.MaxAge && cur.Duplicates == want.Duplicates {
 		return nil
 	}
 	cur.Subjects, cur.MaxAge, cur.Duplicates = want.Subjects, want.MaxAge, want.Duplicates
 	_, err = js.UpdateStream(cctx, cur)
 	return err
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (r *Relay) acquire(ctx context.Context, owner string) (bool, error) {
