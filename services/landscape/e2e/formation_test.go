@@ -8,14 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
@@ -31,80 +28,8 @@ const (
 	eventingFormation = "eventing-between-sap-cloud-systems"
 )
 
-// fmFixture is a stack with an admin context of one global account.
-type fmFixture struct {
-	st  *stacktest.Stack
-	ctx context.Context // carries an admin JWT of ga
-	ga  string
-	n   atomic.Int64
-}
-
-func fmStart(t *testing.T) *fmFixture {
-	t.Helper()
-	st := stacktest.Start(t, stacktest.Options{})
-	f := &fmFixture{st: st, ga: "acme"}
-	f.ctx = stacktest.Ctx(t.Context(), st.AdminJWT(f.ga))
-	return f
-}
-
-// fmReason returns the code and the ErrorInfo reason of a gRPC error.
-func fmReason(err error) (codes.Code, string) {
-	st, _ := status.FromError(err)
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return st.Code(), info.GetReason()
-		}
-	}
-	return st.Code(), ""
-}
-
-func fmWantReason(t testing.TB, what string, err error, code codes.Code, reason string) {
-	t.Helper()
-	if c, r := fmReason(err); c != code || r != reason {
-		t.Fatalf("%s: got %v %s (%v), want %v %s", what, c, r, err, code, reason)
-	}
-}
-
-// fmViolationField returns the first BadRequest field violation.
-func fmViolationField(err error) string {
-	st, _ := status.FromError(err)
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
-			return br.GetFieldViolations()[0].GetField()
-		}
-	}
-	return ""
-}
-
-func (f *fmFixture) register(t testing.TB, typ string) *registryv1.RegisterSystemResponse {
-	t.Helper()
-	res, err := f.st.Registry.RegisterSystem(f.ctx, &registryv1.RegisterSystemRequest{
-		Parent: "globalAccounts/" + f.ga,
-		System: &registryv1.System{DisplayName: fmt.Sprintf("System %d", f.n.Add(1)), Type: typ},
-	})
-	if err != nil {
-		t.Fatalf("register %s: %v", typ, err)
-	}
-	return res
-}
-
-func (f *fmFixture) pair(tok, typ string) (*registryv1.System, error) {
-	return f.st.Registry.PairSystem(context.Background(), &registryv1.PairSystemRequest{
-		IntegrationToken: tok, SystemType: typ, BaseUrl: "https://system.example.com", ExternalId: "ext-1",
-	})
-}
-
-func (f *fmFixture) get(t testing.TB, name string) *registryv1.System {
-	t.Helper()
-	s, err := f.st.Registry.GetSystem(f.ctx, &registryv1.GetSystemRequest{Name: name})
-	if err != nil {
-		t.Fatalf("get %s: %v", name, err)
-	}
-	return s
-}
-
 // newFormation creates a formation in f's global account.
-func (f *fmFixture) newFormation(t testing.TB, typ string, env formationv1.Formation_Environment) *formationv1.Formation {
+func (f *fixture) newFormation(t testing.TB, typ string, env formationv1.Formation_Environment) *formationv1.Formation {
 	t.Helper()
 	form, err := f.st.Formation.CreateFormation(f.ctx, &formationv1.CreateFormationRequest{
 		Parent:    "globalAccounts/" + f.ga,
@@ -116,11 +41,11 @@ func (f *fmFixture) newFormation(t testing.TB, typ string, env formationv1.Forma
 	return form
 }
 
-func (f *fmFixture) assign(form *formationv1.Formation, system string) (*formationv1.Formation, error) {
+func (f *fixture) assign(form *formationv1.Formation, system string) (*formationv1.Formation, error) {
 	return f.st.Formation.AssignSystem(f.ctx, &formationv1.AssignSystemRequest{Name: form.GetName(), System: system})
 }
 
-func (f *fmFixture) formation(t testing.TB, name string) *formationv1.Formation {
+func (f *fixture) formation(t testing.TB, name string) *formationv1.Formation {
 	t.Helper()
 	form, err := f.st.Formation.GetFormation(f.ctx, &formationv1.GetFormationRequest{Name: name})
 	if err != nil {
@@ -130,7 +55,7 @@ func (f *fmFixture) formation(t testing.TB, name string) *formationv1.Formation 
 }
 
 // rest calls the gateway with an admin JWT and decodes the JSON answer.
-func (f *fmFixture) rest(t testing.TB, method, path, body string) (int, map[string]any) {
+func (f *fixture) rest(t testing.TB, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != "" {
@@ -155,7 +80,7 @@ func (f *fmFixture) rest(t testing.TB, method, path, body string) (int, map[stri
 }
 
 // registered registers a system of typ and pairs it.
-func (f *fmFixture) registered(t testing.TB, typ string) string {
+func (f *fixture) registered(t testing.TB, typ string) string {
 	t.Helper()
 	res := f.register(t, typ)
 	if _, err := f.pair(res.GetIntegrationToken().GetToken(), typ); err != nil {
@@ -165,7 +90,7 @@ func (f *fmFixture) registered(t testing.TB, typ string) string {
 }
 
 // waitFormation polls until the formation is in state want.
-func (f *fmFixture) waitFormation(t testing.TB, name string, want formationv1.Formation_State) *formationv1.Formation {
+func (f *fixture) waitFormation(t testing.TB, name string, want formationv1.Formation_State) *formationv1.Formation {
 	t.Helper()
 	var last *formationv1.Formation
 	testkit.Eventually(t, 15*time.Second, fmt.Sprintf("formation %s %s", name, want), func() bool {
@@ -177,7 +102,7 @@ func (f *fmFixture) waitFormation(t testing.TB, name string, want formationv1.Fo
 
 func TestFormationCreateRules(t *testing.T) {
 	t.Parallel()
-	f := fmStart(t)
+	f := start(t, stacktest.Options{})
 	viewer := stacktest.Ctx(t.Context(), f.st.JWT(f.ga, "system-landscape-viewer"))
 
 	types, err := f.st.Formation.ListFormationTypes(viewer, &formationv1.ListFormationTypesRequest{})
@@ -202,7 +127,7 @@ func TestFormationCreateRules(t *testing.T) {
 		}
 	}
 	_, err = f.st.Formation.ListFormationTypes(stacktest.Ctx(t.Context(), f.st.JWT(f.ga, "unknown-role")), &formationv1.ListFormationTypesRequest{})
-	fmWantReason(t, "no known role", err, codes.PermissionDenied, "PERMISSION_DENIED")
+	wantReason(t, "no known role", err, codes.PermissionDenied, "PERMISSION_DENIED")
 
 	create := func(ctx context.Context, id, name, typ string, env formationv1.Formation_Environment) (*formationv1.Formation, error) {
 		return f.st.Formation.CreateFormation(ctx, &formationv1.CreateFormationRequest{
@@ -219,29 +144,29 @@ func TestFormationCreateRules(t *testing.T) {
 		t.Fatalf("created %v", form)
 	}
 	_, err = create(f.ctx, "ext", "Other", kymaFormation, 0)
-	fmWantReason(t, "id taken", err, codes.AlreadyExists, "FORMATION_ID_TAKEN")
+	wantReason(t, "id taken", err, codes.AlreadyExists, "FORMATION_ID_TAKEN")
 	_, err = create(f.ctx, "", "EXTENSIONS", eventingFormation, 0)
-	fmWantReason(t, "name taken", err, codes.AlreadyExists, "FORMATION_NAME_TAKEN")
+	wantReason(t, "name taken", err, codes.AlreadyExists, "FORMATION_NAME_TAKEN")
 	_, err = create(f.ctx, "", "Unknown", "no-such-type", 0)
-	fmWantReason(t, "unknown type", err, codes.InvalidArgument, "FORMATION_TYPE_UNKNOWN")
+	wantReason(t, "unknown type", err, codes.InvalidArgument, "FORMATION_TYPE_UNKNOWN")
 	_, err = create(f.ctx, "", "Wrong env", kymaFormation, formationv1.Formation_CLOUD_FOUNDRY)
-	fmWantReason(t, "environment fixed by the type", err, codes.InvalidArgument, "INVALID_ARGUMENT")
-	if got := fmViolationField(err); got != "environment" {
+	wantReason(t, "environment fixed by the type", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	if got := violationField(err); got != "environment" {
 		t.Fatalf("violation field %q, want environment", got)
 	}
 	_, err = create(f.ctx, "", " bad name", kymaFormation, 0)
-	fmWantReason(t, "display name", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	wantReason(t, "display name", err, codes.InvalidArgument, "INVALID_ARGUMENT")
 	_, err = create(f.ctx, "Bad_ID", "Fine", kymaFormation, 0)
-	fmWantReason(t, "bad id", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	wantReason(t, "bad id", err, codes.InvalidArgument, "INVALID_ARGUMENT")
 	_, err = create(f.ctx, "", "No type", "", 0)
-	fmWantReason(t, "no type", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	wantReason(t, "no type", err, codes.InvalidArgument, "INVALID_ARGUMENT")
 	_, err = create(viewer, "", "Viewer", kymaFormation, 0)
-	fmWantReason(t, "viewer writes", err, codes.PermissionDenied, "PERMISSION_DENIED")
+	wantReason(t, "viewer writes", err, codes.PermissionDenied, "PERMISSION_DENIED")
 	other := stacktest.Ctx(t.Context(), f.st.AdminJWT("other"))
 	_, err = f.st.Formation.GetFormation(other, &formationv1.GetFormationRequest{Name: form.GetName()})
-	fmWantReason(t, "another global account", err, codes.PermissionDenied, "PERMISSION_DENIED")
+	wantReason(t, "another global account", err, codes.PermissionDenied, "PERMISSION_DENIED")
 	_, err = f.st.Formation.GetFormation(f.ctx, &formationv1.GetFormationRequest{Name: "globalAccounts/acme/formations/nope"})
-	fmWantReason(t, "missing", err, codes.NotFound, "FORMATION_NOT_FOUND")
+	wantReason(t, "missing", err, codes.NotFound, "FORMATION_NOT_FOUND")
 
 	ev, err := create(f.ctx, "", "Eventing", eventingFormation, 0)
 	if err != nil || ev.GetEnvironment() != formationv1.Formation_ENVIRONMENT_UNSPECIFIED {
@@ -256,7 +181,7 @@ func TestFormationCreateRules(t *testing.T) {
 		Formation:  &formationv1.Formation{Name: form.GetName(), DisplayName: "Renamed", Etag: "99"},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
 	})
-	fmWantReason(t, "stale etag", err, codes.Aborted, "ETAG_MISMATCH")
+	wantReason(t, "stale etag", err, codes.Aborted, "ETAG_MISMATCH")
 	up, err := f.st.Formation.UpdateFormation(f.ctx, &formationv1.UpdateFormationRequest{
 		Formation:  &formationv1.Formation{Name: form.GetName(), DisplayName: "Renamed", Etag: form.GetEtag(), State: formationv1.Formation_ERROR},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
@@ -267,14 +192,14 @@ func TestFormationCreateRules(t *testing.T) {
 	_, err = f.st.Formation.UpdateFormation(f.ctx, &formationv1.UpdateFormationRequest{
 		Formation: &formationv1.Formation{Name: form.GetName(), DisplayName: "eventing"},
 	})
-	fmWantReason(t, "rename to a taken name", err, codes.AlreadyExists, "FORMATION_NAME_TAKEN")
+	wantReason(t, "rename to a taken name", err, codes.AlreadyExists, "FORMATION_NAME_TAKEN")
 
 	_, err = f.st.Formation.UpdateFormation(f.ctx, &formationv1.UpdateFormationRequest{
 		Formation:  &formationv1.Formation{Name: form.GetName(), DisplayName: "X"},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"colour"}},
 	})
-	fmWantReason(t, "unknown mask path", err, codes.InvalidArgument, "INVALID_ARGUMENT")
-	if got := fmViolationField(err); got != "updateMask" {
+	wantReason(t, "unknown mask path", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	if got := violationField(err); got != "updateMask" {
 		t.Fatalf("violation field %q", got)
 	}
 	// Through the gateway: PATCH with updateMask in the query, then GET as JSON.
@@ -293,11 +218,11 @@ func TestFormationCreateRules(t *testing.T) {
 
 	// Lists.
 	_, err = f.st.Formation.ListFormations(f.ctx, &formationv1.ListFormationsRequest{Parent: "globalAccounts/acme", PageSize: -1})
-	fmWantReason(t, "negative page size", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	wantReason(t, "negative page size", err, codes.InvalidArgument, "INVALID_ARGUMENT")
 	for _, bad := range []string{"colour = RED", "state = BROKEN", `formationType = "nope"`, "state = READY OR state = ERROR"} {
 		_, err = f.st.Formation.ListFormations(f.ctx, &formationv1.ListFormationsRequest{Parent: "globalAccounts/acme", Filter: bad})
-		fmWantReason(t, "filter "+bad, err, codes.InvalidArgument, "INVALID_ARGUMENT")
-		if got := fmViolationField(err); got != "filter" {
+		wantReason(t, "filter "+bad, err, codes.InvalidArgument, "INVALID_ARGUMENT")
+		if got := violationField(err); got != "filter" {
 			t.Fatalf("filter %q: field %q", bad, got)
 		}
 	}
@@ -323,7 +248,7 @@ func TestFormationCreateRules(t *testing.T) {
 
 func TestFormationAssignRulesInOrder(t *testing.T) {
 	t.Parallel()
-	f := fmStart(t)
+	f := start(t, stacktest.Options{})
 	kyma := f.newFormation(t, kymaFormation, 0)
 	ev1 := f.newFormation(t, eventingFormation, 0)
 	ev2 := f.newFormation(t, eventingFormation, 0)
@@ -340,16 +265,16 @@ func TestFormationAssignRulesInOrder(t *testing.T) {
 
 	// 1: the system exists in the same global account.
 	_, err := f.assign(kyma, "globalAccounts/acme/systems/nope")
-	fmWantReason(t, "rule 1 unknown system", err, codes.NotFound, "SYSTEM_NOT_FOUND")
+	wantReason(t, "rule 1 unknown system", err, codes.NotFound, "SYSTEM_NOT_FOUND")
 	_, err = f.assign(kyma, strings.Replace(s4, "globalAccounts/acme/", "globalAccounts/other/", 1))
-	fmWantReason(t, "rule 1 another global account", err, codes.NotFound, "SYSTEM_NOT_FOUND")
+	wantReason(t, "rule 1 another global account", err, codes.NotFound, "SYSTEM_NOT_FOUND")
 	_, err = f.assign(kyma, "systems/x")
-	fmWantReason(t, "malformed system", err, codes.InvalidArgument, "INVALID_ARGUMENT")
-	if got := fmViolationField(err); got != "system" {
+	wantReason(t, "malformed system", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	if got := violationField(err); got != "system" {
 		t.Fatalf("violation field %q", got)
 	}
 	_, err = f.st.Formation.AssignSystem(f.ctx, &formationv1.AssignSystemRequest{Name: "globalAccounts/acme/formations/nope", System: s4})
-	fmWantReason(t, "no formation", err, codes.NotFound, "FORMATION_NOT_FOUND")
+	wantReason(t, "no formation", err, codes.NotFound, "FORMATION_NOT_FOUND")
 
 	got, err := f.assign(kyma, s4)
 	if err != nil {
@@ -361,32 +286,32 @@ func TestFormationAssignRulesInOrder(t *testing.T) {
 	}
 	// 2: not already assigned here (checked before 3-6).
 	_, err = f.assign(kyma, s4)
-	fmWantReason(t, "rule 2", err, codes.AlreadyExists, "SYSTEM_ALREADY_ASSIGNED")
+	wantReason(t, "rule 2", err, codes.AlreadyExists, "SYSTEM_ALREADY_ASSIGNED")
 	// 3: not in ERROR (checked before 4: a commerce system is KYMA-only, evCF is CLOUD_FOUNDRY).
 	_, err = f.assign(evCF, failed.GetSystem().GetName())
-	fmWantReason(t, "rule 3", err, codes.FailedPrecondition, "SYSTEM_IN_ERROR")
+	wantReason(t, "rule 3", err, codes.FailedPrecondition, "SYSTEM_IN_ERROR")
 	// 4: the type is available in the formation's environment (before 5).
 	if _, err := f.assign(ev1, c4c); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.assign(evCF, c4c)
-	fmWantReason(t, "rule 4", err, codes.FailedPrecondition, "ENVIRONMENT_NOT_SUPPORTED")
+	wantReason(t, "rule 4", err, codes.FailedPrecondition, "ENVIRONMENT_NOT_SUPPORTED")
 	// 5: exclusive type: in no other formation of it (before 6).
 	if _, err := f.assign(ev1, s4); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.assign(ev2, s4)
-	fmWantReason(t, "rule 5", err, codes.FailedPrecondition, "SYSTEM_IN_EXCLUSIVE_FORMATION")
+	wantReason(t, "rule 5", err, codes.FailedPrecondition, "SYSTEM_IN_EXCLUSIVE_FORMATION")
 	// 6: a type that may not join before pairing must be REGISTERED.
 	_, err = f.assign(kyma, s4Pending)
-	fmWantReason(t, "rule 6", err, codes.FailedPrecondition, "SYSTEM_NOT_PAIRED")
+	wantReason(t, "rule 6", err, codes.FailedPrecondition, "SYSTEM_NOT_PAIRED")
 	got, err = f.assign(kyma, c4c)
 	if err != nil || got.GetState() != formationv1.Formation_PENDING || got.GetAssignments()[1].GetApiAccessEnabled() {
 		t.Fatalf("CX system before pairing: %v %v", got, err)
 	}
 
 	_, err = f.st.Formation.UnassignSystem(f.ctx, &formationv1.UnassignSystemRequest{Name: ev2.GetName(), System: s4})
-	fmWantReason(t, "unassign not assigned", err, codes.NotFound, "SYSTEM_NOT_ASSIGNED")
+	wantReason(t, "unassign not assigned", err, codes.NotFound, "SYSTEM_NOT_ASSIGNED")
 	if _, err := f.st.Formation.UnassignSystem(f.ctx, &formationv1.UnassignSystemRequest{Name: ev1.GetName(), System: s4}); err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +380,7 @@ func formationEvents(t *testing.T, js jetstream.JetStream, prefix string) []stri
 
 func TestFormationCXAndFailureFlows(t *testing.T) {
 	t.Parallel()
-	f := fmStart(t)
+	f := start(t, stacktest.Options{})
 	// CX flow: assigned while PENDING, then paired.
 	kyma := f.newFormation(t, kymaFormation, 0)
 	s4 := f.registered(t, "sap-s4hana-cloud")
@@ -522,7 +447,7 @@ func TestFormationCXAndFailureFlows(t *testing.T) {
 
 func TestFormationSystemFormationsFollow(t *testing.T) {
 	t.Parallel()
-	f := fmStart(t)
+	f := start(t, stacktest.Options{})
 	a := f.newFormation(t, kymaFormation, 0)
 	b := f.newFormation(t, eventingFormation, 0)
 	sys := f.registered(t, "sap-successfactors")
@@ -535,7 +460,7 @@ func TestFormationSystemFormationsFollow(t *testing.T) {
 		return len(f.get(t, sys).GetFormations()) == 2
 	})
 	_, err := f.st.Registry.DeregisterSystem(f.ctx, &registryv1.DeregisterSystemRequest{Name: sys})
-	fmWantReason(t, "deregister while assigned", err, codes.FailedPrecondition, "SYSTEM_IN_FORMATION")
+	wantReason(t, "deregister while assigned", err, codes.FailedPrecondition, "SYSTEM_IN_FORMATION")
 	if _, err := f.st.Formation.UnassignSystem(f.ctx, &formationv1.UnassignSystemRequest{Name: a.GetName(), System: sys}); err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +479,7 @@ func TestFormationSystemFormationsFollow(t *testing.T) {
 		t.Fatalf("delete events %v", evs)
 	}
 	_, err = f.st.Formation.GetFormation(f.ctx, &formationv1.GetFormationRequest{Name: b.GetName()})
-	fmWantReason(t, "deleted", err, codes.NotFound, "FORMATION_NOT_FOUND")
+	wantReason(t, "deleted", err, codes.NotFound, "FORMATION_NOT_FOUND")
 }
 
 // TestFormationReactionsSurviveNATSOutage cuts the formation consumer off
@@ -565,7 +490,7 @@ func TestFormationSystemFormationsFollow(t *testing.T) {
 // and restarts the consumer itself.)
 func TestFormationReactionsSurviveNATSOutage(t *testing.T) {
 	t.Parallel()
-	f := fmStart(t)
+	f := start(t, stacktest.Options{})
 	const n = 8
 	type pending struct {
 		form  *formationv1.Formation
@@ -601,7 +526,7 @@ func TestFormationReactionsSurviveNATSOutage(t *testing.T) {
 // the exclusive type at once, repeatedly: exactly one assign wins each time.
 func TestFormationExclusiveRace(t *testing.T) {
 	t.Parallel()
-	f := fmStart(t)
+	f := start(t, stacktest.Options{})
 	const rounds, n = 5, 6
 	for round := range rounds {
 		sys := f.registered(t, "sap-marketing-cloud")
@@ -621,7 +546,7 @@ func TestFormationExclusiveRace(t *testing.T) {
 				wins++
 				continue
 			}
-			fmWantReason(t, "losing assign", err, codes.FailedPrecondition, "SYSTEM_IN_EXCLUSIVE_FORMATION")
+			wantReason(t, "losing assign", err, codes.FailedPrecondition, "SYSTEM_IN_EXCLUSIVE_FORMATION")
 		}
 		if wins != 1 {
 			t.Fatalf("round %d: %d assigns won, want exactly 1", round, wins)
@@ -638,7 +563,7 @@ func TestFormationExclusiveRace(t *testing.T) {
 // reaction is applied and the replayed ones change nothing (etags stay).
 func TestFormationConsumerDeletedMidStream(t *testing.T) {
 	t.Parallel()
-	f := fmStart(t)
+	f := start(t, stacktest.Options{})
 	const n = 8
 	type pending struct {
 		form  *formationv1.Formation

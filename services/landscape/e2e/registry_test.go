@@ -41,7 +41,7 @@ func reasonOf(err error) (codes.Code, string) {
 	return st.Code(), ""
 }
 
-func wantReason(t *testing.T, what string, err error, code codes.Code, reason string) {
+func wantReason(t testing.TB, what string, err error, code codes.Code, reason string) {
 	t.Helper()
 	c, r := reasonOf(err)
 	if c != code || r != reason {
@@ -134,7 +134,7 @@ func (f *fixture) pair(tok, typ string) (*registryv1.System, error) {
 	})
 }
 
-func (f *fixture) get(t *testing.T, name string) *registryv1.System {
+func (f *fixture) get(t testing.TB, name string) *registryv1.System {
 	t.Helper()
 	s, err := f.st.Registry.GetSystem(f.ctx, &registryv1.GetSystemRequest{Name: name})
 	if err != nil {
