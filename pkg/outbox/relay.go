@@ -134,11 +134,11 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.logger.Warn("outbox relay cannot reach redis; retrying", "err", err)
 				redisDown = true
 			}
-			bo.wait(ctx)
+			bo.Wait(ctx)
 			continue
 		}
 		redisDown = false
-		bo.reset()
+		bo.Reset()
 		if !ok {
 			// Another replica publishes; try again before its lease could expire.
 			retry.Sleep(ctx, retry.Jitter(r.leaseTTL/3))
@@ -226,7 +226,7 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 			// The stream may have been deleted: create it again.
 			r.ensureStream(ctx)
 		}
-		bo.wait(ctx)
+		bo.Wait(ctx)
 		return nil
 	}
 	defer func() {
@@ -262,7 +262,7 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 				inflight = nil
 			}
 			lastID = "0-0"
-			bo.wait(ctx)
+			bo.Wait(ctx)
 			continue
 		}
 		if redisDown {
@@ -307,7 +307,7 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 			r.logger.Info("outbox relay publishes again", "outage", time.Since(downSince).Round(time.Millisecond))
 			natsDown = false
 		}
-		bo.reset()
+		bo.Reset()
 	}
 	return nil
 }
@@ -426,7 +426,7 @@ func (r *Relay) ensureStream(ctx context.Context) bool {
 			r.logger.Warn("outbox relay cannot create or update its stream; retrying", "stream", r.StreamConfig().Name, "err", err)
 			logged = true
 		}
-		bo.wait(ctx)
+		bo.Wait(ctx)
 	}
 	return false
 }
@@ -497,18 +497,6 @@ func newOwner() string {
 	return hex.EncodeToString(b)
 }
 
-// backoff doubles from min to max, with jitter.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (r *Relay) newBackoff() *backoff {
-	return &backoff{min: r.backoffMin, max: r.backoffMax, cur: r.backoffMin}
-}
-
-func (b *backoff) reset() { b.cur = b.min }
-
-func (b *backoff) wait(ctx context.Context) {
-	retry.Sleep(ctx, retry.Jitter(b.cur))
-	b.cur = min(b.cur*2, b.max)
+func (r *Relay) newBackoff() *retry.Backoff {
+	return &retry.Backoff{Min: r.backoffMin, Max: r.backoffMax}
 }

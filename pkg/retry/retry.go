@@ -1,5 +1,6 @@
 // Package retry holds the waiting that background loops do between
-// attempts: jittered delays that end early when the context ends.
+// attempts: jittered delays that end early when the context ends, and an
+// exponential backoff built on them.
 package retry
 
 import (
@@ -25,3 +26,24 @@ func Sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// Backoff waits between failed attempts: the first Wait sleeps about Min,
+// each next one twice as long up to Max (every delay jittered), until
+// Reset starts again from Min. A Backoff is not safe for concurrent use.
+type Backoff struct {
+	Min, Max time.Duration
+
+	cur time.Duration // the next delay; 0 means Min
+}
+
+// Wait sleeps the next delay, jittered, or until ctx ends.
+func (b *Backoff) Wait(ctx context.Context) {
+	if b.cur == 0 {
+		b.cur = b.Min
+	}
+	Sleep(ctx, Jitter(b.cur))
+	b.cur = min(b.cur*2, b.Max)
+}
+
+// Reset makes the next Wait sleep about Min again.
+func (b *Backoff) Reset() { b.cur = 0 }

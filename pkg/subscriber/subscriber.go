@@ -181,7 +181,7 @@ func (s *sub) run(ctx context.Context) error {
 // setup creates the dead-letter stream and the consumer, retrying until it
 // works or ctx ends.
 func (s *sub) setup(ctx context.Context) (jetstream.Consumer, bool) {
-	delay := 50 * time.Millisecond
+	bo := retry.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
 	logged := false
 	for ctx.Err() == nil {
 		cons, err := s.trySetup(ctx)
@@ -195,8 +195,7 @@ func (s *sub) setup(ctx context.Context) (jetstream.Consumer, bool) {
 			s.logger.Warn("subscriber cannot set up its consumer yet; retrying", "err", err)
 			logged = true
 		}
-		retry.Sleep(ctx, retry.Jitter(delay))
-		delay = min(delay*2, 2*time.Second)
+		bo.Wait(ctx)
 	}
 	return nil, false
 }
