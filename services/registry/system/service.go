@@ -275,10 +275,8 @@ func (s *Service) issueFor(ctx context.Context, sys *System, pendingOnly bool) (
 			return nil, IssuedToken{}, err
 		}
 		if sys.State == Error {
-			next := sys.Clone()
+			next := sys.next(s.now())
 			next.State, next.StateMessage = Pending, ""
-			next.Revision++
-			next.UpdateTime = s.now()
 			err = s.repo.Save(ctx, sys, next, EventRegistrationRestarted)
 			if err == nil {
 				return next, tok, nil
@@ -415,9 +413,7 @@ func (s *Service) Deregister(ctx context.Context, ga, id string) error {
 			}
 			revoked = true
 		}
-		next := sys.Clone()
-		next.Revision++
-		next.UpdateTime = s.now()
+		next := sys.next(s.now())
 		err = s.repo.Delete(ctx, sys, next, EventDeregistered)
 		if errors.Is(err, ErrRevision) {
 			continue
@@ -468,9 +464,7 @@ func (s *Service) Pair(ctx context.Context, in PairInput) (*System, error) {
 		return nil, err
 	}
 	return s.afterConsume(ctx, ct, func(sys *System, now time.Time) (*System, EventKind, error) {
-		next := sys.Clone()
-		next.Revision++
-		next.UpdateTime = now
+		next := sys.next(now)
 		if in.SystemType != sys.Type {
 			msg := fmt.Sprintf("system type mismatch: the system is registered as %q, but the pairing reported %q", sys.Type, in.SystemType)
 			next.State, next.StateMessage = Error, msg
@@ -496,9 +490,7 @@ func (s *Service) ReportPairingFailure(ctx context.Context, token, message strin
 		return nil, err
 	}
 	return s.afterConsume(ctx, ct, func(sys *System, now time.Time) (*System, EventKind, error) {
-		next := sys.Clone()
-		next.Revision++
-		next.UpdateTime = now
+		next := sys.next(now)
 		next.State, next.StateMessage = Error, msg
 		return next, EventRegistrationFailed, nil
 	})
@@ -555,15 +547,13 @@ func (s *Service) ApplyAssignment(ctx context.Context, ga, systemID, formation s
 		}
 		var next *System
 		if has := slices.Contains(sys.Formations, formation); has != added {
-			next = sys.Clone()
+			next = sys.next(s.now())
 			if added {
 				next.Formations = append(next.Formations, formation)
 				slices.Sort(next.Formations)
 			} else {
 				next.Formations = slices.DeleteFunc(next.Formations, func(f string) bool { return f == formation })
 			}
-			next.Revision++
-			next.UpdateTime = s.now()
 		}
 		err = s.repo.ApplyAssignment(ctx, ga, systemID, formation, formationRev, sys, next)
 		if errors.Is(err, ErrRevision) {

@@ -98,6 +98,15 @@ func (s *System) Clone() *System {
 	return &c
 }
 
+// next returns a copy of s as the start of its next revision: the revision
+// one higher and the update time now.
+func (s *System) next(now time.Time) *System {
+	c := s.Clone()
+	c.Revision++
+	c.UpdateTime = now
+	return c
+}
+
 // SystemName builds globalAccounts/{ga}/systems/{id}. It is
 // resource.SystemName, kept here for callers outside this module
 // (services/landscape/cmd/loadgen).
