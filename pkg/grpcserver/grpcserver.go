@@ -86,8 +86,8 @@ func New(logger *slog.Logger, auth *authn.Authenticator) *Server {
 		// grown: a goroutine per call spent 5-7% of a registration's CPU
 		// growing its stack (runtime.copystack), the workers 2.7%.
 		grpc.NumStreamWorkers(StreamWorkers),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, s.authUnary, mapUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.logStream, s.authStream, mapStream),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.logStream, s.authStream),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             KeepaliveMinTime,

@@ -13,9 +13,10 @@ import (
 	"google.golang.org/grpc/peer"
 )
 
-// The chain, outermost first: recovery, logging, auth, error mapping. Every
-// layer returns errors already mapped by Status (a *mappedError that keeps
-// the cause), so the logging layer sees both what the caller gets and why.
+// The chain, outermost first: recovery, logging, auth. The logging layer
+// maps what the inner layers return with Status (a *mappedError that keeps
+// the cause), so it sees both what the caller gets and why; recovery maps
+// a panic itself.
 
 // recoverUnary turns a panic into INTERNAL and logs the stack.
 func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
@@ -146,16 +147,3 @@ type ctxStream struct {
 }
 
 func (c *ctxStream) Context() context.Context { return c.ctx }
-
-// mapUnary maps the handler's error with Status.
-func mapUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
-	resp, err := next(ctx, req)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return resp, nil
-}
-
-func mapStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
-	return mapErr(next(srv, ss))
-}
