@@ -89,9 +89,6 @@ func New(d Deps) (*Service, error) {
 	return &Service{deps: d, log: log, store: store, app: app, api: grpcapi.New(app)}, nil
 }
 
-// App is the application service (for tests and tools).
-func (s *Service) App() *formations.Service { return s.app }
-
 // Register registers the gRPC service on srv, all methods with the User
 // policy, and watches the service's Redis for health.
 func (s *Service) Register(srv *grpcserver.Server) {

@@ -174,11 +174,7 @@ func New(cfg Config) (*Gateway, error) {
 		"formation": formConn,
 	})
 	if cfg.Redis != nil && cfg.PairRateLimit > 0 {
-		burst := cfg.PairRateBurst
-		if burst < 1 {
-			burst = 1
-		}
-		g.limiter = NewLimiter(cfg.Redis, cfg.KeyPrefix, cfg.PairRateLimit, burst, cfg.Logger)
+		g.limiter = NewLimiter(cfg.Redis, cfg.KeyPrefix, cfg.PairRateLimit, cfg.PairRateBurst, cfg.Logger)
 	}
 	g.handler = g.routes()
 	return g, nil

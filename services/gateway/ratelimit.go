@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"math"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -107,9 +106,4 @@ func (l *Limiter) Allow(ctx context.Context, addr string) (bool, int) {
 		secs = 1
 	}
 	return false, secs
-}
-
-// String describes the limit, for start-up logs.
-func (l *Limiter) String() string {
-	return strconv.FormatFloat(float64(time.Second)/float64(l.interval), 'f', -1, 64) + "/s burst " + strconv.Itoa(l.burst)
 }

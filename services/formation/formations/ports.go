@@ -127,7 +127,6 @@ type ListQuery struct {
 // UNAVAILABLE error.
 type Repository interface {
 	Get(ctx context.Context, ga, id string) (*Formation, error) // FORMATION_NOT_FOUND when missing
-	GetMany(ctx context.Context, ga string, ids []string) ([]*Formation, error)
 	List(ctx context.Context, ga string, q ListQuery) ([]*Formation, string, error)
 	ExclusiveHolder(ctx context.Context, ga, formationType, systemID string) (string, error)
 	KnownSystem(ctx context.Context, ga, systemID string) (KnownSystem, error)
