@@ -21,7 +21,6 @@ func buildServices(cfg Config, s *Stack, regPeer, formPeer *grpc.ClientConn) ([]
 		Redis:     s.Redis,
 		KeyPrefix: cfg.KeyPrefix,
 		JetStream: s.JetStream,
-		Now:       cfg.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -31,7 +30,6 @@ func buildServices(cfg Config, s *Stack, regPeer, formPeer *grpc.ClientConn) ([]
 		Redis:     s.Redis,
 		KeyPrefix: cfg.KeyPrefix,
 		JetStream: s.JetStream,
-		Now:       cfg.Now,
 		Tokens:    tokenv1.NewTokenServiceClient(regPeer),
 		TokenTTL:  cfg.TokenTTL,
 	})
@@ -43,7 +41,6 @@ func buildServices(cfg Config, s *Stack, regPeer, formPeer *grpc.ClientConn) ([]
 		Redis:     s.Redis,
 		KeyPrefix: cfg.KeyPrefix,
 		JetStream: s.JetStream,
-		Now:       cfg.Now,
 		Registry:  registryv1.NewRegistryServiceClient(formPeer),
 	})
 	if err != nil {

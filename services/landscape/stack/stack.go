@@ -89,8 +89,6 @@ type Config struct {
 
 	// Logger receives every component's JSON logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the services' clock; nil is time.Now.
-	Now func() time.Time
 }
 
 // Stack is a running landscape.
@@ -118,7 +116,6 @@ type Stack struct {
 	JetStream jetstream.JetStream
 
 	logger   *slog.Logger
-	authn    *authn.Authenticator
 	closers  []func() error // run in reverse order by Close, after the runners stop
 	runners  []*runner      // stopped in order by Close
 	failed   chan struct{}  // closed when a component fails
@@ -182,7 +179,6 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if cfg.JWTHS256Secret == "" && cfg.JWTKeysFile == "" {
 		return nil, errors.New("stack: no user JWT key: set the HS256 secret or a keys file")
 	}
-	s.authn = auth
 
 	if err := s.startRedis(cfg); err != nil {
 		return nil, err
@@ -381,9 +377,6 @@ func (s *Stack) fail(err error) {
 // GatewayURL is the gateway's base URL, e.g. http://127.0.0.1:8080.
 func (s *Stack) GatewayURL() string { return "http://" + s.HTTPAddr }
 
-// Authenticator is the stack's JWT verifier.
-func (s *Stack) Authenticator() *authn.Authenticator { return s.authn }
-
 // Close shuts the stack down in order: the gateway, the gRPC server
 // (draining calls in flight), the services' background work (outbox
 // relays, consumers), the peer connections, NATS, and the store. It is
@@ -417,9 +410,6 @@ func (s *Stack) Wait() error {
 	<-s.done
 	return s.closeErr
 }
-
-// Done is closed once the stack has shut down.
-func (s *Stack) Done() <-chan struct{} { return s.done }
 
 func isClosedErr(err error) bool {
 	return errors.Is(err, redis.ErrClosed) || errors.Is(err, net.ErrClosed)

@@ -34,14 +34,8 @@ type Options struct {
 	// zero turns it off.
 	PairRateLimit float64
 	PairRateBurst int
-	// RequestTimeout is the gateway's per-request deadline (0: 10s).
-	RequestTimeout time.Duration
-	// Now is the services' clock (nil: time.Now).
-	Now func() time.Time
-	// Logger receives the stack's logs; nil discards them (set
-	// Verbose to write JSON logs to the test's output instead).
-	Logger  *slog.Logger
-	Verbose bool
+	// Logger receives the stack's logs; nil discards them.
+	Logger *slog.Logger
 }
 
 // Stack is a landscape running for one test. It stops when the test ends.
@@ -70,10 +64,6 @@ func Start(t testing.TB, opts Options) *Stack {
 	_, prefix := testkit.Redis(t) // cleans the prefix when t ends (after the stack stops)
 	redisURL := testkit.RedisURL(t)
 	ns := testkit.NATS(t)
-	logger := opts.Logger
-	if logger == nil && opts.Verbose {
-		logger = slog.New(slog.NewJSONHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
 	st, err := stack.Start(context.Background(), stack.Config{
 		GRPCAddr:       "127.0.0.1:0",
 		HTTPAddr:       "127.0.0.1:0",
@@ -83,10 +73,8 @@ func Start(t testing.TB, opts Options) *Stack {
 		JWTHS256Secret: Secret,
 		PairRateLimit:  opts.PairRateLimit,
 		PairRateBurst:  opts.PairRateBurst,
-		RequestTimeout: opts.RequestTimeout,
 		TokenTTL:       opts.TokenTTL,
-		Logger:         logger,
-		Now:            opts.Now,
+		Logger:         opts.Logger,
 	})
 	if err != nil {
 		t.Fatalf("stacktest: start: %v", err)

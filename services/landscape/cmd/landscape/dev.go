@@ -83,7 +83,6 @@ func devCommand() (*config.FlagSet, func(context.Context, env) error) {
 		logger.Info("landscape dev running",
 			"gateway", st.GatewayURL(), "grpc_addr", st.GRPCAddr, "nats_url", redactURL(st.NATSURL),
 			"embedded_redis", st.EmbeddedRedis, "embedded_nats", st.EmbeddedNATS)
-		<-st.Done()
 		if err := st.Wait(); err != nil {
 			return err
 		}

@@ -48,15 +48,14 @@ type client struct {
 
 // target is the landscape under load and the clients that reach it.
 type target struct {
-	grpcAddr string
-	baseURL  string
-	secret   string // HS256 secret to mint JWTs; empty with a fixed jwt
-	jwt      string // a fixed JWT (its global account is fixedGA)
-	fixedGA  string
-	runID    string
-	clients  []client
-	http     *http.Client
-	redis    *redis.Client // the same Redis as the landscape (baseline, seeding)
+	baseURL string
+	secret  string // HS256 secret to mint JWTs; empty with a fixed jwt
+	jwt     string // a fixed JWT (its global account is fixedGA)
+	fixedGA string
+	runID   string
+	clients []client
+	http    *http.Client
+	redis   *redis.Client // the same Redis as the landscape (baseline, seeding)
 
 	jwtMu sync.Mutex
 	jwts  map[string]string
@@ -64,7 +63,7 @@ type target struct {
 }
 
 func newTarget(grpcAddr, baseURL, secret, jwt, fixedGA, runID string, n int, rdb *redis.Client) (*target, error) {
-	t := &target{grpcAddr: grpcAddr, baseURL: baseURL, secret: secret, jwt: jwt, fixedGA: fixedGA, runID: runID, redis: rdb, jwts: map[string]string{}}
+	t := &target{baseURL: baseURL, secret: secret, jwt: jwt, fixedGA: fixedGA, runID: runID, redis: rdb, jwts: map[string]string{}}
 	for range n {
 		conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
