@@ -487,33 +487,9 @@ func (f *fixture) assertNoSecretsAtRest(t *testing.T) {
 	}
 	for _, k := range keys {
 		check(k, k)
-		typ, err := rdb.Type(ctx, k).Result()
+		_, vals, err := redisValues(ctx, rdb, k)
 		if err != nil {
 			t.Fatal(err)
-		}
-		var vals []string
-		switch typ {
-		case "string":
-			vals = []string{rdb.Get(ctx, k).Val()}
-		case "hash":
-			for fk, fv := range rdb.HGetAll(ctx, k).Val() {
-				vals = append(vals, fk, fv)
-			}
-		case "list":
-			vals = rdb.LRange(ctx, k, 0, -1).Val()
-		case "set":
-			vals = rdb.SMembers(ctx, k).Val()
-		case "zset":
-			vals = rdb.ZRange(ctx, k, 0, -1).Val()
-		case "stream":
-			for _, m := range rdb.XRange(ctx, k, "-", "+").Val() {
-				for fk, fv := range m.Values {
-					vals = append(vals, fk, fmt.Sprint(fv))
-				}
-			}
-		case "none":
-		default:
-			t.Fatalf("key %s has type %s the scan does not read", k, typ)
 		}
 		for _, v := range vals {
 			check(k, v)

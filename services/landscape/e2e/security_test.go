@@ -620,27 +620,7 @@ func scanRedisForSecrets(t testing.TB, rdb redis.UniversalClient, prefix string,
 	for iter.Next(ctx) {
 		k := iter.Val()
 		keys++
-		var vals []string
-		switch rdb.Type(ctx, k).Val() {
-		case "string":
-			vals = []string{rdb.Get(ctx, k).Val()}
-		case "hash":
-			for fk, fv := range rdb.HGetAll(ctx, k).Val() {
-				vals = append(vals, fk, fv)
-			}
-		case "list":
-			vals = rdb.LRange(ctx, k, 0, -1).Val()
-		case "set":
-			vals = rdb.SMembers(ctx, k).Val()
-		case "zset":
-			vals = rdb.ZRange(ctx, k, 0, -1).Val()
-		case "stream":
-			for _, m := range rdb.XRange(ctx, k, "-", "+").Val() {
-				for fk, fv := range m.Values {
-					vals = append(vals, fk, fmt.Sprint(fv))
-				}
-			}
-		}
+		_, vals, _ := redisValues(ctx, rdb, k)
 		for _, v := range append(vals, k) {
 			if what := lb.leak(v); what != "" {
 				t.Errorf("Redis key %s holds %s", k, what)
@@ -648,6 +628,41 @@ func scanRedisForSecrets(t testing.TB, rdb redis.UniversalClient, prefix string,
 		}
 	}
 	t.Logf("secret scan: %d Redis keys", keys)
+}
+
+// redisValues returns the type of key and every value it holds: a
+// string's value, a hash's fields and values, a list's, set's or sorted
+// set's members, a stream's fields and values ("none": nothing). err is
+// set when the type cannot be read or is one of none of these.
+func redisValues(ctx context.Context, rdb redis.Cmdable, key string) (typ string, vals []string, err error) {
+	typ, err = rdb.Type(ctx, key).Result()
+	if err != nil {
+		return "", nil, err
+	}
+	switch typ {
+	case "string":
+		vals = []string{rdb.Get(ctx, key).Val()}
+	case "hash":
+		for fk, fv := range rdb.HGetAll(ctx, key).Val() {
+			vals = append(vals, fk, fv)
+		}
+	case "list":
+		vals = rdb.LRange(ctx, key, 0, -1).Val()
+	case "set":
+		vals = rdb.SMembers(ctx, key).Val()
+	case "zset":
+		vals = rdb.ZRange(ctx, key, 0, -1).Val()
+	case "stream":
+		for _, m := range rdb.XRange(ctx, key, "-", "+").Val() {
+			for fk, fv := range m.Values {
+				vals = append(vals, fk, fmt.Sprint(fv))
+			}
+		}
+	case "none":
+	default:
+		return typ, nil, fmt.Errorf("key %s has type %s the scan does not read", key, typ)
+	}
+	return typ, vals, nil
 }
 
 // TestSecurityTokenServiceIsInternal: the TokenService shares the gRPC
