@@ -10,6 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
+	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
 )
 
 // healthTimeout bounds each service's health check.
@@ -17,9 +21,9 @@ const healthTimeout = 2 * time.Second
 
 // serviceNames are the gRPC service names whose health /healthz checks.
 var serviceNames = map[string]string{
-	"registry":  "landscape.registry.v1.RegistryService",
-	"token":     "landscape.token.v1.TokenService",
-	"formation": "landscape.formation.v1.FormationService",
+	"registry":  registryv1.RegistryService_ServiceDesc.ServiceName,
+	"token":     tokenv1.TokenService_ServiceDesc.ServiceName,
+	"formation": formationv1.FormationService_ServiceDesc.ServiceName,
 }
 
 type healthChecker struct {
