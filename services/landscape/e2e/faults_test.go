@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -499,15 +500,44 @@ func TestFaultRedisDown(t *testing.T) {
 	faultVerdict(t, "Redis killed 5s", load, reg, st.JetStream, st.Redis, st.KeyPrefix, 60*time.Second)
 }
 
-// buildLandscape builds the landscape binary into a folder of t.
+// landscapeBinDir holds the landscape binary built for this package's
+// tests ("" until one is built); TestMain removes it.
+var landscapeBinDir string
+
+// landscapeBinary builds the landscape binary once per test run, with the
+// flags of `make build` (so that the two share the build cache), into a
+// temporary folder.
+var landscapeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "landscape-e2e-")
+	if err != nil {
+		return "", err
+	}
+	landscapeBinDir = dir
+	bin := filepath.Join(dir, "landscape")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/landscape-dev/landscape/services/landscape/cmd/landscape")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build landscape: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// buildLandscape returns the landscape binary, built on first use.
 func buildLandscape(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "landscape")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/landscape-dev/landscape/services/landscape/cmd/landscape")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build landscape: %v\n%s", err, out)
+	bin, err := landscapeBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if landscapeBinDir != "" {
+		_ = os.RemoveAll(landscapeBinDir)
+	}
+	os.Exit(code)
 }
 
 var bannerGRPC = regexp.MustCompile(`(?m)^\s*gRPC:\s+(\S+)`)
