@@ -90,7 +90,7 @@ func TestAuthPolicies(t *testing.T) {
 				}
 				return
 			}
-			if info := errorInfo(st); info.GetReason() != tt.reason || info.GetDomain() != Domain {
+			if info := ErrorInfo(st); info.GetReason() != tt.reason || info.GetDomain() != Domain {
 				t.Errorf("ErrorInfo = %v, want reason %s", info, tt.reason)
 			}
 		})

@@ -256,14 +256,5 @@ func (s *Server) policy(fullMethod string) authn.Policy {
 	return authn.User
 }
 
-// StatusError is Status(err).Err(), for handlers that want a status error
-// themselves (the interceptors map every error anyway).
-func StatusError(err error) error {
-	if err == nil {
-		return nil
-	}
-	return Status(err).Err()
-}
-
 // ensure mappedError satisfies the interface gRPC uses.
 var _ interface{ GRPCStatus() *status.Status } = (*mappedError)(nil)

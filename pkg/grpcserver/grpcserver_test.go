@@ -223,7 +223,7 @@ func TestCallsEndToEnd(t *testing.T) {
 		if st.Code() != tt.code || st.Message() != tt.msg {
 			t.Errorf("%s: status = %v %q, want %v %q", tt.what, st.Code(), st.Message(), tt.code, tt.msg)
 		}
-		info := errorInfo(st)
+		info := ErrorInfo(st)
 		if info.GetDomain() != Domain || info.GetReason() != string(tt.reason) {
 			t.Errorf("%s: ErrorInfo = %v", tt.what, info)
 		}

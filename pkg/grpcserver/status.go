@@ -236,10 +236,3 @@ func ErrorInfo(st *status.Status) *errdetails.ErrorInfo {
 	}
 	return nil
 }
-
-// ReasonOfStatus returns the ErrorInfo reason of an error a client received
-// (a gRPC status error), or "" when it has none. For clients and tests; it
-// does not map err through Status.
-func ReasonOfStatus(err error) apperr.Reason {
-	return apperr.Reason(reasonOf(status.Convert(err)))
-}

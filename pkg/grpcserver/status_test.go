@@ -91,15 +91,6 @@ func TestReasonTable(t *testing.T) {
 	}
 }
 
-func errorInfo(st *status.Status) *errdetails.ErrorInfo {
-	for _, d := range st.Details() {
-		if i, ok := d.(*errdetails.ErrorInfo); ok {
-			return i
-		}
-	}
-	return nil
-}
-
 func badRequest(st *status.Status) *errdetails.BadRequest {
 	for _, d := range st.Details() {
 		if b, ok := d.(*errdetails.BadRequest); ok {
@@ -177,7 +168,7 @@ func TestStatus(t *testing.T) {
 			if strings.Contains(st.Message(), "hunter2") || strings.Contains(st.Message(), "10.") {
 				t.Errorf("message leaks internals: %q", st.Message())
 			}
-			info := errorInfo(st)
+			info := ErrorInfo(st)
 			if info == nil {
 				t.Fatal("no ErrorInfo")
 			}
