@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,47 +21,28 @@ type RelayStats struct {
 }
 
 type relayMetrics struct {
-	nPublished, nRetried atomic.Int64
-
-	length, age      prometheus.Gauge
-	pubCnt, retryCnt prometheus.Counter
+	length, age        prometheus.Gauge
+	published, retried *metrics.Counter
 }
 
 func newRelayMetrics(context string, reg prometheus.Registerer) *relayMetrics {
 	labels := prometheus.Labels{"context": context}
-	m := &relayMetrics{
-		length: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "landscape_outbox_length", Help: "Entries waiting in the outbox.", ConstLabels: labels}),
-		age: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "landscape_outbox_oldest_age_seconds", Help: "Age of the oldest entry waiting in the outbox.", ConstLabels: labels}),
-		pubCnt: prometheus.NewCounter(prometheus.CounterOpts{
+	return &relayMetrics{
+		length: metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "landscape_outbox_length", Help: "Entries waiting in the outbox.", ConstLabels: labels})),
+		age: metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "landscape_outbox_oldest_age_seconds", Help: "Age of the oldest entry waiting in the outbox.", ConstLabels: labels})),
+		published: metrics.NewCounter(reg, prometheus.CounterOpts{
 			Name: "landscape_outbox_published_total", Help: "Outbox entries published to JetStream and deleted.", ConstLabels: labels}),
-		retryCnt: prometheus.NewCounter(prometheus.CounterOpts{
+		retried: metrics.NewCounter(reg, prometheus.CounterOpts{
 			Name: "landscape_outbox_retried_total", Help: "Outbox entry publishes that failed and are retried.", ConstLabels: labels}),
 	}
-	if reg != nil {
-		m.length = metrics.Register(reg, m.length)
-		m.age = metrics.Register(reg, m.age)
-		m.pubCnt = metrics.Register(reg, m.pubCnt)
-		m.retryCnt = metrics.Register(reg, m.retryCnt)
-	}
-	return m
-}
-
-func (m *relayMetrics) published(n int) {
-	m.nPublished.Add(int64(n))
-	m.pubCnt.Add(float64(n))
-}
-
-func (m *relayMetrics) retried(n int) {
-	m.nRetried.Add(int64(n))
-	m.retryCnt.Add(float64(n))
 }
 
 // Stats reads the outbox's length and the age of its oldest entry, and the
 // relay's counts.
 func (r *Relay) Stats(ctx context.Context) (RelayStats, error) {
-	s := RelayStats{Published: r.m.nPublished.Load(), Retried: r.m.nRetried.Load()}
+	s := RelayStats{Published: r.m.published.Load(), Retried: r.m.retried.Load()}
 	n, err := r.o.rdb.XLen(ctx, r.o.key).Result()
 	if err != nil {
 		return s, err

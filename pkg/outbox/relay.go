@@ -198,10 +198,10 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 				r.logger.Warn("outbox relay cannot delete published entries; they will be deduplicated", "err", derr)
 				lastID = "0-0"
 			}
-			r.m.published(len(rd.acked))
+			r.m.published.Add(int64(len(rd.acked)))
 		}
 		if err != nil {
-			r.m.retried(rd.read - len(rd.acked))
+			r.m.retried.Add(int64(rd.read - len(rd.acked)))
 		}
 		return err
 	}

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -256,7 +255,7 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 			// The server redelivers it; the handler is idempotent.
 			s.logger.Debug("subscriber ack failed", "id", ev.ID, "err", aerr)
 		}
-		s.m.handled()
+		s.m.handled.Inc()
 		return
 	}
 	if ctx.Err() != nil {
@@ -268,7 +267,7 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 		s.deadLetter(ctx, m, md, err)
 		return
 	}
-	s.m.retried()
+	s.m.retried.Inc()
 	if md.NumDelivered == 1 {
 		s.logger.Warn("subscriber handler failed; retrying", "id", ev.ID, "subject", m.Subject(), "err", err)
 	}
@@ -319,7 +318,7 @@ func (s *sub) deadLetter(ctx context.Context, m jetstream.Msg, md *jetstream.Msg
 		return
 	}
 	_ = m.Term()
-	s.m.deadLettered()
+	s.m.deadLettered.Inc()
 	s.logger.Error("subscriber dead-lettered a message", "subject", m.Subject(), "streamSeq", md.Sequence.Stream,
 		"deliveries", md.NumDelivered, "to", dl.Subject, "err", truncate(cause.Error(), 256))
 }
@@ -332,27 +331,19 @@ func truncate(s string, n int) string {
 }
 
 type metrics struct {
-	nHandled, nRetried, nDead atomic.Int64
-
-	handledC, retriedC, deadC prometheus.Counter
+	handled, retried, deadLettered *promreg.Counter
 }
 
 func newMetrics(durable string, reg prometheus.Registerer) *metrics {
 	labels := prometheus.Labels{"durable": durable}
-	m := &metrics{
-		handledC: prometheus.NewCounter(prometheus.CounterOpts{
+	return &metrics{
+		handled: promreg.NewCounter(reg, prometheus.CounterOpts{
 			Name: "landscape_subscriber_handled_total", Help: "Events handled and acked.", ConstLabels: labels}),
-		retriedC: prometheus.NewCounter(prometheus.CounterOpts{
+		retried: promreg.NewCounter(reg, prometheus.CounterOpts{
 			Name: "landscape_subscriber_retried_total", Help: "Handler failures that were retried.", ConstLabels: labels}),
-		deadC: prometheus.NewCounter(prometheus.CounterOpts{
+		deadLettered: promreg.NewCounter(reg, prometheus.CounterOpts{
 			Name: "landscape_subscriber_dead_lettered_total", Help: "Events sent to the dead-letter stream.", ConstLabels: labels}),
 	}
-	if reg != nil {
-		m.handledC = promreg.Register(reg, m.handledC)
-		m.retriedC = promreg.Register(reg, m.retriedC)
-		m.deadC = promreg.Register(reg, m.deadC)
-	}
-	return m
 }
 
 // logLoop logs the counts every period when they changed.
@@ -366,14 +357,10 @@ func (s *sub) logLoop(ctx context.Context, period time.Duration) {
 			return
 		case <-t.C:
 		}
-		now := [3]int64{s.m.nHandled.Load(), s.m.nRetried.Load(), s.m.nDead.Load()}
+		now := [3]int64{s.m.handled.Load(), s.m.retried.Load(), s.m.deadLettered.Load()}
 		if now != last {
 			s.logger.Info("subscriber stats", "handled", now[0], "retried", now[1], "deadLettered", now[2])
 			last = now
 		}
 	}
 }
-
-func (m *metrics) handled()      { m.nHandled.Add(1); m.handledC.Inc() }
-func (m *metrics) retried()      { m.nRetried.Add(1); m.retriedC.Inc() }
-func (m *metrics) deadLettered() { m.nDead.Add(1); m.deadC.Inc() }
