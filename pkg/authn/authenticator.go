@@ -46,8 +46,6 @@ type Config struct {
 // Authenticator verifies credentials. It is safe for concurrent use; keys
 // are parsed once, in New.
 type Authenticator struct {
-	cfg Config
-
 	userKeys   keySet
 	userParser *jwt.Parser // nil when no user key is configured
 
@@ -69,7 +67,7 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.HS256Secret != "" && cfg.HS256Secret == cfg.ServiceSecret {
 		return nil, errors.New("authn: the HS256 secret and the service secret must differ")
 	}
-	a := &Authenticator{cfg: cfg}
+	a := &Authenticator{}
 	if cfg.HS256Secret != "" {
 		a.userKeys.hs = []byte(cfg.HS256Secret)
 	}
