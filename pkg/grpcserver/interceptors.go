@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 // The chain, outermost first: recovery, logging, auth. The logging layer
@@ -73,10 +74,15 @@ func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 // for errors of the caller, Error (with the internal cause) for failures of
 // the service or its dependencies. Never request bodies or metadata.
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
-	st := Status(err)
+	code := codes.OK
+	var st *status.Status
+	if err != nil {
+		st = Status(err)
+		code = st.Code()
+	}
 	attrs := []slog.Attr{
 		slog.String("method", method),
-		slog.String("code", st.Code().String()),
+		slog.String("code", code.String()),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("peer", peerAddr(ctx)),
 	}
