@@ -73,18 +73,13 @@ func IsConflict(err error) (*ConflictError, bool) {
 type Tx struct {
 	o     *Outbox
 	keys  []string
-	index map[string]int // built only once keys outgrow a linear scan
-	conds []string       // keys of expectations, by index
+	conds []string // keys of expectations, by index
 	args  []any
 
 	keyBuf  [8]string
 	condBuf [4]string
 	argBuf  [96]any // a registration step of the registry or the token service fits
 }
-
-// linearKeys is how many keys are looked up by scanning before Tx builds
-// its index map.
-const linearKeys = 16
 
 // Tx starts an atomic step.
 func (o *Outbox) Tx() *Tx {
@@ -96,29 +91,16 @@ func (o *Outbox) Tx() *Tx {
 	return t
 }
 
+// key returns the 1-based KEYS index of k, adding it when new. A step
+// touches a handful of keys, so a linear scan finds them.
 func (t *Tx) key(k string) int {
-	if t.index != nil {
-		if i, ok := t.index[k]; ok {
-			return i
-		}
-	} else {
-		for i, have := range t.keys {
-			if have == k {
-				return i + 1
-			}
+	for i, have := range t.keys {
+		if have == k {
+			return i + 1
 		}
 	}
 	t.keys = append(t.keys, k)
-	n := len(t.keys)
-	if t.index != nil {
-		t.index[k] = n
-	} else if n > linearKeys {
-		t.index = make(map[string]int, 2*n)
-		for i, have := range t.keys {
-			t.index[have] = i + 1
-		}
-	}
-	return n
+	return len(t.keys)
 }
 
 func (t *Tx) op(name, key string, args ...any) *Tx {
