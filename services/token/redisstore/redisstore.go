@@ -119,12 +119,13 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 	now := t.CreateTime
 	nowMs := now.UnixMilli()
 	expMs := t.ExpireTime.UnixMilli()
-	data, err := tokenpb.Marshal(t)
+	pt := tokenpb.ToProto(t)
+	data, err := tokenpb.Marshal(pt)
 	if err != nil {
 		return apperr.Internalf("redisstore: %w", err)
 	}
 	issued, err := cloudevent.New(specIssued, t.GlobalAccount, t.Name,
-		&tokenv1.TokenIssued{Revision: t.Revision, Token: tokenpb.ToProto(t)}, now)
+		&tokenv1.TokenIssued{Revision: t.Revision, Token: pt}, now)
 	if err != nil {
 		return apperr.Internalf("redisstore: %w", err)
 	}
@@ -249,12 +250,13 @@ func (s *Store) revocable(ctx context.Context, hashes []string, now time.Time, n
 func (s *Store) revoke(tx *outbox.Tx, sub tokens.Subject, list []stored, now time.Time) error {
 	for _, p := range list {
 		r := p.token.Revoked(now)
-		data, err := tokenpb.Marshal(r)
+		pr := tokenpb.ToProto(r)
+		data, err := tokenpb.Marshal(pr)
 		if err != nil {
 			return apperr.Internalf("redisstore: %w", err)
 		}
 		ev, err := cloudevent.New(specRevoked, r.GlobalAccount, r.Name,
-			&tokenv1.TokenRevoked{Revision: r.Revision, Token: tokenpb.ToProto(r)}, now)
+			&tokenv1.TokenRevoked{Revision: r.Revision, Token: pr}, now)
 		if err != nil {
 			return apperr.Internalf("redisstore: %w", err)
 		}
@@ -296,12 +298,13 @@ func (s *Store) Consume(ctx context.Context, hash string) (tokens.Token, error) 
 			return tokens.Token{}, apperr.Internalf("redisstore: token %s: bad subject", t.Name)
 		}
 		c := t.Consumed(now)
-		cdata, err := tokenpb.Marshal(c)
+		pc := tokenpb.ToProto(c)
+		cdata, err := tokenpb.Marshal(pc)
 		if err != nil {
 			return tokens.Token{}, apperr.Internalf("redisstore: %w", err)
 		}
 		ev, err := cloudevent.New(specConsumed, c.GlobalAccount, c.Name,
-			&tokenv1.TokenConsumed{Revision: c.Revision, Token: tokenpb.ToProto(c)}, now)
+			&tokenv1.TokenConsumed{Revision: c.Revision, Token: pc}, now)
 		if err != nil {
 			return tokens.Token{}, apperr.Internalf("redisstore: %w", err)
 		}

@@ -42,11 +42,12 @@ func FromProto(p *tokenv1.Token, rev int64) tokens.Token {
 	}
 }
 
-// Marshal encodes t as its binary proto message.
-func Marshal(t tokens.Token) ([]byte, error) {
-	b, err := proto.Marshal(ToProto(t))
+// Marshal encodes p, the ToProto form of a token, as its binary proto
+// message; a writer converts a token once and uses p for its event too.
+func Marshal(p *tokenv1.Token) ([]byte, error) {
+	b, err := proto.Marshal(p)
 	if err != nil {
-		return nil, fmt.Errorf("tokenpb: marshal %s: %w", t.Name, err)
+		return nil, fmt.Errorf("tokenpb: marshal %s: %w", p.GetName(), err)
 	}
 	return b, nil
 }

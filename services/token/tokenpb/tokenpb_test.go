@@ -19,7 +19,7 @@ func TestRoundTrip(t *testing.T) {
 		if st != tokens.StateUnused {
 			in.EndTime = now.Add(time.Minute)
 		}
-		b, err := Marshal(in)
+		b, err := Marshal(ToProto(in))
 		if err != nil {
 			t.Fatal(err)
 		}
