@@ -98,14 +98,18 @@ func (s *Store) indexKeys(sys *system.System) []string {
 // member orders by create time, then id (which orders names in a global account).
 func member(sys *system.System) string { return resource.IndexMember(sys.CreateTime, sys.ID) }
 
-func encode(sys *system.System) ([]byte, error) {
+// encode returns the record data of sys and its message for the event
+// (converted once): the data holds no etag, as the revision is the
+// record's rev field; the message has it.
+func encode(sys *system.System) ([]byte, *registryv1.System, error) {
 	m := systempb.System(sys)
-	m.Etag = "" // the revision is the record's rev field
+	m.Etag = ""
 	b, err := proto.Marshal(m)
 	if err != nil {
-		return nil, apperr.Internalf("encode system: %w", err)
+		return nil, nil, apperr.Internalf("encode system: %w", err)
 	}
-	return b, nil
+	m.Etag = sys.Etag()
+	return b, m, nil
 }
 
 func decode(rev int64, data []byte) (*system.System, error) {
@@ -120,8 +124,9 @@ func decode(rev int64, data []byte) (*system.System, error) {
 	return sys, nil
 }
 
-func (s *Store) emit(tx *outbox.Tx, kind system.EventKind, sys *system.System) error {
-	payload, err := systempb.Event(kind, sys)
+// emit adds to tx the event kind about sys; pm is systempb.System(sys).
+func (s *Store) emit(tx *outbox.Tx, kind system.EventKind, sys *system.System, pm *registryv1.System) error {
+	payload, err := systempb.Event(kind, sys.Revision, pm)
 	if err != nil {
 		return apperr.Internalf("%w", err)
 	}
@@ -135,7 +140,7 @@ func (s *Store) emit(tx *outbox.Tx, kind system.EventKind, sys *system.System) e
 
 // Create stores a new system with its indexes, name and request id.
 func (s *Store) Create(ctx context.Context, sys *system.System, requestID string, ev system.EventKind) error {
-	data, err := encode(sys)
+	data, pm, err := encode(sys)
 	if err != nil {
 		return err
 	}
@@ -153,7 +158,7 @@ func (s *Store) Create(ctx context.Context, sys *system.System, requestID string
 	for _, k := range s.indexKeys(sys) {
 		tx.ZAdd(k, 0, m)
 	}
-	if err := s.emit(tx, ev, sys); err != nil {
+	if err := s.emit(tx, ev, sys, pm); err != nil {
 		return err
 	}
 	err = tx.Commit(ctx)
@@ -200,7 +205,7 @@ func (s *Store) Taken(ctx context.Context, ga, id, displayName string) (bool, bo
 
 // Save stores a changed system, moving its name and state indexes.
 func (s *Store) Save(ctx context.Context, prev, sys *system.System, ev system.EventKind) error {
-	data, err := encode(sys)
+	data, pm, err := encode(sys)
 	if err != nil {
 		return err
 	}
@@ -221,7 +226,7 @@ func (s *Store) Save(ctx context.Context, prev, sys *system.System, ev system.Ev
 			}
 		}
 	}
-	if err := s.emit(tx, ev, sys); err != nil {
+	if err := s.emit(tx, ev, sys, pm); err != nil {
 		return err
 	}
 	return conflictErr(tx.Commit(ctx))
@@ -249,7 +254,7 @@ func (s *Store) Delete(ctx context.Context, prev, sys *system.System, ev system.
 	for _, k := range s.indexKeys(prev) {
 		tx.ZRem(k, m)
 	}
-	if err := s.emit(tx, ev, sys); err != nil {
+	if err := s.emit(tx, ev, sys, systempb.System(sys)); err != nil {
 		return err
 	}
 	return conflictErr(tx.Commit(ctx))
@@ -273,13 +278,13 @@ func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, f
 	applied := s.appliedKey(ga, id, formation)
 	tx := s.ob.Tx().ApplyOnce(applied, formationRev).ExpireAt(applied, time.Now().Add(AppliedRetention))
 	if sys != nil {
-		data, err := encode(sys)
+		data, pm, err := encode(sys)
 		if err != nil {
 			return err
 		}
 		key := s.SystemKey(ga, id)
 		tx.ExpectRevision(key, prev.Revision).PutRecord(key, sys.Revision, data)
-		if err := s.emit(tx, system.EventUpdated, sys); err != nil {
+		if err := s.emit(tx, system.EventUpdated, sys, pm); err != nil {
 			return err
 		}
 	}

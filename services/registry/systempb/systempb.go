@@ -113,23 +113,23 @@ func IntegrationToken(t system.IssuedToken) *registryv1.IntegrationToken {
 	}
 }
 
-// Event returns the payload of a registry event about s (the system as it
-// is after the change; a System message never holds a token).
-func Event(kind system.EventKind, s *system.System) (proto.Message, error) {
-	m := System(s)
+// Event returns the payload of a registry event about a system at revision
+// rev; m is System of the system as it is after the change (a System
+// message never holds a token).
+func Event(kind system.EventKind, rev int64, m *registryv1.System) (proto.Message, error) {
 	switch kind {
 	case system.EventCreated:
-		return &registryv1.SystemCreated{Revision: s.Revision, System: m}, nil
+		return &registryv1.SystemCreated{Revision: rev, System: m}, nil
 	case system.EventUpdated:
-		return &registryv1.SystemUpdated{Revision: s.Revision, System: m}, nil
+		return &registryv1.SystemUpdated{Revision: rev, System: m}, nil
 	case system.EventRegistered:
-		return &registryv1.SystemRegistered{Revision: s.Revision, System: m}, nil
+		return &registryv1.SystemRegistered{Revision: rev, System: m}, nil
 	case system.EventRegistrationFailed:
-		return &registryv1.SystemRegistrationFailed{Revision: s.Revision, System: m}, nil
+		return &registryv1.SystemRegistrationFailed{Revision: rev, System: m}, nil
 	case system.EventRegistrationRestarted:
-		return &registryv1.SystemRegistrationRestarted{Revision: s.Revision, System: m}, nil
+		return &registryv1.SystemRegistrationRestarted{Revision: rev, System: m}, nil
 	case system.EventDeregistered:
-		return &registryv1.SystemDeregistered{Revision: s.Revision, System: m}, nil
+		return &registryv1.SystemDeregistered{Revision: rev, System: m}, nil
 	}
 	return nil, fmt.Errorf("unknown registry event %q", kind)
 }
