@@ -93,21 +93,12 @@ type Guard struct {
 	Set           KnownSystem
 }
 
-// ApplyOnce records that a system event of Revision is applied; the step
-// fails with ErrStale if that revision or a later one already was.
-type ApplyOnce struct {
-	GlobalAccount string
-	SystemID      string
-	Revision      int64
-}
-
-// Step is one atomic change: formations, guard, apply-once mark and events
-// commit together or not at all.
+// Step is one atomic change: formations, guard and events commit together
+// or not at all.
 type Step struct {
 	GlobalAccount string
 	Puts          []Put
 	Guard         *Guard
-	ApplyOnce     *ApplyOnce
 	Events        []Event
 }
 
@@ -121,8 +112,7 @@ type ListQuery struct {
 // Repository stores formations.
 //
 // Commit returns nil; ErrConflict when a revision or the guard moved (the
-// caller reads again and retries); ErrStale when the ApplyOnce mark is not
-// below the revision; an apperr FORMATION_ID_TAKEN, FORMATION_NAME_TAKEN or
+// caller reads again and retries); an apperr FORMATION_ID_TAKEN, FORMATION_NAME_TAKEN or
 // SYSTEM_IN_EXCLUSIVE_FORMATION error when a unique index is taken; or an
 // UNAVAILABLE error.
 type Repository interface {
@@ -135,8 +125,6 @@ type Repository interface {
 	Commit(ctx context.Context, s Step) error
 }
 
-// Errors of Repository.Commit that callers handle themselves.
-var (
-	ErrConflict = errors.New("formations: concurrent change")
-	ErrStale    = errors.New("formations: event already applied")
-)
+// ErrConflict is the error of Repository.Commit that callers handle
+// themselves: read again and retry.
+var ErrConflict = errors.New("formations: concurrent change")

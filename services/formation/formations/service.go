@@ -300,8 +300,9 @@ func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*For
 // assignment of the system READY with API access on, registration_failed
 // turns them ERROR, registration_restarted turns ERROR ones back to
 // PENDING, deregistered removes them. All formations of the system change
-// in one step that also marks the event's revision applied, so a replayed
-// or stale event changes nothing and a retry after a failure is safe.
+// in one step that also records the event's revision as the system's
+// KnownSystem (guarded), so a replayed or stale event changes nothing and a
+// retry after a failure is safe.
 func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
 	_, err := s.retry(ctx, func() (*Formation, error) {
 		known, fs, err := s.repo.SystemView(ctx, ev.GlobalAccount, ev.SystemID)
@@ -316,7 +317,6 @@ func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
 			GlobalAccount: ev.GlobalAccount,
 			Guard: &Guard{GlobalAccount: ev.GlobalAccount, SystemID: ev.SystemID, Expect: known,
 				Set: KnownSystem{Revision: ev.Revision, State: systemStateAfter(ev.Kind)}},
-			ApplyOnce: &ApplyOnce{GlobalAccount: ev.GlobalAccount, SystemID: ev.SystemID, Revision: ev.Revision},
 		}
 		for _, f := range fs {
 			if f == nil {
@@ -346,11 +346,7 @@ func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
 			step.Puts = append(step.Puts, Put{Prev: f, Next: next})
 			step.Events = append(step.Events, b.events...)
 		}
-		err = s.repo.Commit(ctx, step)
-		if errors.Is(err, ErrStale) {
-			return nil, nil
-		}
-		return nil, err
+		return nil, s.repo.Commit(ctx, step)
 	})
 	return err
 }

@@ -12,7 +12,6 @@
 //	exclusive:<formationType>:<sys>   -> id of the one formation of an exclusive type the system is in
 //	system:<sys>:formations           sorted set of the ids of the formations the system is in
 //	system:<sys>:known                "<rev>|<state>|<nonce>": the system's state from events; the guard
-//	system:<sys>:applied              the last applied registry event revision (outbox ApplyOnce)
 //
 // Assignments live inside the formation record, so every assign, unassign
 // and delete is a compare-and-set on the formation's revision: a concurrent
@@ -75,8 +74,7 @@ func (s *Store) exclusiveKey(ga, ftype, sys string) string {
 func (s *Store) systemFormationsKey(ga, sys string) string {
 	return s.base(ga) + "system:" + sys + ":formations"
 }
-func (s *Store) knownKey(ga, sys string) string   { return s.base(ga) + "system:" + sys + ":known" }
-func (s *Store) appliedKey(ga, sys string) string { return s.base(ga) + "system:" + sys + ":applied" }
+func (s *Store) knownKey(ga, sys string) string { return s.base(ga) + "system:" + sys + ":known" }
 
 // indexKey is the list index of a filter combination.
 func (s *Store) indexKey(ga string, f formations.Filter) string {
@@ -271,11 +269,6 @@ func (s *Store) Commit(ctx context.Context, st formations.Step) error {
 		}
 		kinds[k] = formations.ErrConflict
 		tx.Set(k, fmt.Sprintf("%d|%s|%s", g.Set.Revision, g.Set.State, cloudevent.NewID(timeOf(st))), 0)
-	}
-	if a := st.ApplyOnce; a != nil {
-		k := s.appliedKey(a.GlobalAccount, a.SystemID)
-		tx.ApplyOnce(k, a.Revision)
-		kinds[k] = formations.ErrStale
 	}
 	for _, ev := range st.Events {
 		m, err := message(ga, ev)
