@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,8 +12,10 @@ import (
 )
 
 // requestInfo is what the access log learns while a request is handled.
+// route is set and read on the request's goroutine (grpc-gateway runs its
+// middlewares and unary handlers on the calling goroutine), so it needs no
+// lock.
 type requestInfo struct {
-	mu       sync.Mutex
 	route    string // the route pattern, e.g. /v1/{name=globalAccounts/*/systems/*}
 	tooLarge atomic.Bool
 }
@@ -29,9 +30,7 @@ func infoOf(ctx context.Context) *requestInfo {
 // setRoute records the route pattern of r for the access log.
 func setRoute(r *http.Request, route string) {
 	if ri := infoOf(r.Context()); ri != nil {
-		ri.mu.Lock()
 		ri.route = route
-		ri.mu.Unlock()
 	}
 }
 
@@ -89,9 +88,7 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 		defer func() {
-			ri.mu.Lock()
 			route := ri.route
-			ri.mu.Unlock()
 			if route == "" {
 				route = "(no route)"
 			}
