@@ -366,14 +366,7 @@ func startSecurityStack(t *testing.T, lb *logbook) *securityStack {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	s.st, s.http, s.base = st, &http.Client{Timeout: 30 * time.Second}, st.GatewayURL()
-	testkit.Eventually(t, 15*time.Second, "GET /healthz = 200", func() bool {
-		res, err := s.http.Get(s.base + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	waitHealthz(t, s.base, http.StatusOK, 15*time.Second)
 	return s
 }
 

@@ -61,7 +61,7 @@ func TestWalkthrough(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		walkWaitHealthy(t, st.GatewayURL())
+		waitHealthz(t, st.GatewayURL(), http.StatusOK, 15*time.Second)
 		runWalkthrough(t, walkTarget{baseURL: st.GatewayURL(), jwt: jwt, js: st.JetStream})
 	})
 }
@@ -283,16 +283,4 @@ func walkDecode(t *testing.T, body []byte, v any) {
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("decode %s: %v", body, err)
 	}
-}
-
-func walkWaitHealthy(t *testing.T, baseURL string) {
-	t.Helper()
-	testkit.Eventually(t, 15*time.Second, "GET /healthz = 200", func() bool {
-		res, err := walkClient.Get(baseURL + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
 }
