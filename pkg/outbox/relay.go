@@ -205,16 +205,25 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 		}
 		return err
 	}
+	// restart settles what is in flight and makes the next read start at
+	// the head. It returns only the test hook's errCrash.
+	restart := func() error {
+		if inflight != nil {
+			err := settle(inflight)
+			inflight = nil
+			if errors.Is(err, errCrash) {
+				return err
+			}
+		}
+		lastID = "0-0"
+		return nil
+	}
 	// fail handles a failed round: settle what is in flight, log once per
 	// outage, back off, and read again from the head.
 	fail := func(perr error) error {
-		if inflight != nil {
-			if err := settle(inflight); errors.Is(err, errCrash) {
-				return err
-			}
-			inflight = nil
+		if err := restart(); err != nil {
+			return err
 		}
-		lastID = "0-0"
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -255,13 +264,9 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 				r.logger.Warn("outbox relay cannot read the outbox; retrying", "err", err)
 				redisDown = true
 			}
-			if inflight != nil {
-				if err := settle(inflight); errors.Is(err, errCrash) {
-					return err
-				}
-				inflight = nil
+			if err := restart(); err != nil {
+				return err
 			}
-			lastID = "0-0"
 			bo.Wait(ctx)
 			continue
 		}
