@@ -71,7 +71,7 @@ func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Me
 	b = append(b, `{"specversion":"1.0","id":"`...)
 	b = append(b, id...) // base32 alphabet: nothing to escape
 	b = append(b, `","source":"/landscape/`...)
-	b, _ = appendEscaped(b, spec.Context, true)
+	b = appendEscaped(b, spec.Context)
 	b = append(b, `","type":`...)
 	b = appendString(b, string(typ))
 	b = append(b, `,"subject":`...)
@@ -96,25 +96,20 @@ const hexDigits = "0123456789abcdef"
 // names; this keeps a bad one from breaking the JSON).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b, _ = appendEscaped(b, s, true)
+	b = appendEscaped(b, s)
 	return append(b, '"')
 }
 
 // appendEscaped appends the characters of s as in a JSON string, without
 // quotes, as protojson writes them: quotes, backslashes and control
-// characters escaped, nothing else. Invalid UTF-8 is replaced by U+FFFD
-// when replace is set; otherwise appendEscaped stops there and reports
-// false.
-func appendEscaped(b []byte, s string, replace bool) ([]byte, bool) {
+// characters escaped, nothing else. Invalid UTF-8 is replaced by U+FFFD.
+func appendEscaped(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, n := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && n == 1 {
-				if !replace {
-					return b, false
-				}
 				b = append(b, s[start:i]...)
 				b = append(b, `\ufffd`...)
 				start = i + 1
@@ -146,7 +141,7 @@ func appendEscaped(b []byte, s string, replace bool) ([]byte, bool) {
 		i++
 		start = i
 	}
-	return append(b, s[start:]...), true
+	return append(b, s[start:]...)
 }
 
 // Decode reads an envelope.

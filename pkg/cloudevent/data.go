@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -163,11 +164,11 @@ func appendValue(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value
 // appendProtoString writes a string as protojson does; invalid UTF-8 is
 // an error, as there.
 func appendProtoString(b []byte, fd protoreflect.FieldDescriptor, s string) ([]byte, error) {
-	b = append(b, '"')
-	b, ok := appendEscaped(b, s, false)
-	if !ok {
+	if !utf8.ValidString(s) {
 		return b, fmt.Errorf("cloudevent: field %s: invalid UTF-8", fd.FullName())
 	}
+	b = append(b, '"')
+	b = appendEscaped(b, s)
 	return append(b, '"'), nil
 }
 
