@@ -27,6 +27,11 @@ import (
 // deadline (UNAVAILABLE either way; a healthy Redis answers even a full
 // pipeline of 128 commit steps in a few milliseconds).
 //
+// go-redis copies hooks into the client's clones (Watch's Tx, Conn,
+// WithTimeout), so the batcher runs there too: a command such a clone
+// queues goes out in a pipeline of the client itself, not on the clone's
+// connection or with its timeouts. Landscape uses none of them.
+//
 // go-redis has an autopipeliner of its own (Client.AutoPipeline), marked
 // experimental; its blocking form waits for a command's batch whatever the
 // caller's context says, which breaks the deadline promise above.
@@ -93,9 +98,8 @@ func (b *batcher) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			// A free slot (so nothing is queued): send it now, alone.
 			b.senders++
 			b.mu.Unlock()
-			err := next(ctx, cmd)
-			b.release()
-			return err
+			defer b.release()
+			return next(ctx, cmd)
 		}
 		c := &call{ctx: ctx, cmd: cmd, next: next, done: make(chan struct{})}
 		b.queue = append(b.queue, c)
