@@ -86,6 +86,19 @@ func run(t testing.TB, fn func(ctx context.Context) error) (stop func()) {
 	return stop
 }
 
+// startRelay starts a NATS server and a relay to it of a fresh outbox in
+// Redis; it returns the Redis client and key prefix, a connection to NATS
+// and the outbox.
+func startRelay(t testing.TB) (*redis.Client, string, jetstream.JetStream, *outbox.Outbox) {
+	t.Helper()
+	rdb, prefix := testkit.Redis(t)
+	ns := testkit.NATS(t)
+	js := connect(t, ns.URL())
+	ob := outbox.New(rdb, prefix, testContext)
+	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	return rdb, prefix, js, ob
+}
+
 // streamIDs returns the Nats-Msg-Id of every message of the stream, in order.
 func streamIDs(t testing.TB, js jetstream.JetStream, stream string) []string {
 	t.Helper()
@@ -290,11 +303,7 @@ func revisionOf(ev cloudevent.Event) (int64, error) {
 // redelivered or replayed event leaves state unchanged.
 func TestSubscriberAppliesInRevisionOrderOnce(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testkit.Redis(t)
-	ns := testkit.NATS(t)
-	js := connect(t, ns.URL())
-	ob := outbox.New(rdb, prefix, testContext)
-	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	rdb, prefix, js, ob := startRelay(t)
 
 	// The consumer's own state, in another context's keys.
 	mine := outbox.New(rdb, prefix, "formation")
@@ -375,11 +384,7 @@ func TestSubscriberAppliesInRevisionOrderOnce(t *testing.T) {
 // dead-letter stream, where it can be read.
 func TestSubscriberDeadLettersAfterMaxDeliveries(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testkit.Redis(t)
-	ns := testkit.NATS(t)
-	js := connect(t, ns.URL())
-	ob := outbox.New(rdb, prefix, testContext)
-	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	_, prefix, js, ob := startRelay(t)
 
 	bad := commit(t, t.Context(), ob, prefix, "bad", 1)
 	good := commit(t, t.Context(), ob, prefix, "good", 1)
@@ -439,11 +444,7 @@ func TestSubscriberDeadLettersAfterMaxDeliveries(t *testing.T) {
 // dead-letters it without calling the handler.
 func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testkit.Redis(t)
-	ns := testkit.NATS(t)
-	js := connect(t, ns.URL())
-	ob := outbox.New(rdb, prefix, testContext)
-	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	_, prefix, js, ob := startRelay(t)
 	var mu sync.Mutex
 	calls := 0
 	cfg := subscriber.Config{
@@ -504,11 +505,7 @@ func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
 // A subscriber with Events acks the filter's other events unread.
 func TestSubscriberReadsOnlyItsEvents(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testkit.Redis(t)
-	ns := testkit.NATS(t)
-	js := connect(t, ns.URL())
-	ob := outbox.New(rdb, prefix, testContext)
-	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	_, prefix, js, ob := startRelay(t)
 
 	wanted := commit(t, t.Context(), ob, prefix, "a", 1)
 	other, err := cloudevent.New(cloudevent.Spec{Context: testContext, Name: "system.created"}, "ga", "globalAccounts/ga/systems/b",
