@@ -210,13 +210,16 @@ func walkWatch(t *testing.T, js jetstream.JetStream) *walkEvents {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			retryWait := func() {
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
 			for ctx.Err() == nil {
 				cons, err := js.OrderedConsumer(ctx, cloudevent.StreamName(c), jetstream.OrderedConsumerConfig{})
 				if err != nil {
-					select {
-					case <-ctx.Done():
-					case <-time.After(50 * time.Millisecond):
-					}
+					retryWait()
 					continue
 				}
 				cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -229,6 +232,7 @@ func walkWatch(t *testing.T, js jetstream.JetStream) *walkEvents {
 					}
 				})
 				if err != nil {
+					retryWait()
 					continue
 				}
 				<-ctx.Done()
