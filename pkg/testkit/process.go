@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // RedisOptions tune RedisProcess; the zero value is fine.
@@ -122,7 +119,7 @@ func (p *RedisProc) Start() {
 
 	deadline := time.Now().Add(p.opts.StartTimeout)
 	for {
-		if err := pingLoaded(p.URL()); err == nil {
+		if err := ping(p.URL()); err == nil {
 			return
 		} else if time.Now().After(deadline) {
 			p.killLocked()
@@ -178,22 +175,6 @@ func (p *RedisProc) killLocked() {
 	_ = p.cmd.Process.Kill()
 	<-p.exited
 	p.cmd = nil
-}
-
-// pingLoaded reports nil once Redis answers PING and has loaded its data
-// (PING answers LOADING while the AOF is read).
-func pingLoaded(u string) error {
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		return err
-	}
-	opt.DialTimeout = 500 * time.Millisecond
-	opt.MaxRetries = -1
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return c.Ping(ctx).Err()
 }
 
 // Process is a long-running program a test starts (a server binary), with

@@ -80,12 +80,16 @@ func findRedis() (string, error) {
 	return "", fmt.Errorf("redis-server on port %d did not answer within 10s", port)
 }
 
+// ping reports nil once Redis at u answers PING and has loaded its data
+// (PING answers LOADING while the AOF is read). It tries once: callers
+// that wait for Redis call it again.
 func ping(u string) error {
 	opt, err := redis.ParseURL(u)
 	if err != nil {
 		return err
 	}
 	opt.DialTimeout = 500 * time.Millisecond
+	opt.MaxRetries = -1
 	c := redis.NewClient(opt)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
