@@ -63,9 +63,6 @@ func New(d Deps) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
 	cat, err := catalog.Load()
 	if err != nil {
 		return nil, err

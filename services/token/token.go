@@ -50,9 +50,6 @@ func New(d Deps) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
 	store := redisstore.New(d.Redis, d.KeyPrefix, d.Now)
 	app := tokens.NewService(store, d.Now)
 	return &Service{deps: d, store: store, app: app, api: grpcapi.New(app)}, nil
