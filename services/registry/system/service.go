@@ -291,7 +291,11 @@ func (s *Service) issueFor(ctx context.Context, sys *System, pendingOnly bool) (
 				return cur, tok, nil
 			}
 			s.revokeIssued(ctx, sys.Name(), tok.Name)
-			if err != nil && !errors.Is(err, ErrNotFound) {
+			if err == nil {
+				sys = cur // no longer PENDING: decide again on what was read
+				continue
+			}
+			if !errors.Is(err, ErrNotFound) {
 				return nil, IssuedToken{}, err
 			}
 		}
