@@ -1,54 +1,98 @@
 package stack
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
+	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
 	"github.com/landscape-dev/landscape/services/formation"
 	"github.com/landscape-dev/landscape/services/registry"
 	"github.com/landscape-dev/landscape/services/token"
 )
 
-// buildServices builds token, registry and formation with their Deps
-// (docs/ARCHITECTURE.md, wiring contract). regPeer and formPeer are the
-// connections the registry and the formation service use to call their
-// peers (token, and registry) with the service credential.
-func buildServices(cfg Config, s *Stack, regPeer, formPeer *grpc.ClientConn) ([]service, error) {
-	tok, err := token.New(token.Deps{
-		Logger:    cfg.Logger.With("service", "token"),
-		Redis:     s.Redis,
-		KeyPrefix: cfg.KeyPrefix,
-		JetStream: s.JetStream,
-	})
+// serviceNames are the services, in the order the stack builds and runs
+// them.
+var serviceNames = []string{"token", "registry", "formation"}
+
+// Base is what the Deps of every service share (docs/ARCHITECTURE.md,
+// wiring contract).
+type Base struct {
+	Logger    *slog.Logger
+	Redis     redis.UniversalClient
+	KeyPrefix string
+	JetStream jetstream.JetStream
+}
+
+// Service is a service's root package, seen uniformly: its gRPC API and
+// its background work (outbox relay, consumers).
+type Service interface {
+	Register(*grpcserver.Server)
+	Run(context.Context) error
+}
+
+// Peer is the service that service name calls ("token" for "registry",
+// "registry" for "formation"), or "" when it calls none.
+func Peer(name string) string {
+	switch name {
+	case "registry":
+		return "token"
+	case "formation":
+		return "registry"
+	}
+	return ""
+}
+
+// NewService builds service name ("token", "registry" or "formation")
+// from base. peer is the connection to its Peer, dialled with the service
+// credential (DialPeer); it is not used when the service has no peer.
+// tokenTTL, when positive, overrides the registry's token lifetime of every
+// system type.
+func NewService(name string, base Base, peer grpc.ClientConnInterface, tokenTTL time.Duration) (Service, error) {
+	switch name {
+	case "token":
+		return service(token.New(token.Deps{
+			Logger: base.Logger, Redis: base.Redis, KeyPrefix: base.KeyPrefix, JetStream: base.JetStream,
+		}))
+	case "registry":
+		return service(registry.New(registry.Deps{
+			Logger: base.Logger, Redis: base.Redis, KeyPrefix: base.KeyPrefix, JetStream: base.JetStream,
+			Tokens:   tokenv1.NewTokenServiceClient(peer),
+			TokenTTL: tokenTTL,
+		}))
+	case "formation":
+		return service(formation.New(formation.Deps{
+			Logger: base.Logger, Redis: base.Redis, KeyPrefix: base.KeyPrefix, JetStream: base.JetStream,
+			Registry: registryv1.NewRegistryServiceClient(peer),
+		}))
+	}
+	return nil, fmt.Errorf("stack: no service %q", name)
+}
+
+// service turns a root package's New result into a Service (a nil one on
+// error, not a typed nil).
+func service[S Service](s S, err error) (Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.New(registry.Deps{
-		Logger:    cfg.Logger.With("service", "registry"),
-		Redis:     s.Redis,
-		KeyPrefix: cfg.KeyPrefix,
-		JetStream: s.JetStream,
-		Tokens:    tokenv1.NewTokenServiceClient(regPeer),
-		TokenTTL:  cfg.TokenTTL,
-	})
-	if err != nil {
-		return nil, err
-	}
-	form, err := formation.New(formation.Deps{
-		Logger:    cfg.Logger.With("service", "formation"),
-		Redis:     s.Redis,
-		KeyPrefix: cfg.KeyPrefix,
-		JetStream: s.JetStream,
-		Registry:  registryv1.NewRegistryServiceClient(formPeer),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []service{
-		{name: "token", register: func(srv *grpcserver.Server) { tok.Register(srv) }, run: tok.Run},
-		{name: "registry", register: func(srv *grpcserver.Server) { reg.Register(srv) }, run: reg.Run},
-		{name: "formation", register: func(srv *grpcserver.Server) { form.Register(srv) }, run: form.Run},
-	}, nil
+	return s, nil
+}
+
+// DialPeer is a plaintext connection to the gRPC server at addr whose
+// calls carry the service credential of service name signed with secret
+// (DESIGN 3.1). opts add dial options (e.g. a dialer).
+func DialPeer(addr, secret, name string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(authn.ServiceCredential(secret, name)),
+	}, opts...)...)
 }

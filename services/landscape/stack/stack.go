@@ -22,7 +22,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/landscape-dev/landscape/pkg/authn"
@@ -211,40 +210,31 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return memLis.DialContext(ctx)
 	})
 
-	// Peer clients: each service dials the stack's own gRPC server with
-	// the service credential (DESIGN 3.1).
-	peer := func(name string) (*grpc.ClientConn, error) {
-		c, err := grpc.NewClient(s.GRPCAddr, memDial,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(authn.ServiceCredential(cfg.ServiceSecret, name)))
-		if err != nil {
-			return nil, fmt.Errorf("stack: dial %s for %s: %w", s.GRPCAddr, name, err)
-		}
-		s.closers = append(s.closers, c.Close)
-		return c, nil
-	}
-	regPeer, err := peer("registry")
-	if err != nil {
-		_ = grpcLis.Close()
-		_ = httpLis.Close()
-		return nil, err
-	}
-	formPeer, err := peer("formation")
-	if err != nil {
-		_ = grpcLis.Close()
-		_ = httpLis.Close()
-		return nil, err
-	}
-
+	// Each service that calls another dials the stack's own gRPC server
+	// with the service credential (DESIGN 3.1).
 	srv := grpcserver.New(cfg.Logger.With("component", "grpc"), auth)
-	svcs, err := buildServices(cfg, s, regPeer, formPeer)
-	if err != nil {
-		_ = grpcLis.Close()
-		_ = httpLis.Close()
-		return nil, err
-	}
-	for _, svc := range svcs {
-		svc.register(srv)
+	svcs := make([]Service, len(serviceNames))
+	for i, name := range serviceNames {
+		var peer grpc.ClientConnInterface
+		if Peer(name) != "" {
+			c, err := DialPeer(s.GRPCAddr, cfg.ServiceSecret, name, memDial)
+			if err != nil {
+				_ = grpcLis.Close()
+				_ = httpLis.Close()
+				return nil, fmt.Errorf("stack: dial %s for %s: %w", s.GRPCAddr, name, err)
+			}
+			s.closers = append(s.closers, c.Close)
+			peer = c
+		}
+		base := Base{Logger: cfg.Logger.With("service", name), Redis: s.Redis, KeyPrefix: cfg.KeyPrefix, JetStream: s.JetStream}
+		svc, err := NewService(name, base, peer, cfg.TokenTTL)
+		if err != nil {
+			_ = grpcLis.Close()
+			_ = httpLis.Close()
+			return nil, err
+		}
+		svc.Register(srv)
+		svcs[i] = svc
 	}
 
 	gw, err := gateway.New(gateway.Config{
@@ -274,8 +264,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// failure of its own.
 	go func() { _ = srv.Server.Serve(memLis) }()
 	s.run("grpc", func(ctx context.Context) error { return srv.Serve(ctx, grpcLis) })
-	for _, svc := range svcs {
-		s.run(svc.name, svc.run)
+	for i, svc := range svcs {
+		s.run(serviceNames[i], svc.Run)
 	}
 
 	go func() {
@@ -288,13 +278,6 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		_ = s.Close()
 	}()
 	return s, nil
-}
-
-// service is one of the three services, seen uniformly.
-type service struct {
-	name     string
-	register func(*grpcserver.Server)
-	run      func(context.Context) error
 }
 
 // startRedis connects to cfg.RedisURL or starts the embedded store.

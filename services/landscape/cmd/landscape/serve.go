@@ -13,19 +13,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
-	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/config"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
 	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
-	"github.com/landscape-dev/landscape/services/formation"
 	"github.com/landscape-dev/landscape/services/gateway"
-	"github.com/landscape-dev/landscape/services/registry"
-	"github.com/landscape-dev/landscape/services/token"
+	"github.com/landscape-dev/landscape/services/landscape/stack"
 )
 
 // serviceFlags are the settings of one service process.
@@ -49,17 +44,16 @@ func (s *serviceFlags) define(fs *config.FlagSet) {
 	s.log.define(fs)
 }
 
-// peerFlag is a peer service's address.
-type peerFlag struct{ name, addr string }
-
-// serviceCommand builds a one-service command. build makes the service
-// from its Deps parts and the peer connection (nil without a peer).
-func serviceCommand(name string, peer *peerFlag, build func(base baseDeps, peer *grpc.ClientConn) (svc, error)) (*config.FlagSet, func(context.Context, env) error) {
+// serviceCommand builds the command that runs service name alone; it
+// dials the service's peer (stack.Peer) at --<peer>-addr.
+func serviceCommand(name string) (*config.FlagSet, func(context.Context, env) error) {
 	var f serviceFlags
+	var peerAddr string
+	peer := stack.Peer(name)
 	fs := config.New("landscape "+name, "landscape "+name+": "+commands()[name].summary)
 	f.define(fs)
-	if peer != nil {
-		fs.String(&peer.addr, peer.name+"-addr", "LANDSCAPE_"+envName(peer.name)+"_ADDR", "", "gRPC address of the "+peer.name+" service (required)")
+	if peer != "" {
+		fs.String(&peerAddr, peer+"-addr", "LANDSCAPE_"+envName(peer)+"_ADDR", "", "gRPC address of the "+peer+" service (required)")
 	}
 	return fs, func(ctx context.Context, e env) error {
 		logger, err := f.log.logger(e)
@@ -69,8 +63,8 @@ func serviceCommand(name string, peer *peerFlag, build func(base baseDeps, peer 
 		if err := requireFlag("service-secret", f.serviceSecret); err != nil {
 			return err
 		}
-		if peer != nil {
-			if err := requireFlag(peer.name+"-addr", peer.addr); err != nil {
+		if peer != "" {
+			if err := requireFlag(peer+"-addr", peerAddr); err != nil {
 				return err
 			}
 		}
@@ -89,17 +83,16 @@ func serviceCommand(name string, peer *peerFlag, build func(base baseDeps, peer 
 			return err
 		}
 		defer nc.Close()
-		var conn *grpc.ClientConn
-		if peer != nil {
-			conn, err = grpc.NewClient(peer.addr,
-				grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithPerRPCCredentials(authn.ServiceCredential(f.serviceSecret, name)))
+		var peerConn grpc.ClientConnInterface
+		if peer != "" {
+			conn, err := stack.DialPeer(peerAddr, f.serviceSecret, name)
 			if err != nil {
-				return usagef("--%s-addr: %v", peer.name, err)
+				return usagef("--%s-addr: %v", peer, err)
 			}
 			defer conn.Close()
+			peerConn = conn
 		}
-		s, err := build(baseDeps{logger: logger, rdb: rdb, prefix: f.keyPrefix, js: js}, conn)
+		s, err := stack.NewService(name, stack.Base{Logger: logger, Redis: rdb, KeyPrefix: f.keyPrefix, JetStream: js}, peerConn, 0)
 		if err != nil {
 			return err
 		}
@@ -112,19 +105,6 @@ func serviceCommand(name string, peer *peerFlag, build func(base baseDeps, peer 
 		logger.Info("serving", "grpc_addr", lis.Addr().String(), "nats_url", redactURL(f.natsURL))
 		return serveGRPC(ctx, logger, srv, lis, s.Run)
 	}
-}
-
-// svc is a service's root package, seen uniformly.
-type svc interface {
-	Register(*grpcserver.Server)
-	Run(context.Context) error
-}
-
-type baseDeps struct {
-	logger *slog.Logger
-	rdb    redis.UniversalClient
-	prefix string
-	js     jetstream.JetStream
 }
 
 // serveGRPC serves until ctx ends, then drains gRPC and stops the
@@ -163,27 +143,15 @@ func serveGRPC(ctx context.Context, logger *slog.Logger, srv *grpcserver.Server,
 }
 
 func registryCommand() (*config.FlagSet, func(context.Context, env) error) {
-	return serviceCommand("registry", &peerFlag{name: "token"}, func(b baseDeps, peer *grpc.ClientConn) (svc, error) {
-		return registry.New(registry.Deps{
-			Logger: b.logger, Redis: b.rdb, KeyPrefix: b.prefix, JetStream: b.js,
-			Tokens: tokenv1.NewTokenServiceClient(peer),
-		})
-	})
+	return serviceCommand("registry")
 }
 
 func tokenCommand() (*config.FlagSet, func(context.Context, env) error) {
-	return serviceCommand("token", nil, func(b baseDeps, _ *grpc.ClientConn) (svc, error) {
-		return token.New(token.Deps{Logger: b.logger, Redis: b.rdb, KeyPrefix: b.prefix, JetStream: b.js})
-	})
+	return serviceCommand("token")
 }
 
 func formationCommand() (*config.FlagSet, func(context.Context, env) error) {
-	return serviceCommand("formation", &peerFlag{name: "registry"}, func(b baseDeps, peer *grpc.ClientConn) (svc, error) {
-		return formation.New(formation.Deps{
-			Logger: b.logger, Redis: b.rdb, KeyPrefix: b.prefix, JetStream: b.js,
-			Registry: registryv1.NewRegistryServiceClient(peer),
-		})
-	})
+	return serviceCommand("formation")
 }
 
 // gatewayFlags are the gateway process's settings.
