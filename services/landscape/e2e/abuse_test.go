@@ -513,17 +513,10 @@ func FuzzGatewayIDsAndNames(f *testing.F) {
 		r := httpCall(t, g.st.HTTP, "POST", g.st.BaseURL+"/v1/globalAccounts/fuzz/systems"+q, g.jwt, string(body))
 		switch {
 		case r.Status == 200:
-			var out struct {
-				System struct {
-					Name        string `json:"name"`
-					DisplayName string `json:"displayName"`
-				} `json:"system"`
-				IntegrationToken struct{ Token string } `json:"integrationToken"`
-			}
-			if err := json.Unmarshal(r.Body, &out); err != nil {
+			out, err := keepRegistration(g.lb, r.Body)
+			if err != nil {
 				t.Fatal(err)
 			}
-			g.lb.keep(out.IntegrationToken.Token)
 			got := strings.TrimPrefix(out.System.Name, "globalAccounts/fuzz/systems/")
 			if !designID.MatchString(got) || (id != "" && got != id) {
 				t.Fatalf("id %q accepted as %q", id, got)

@@ -15,7 +15,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -441,15 +440,7 @@ func TestFaultRedisDown(t *testing.T) {
 			switch {
 			case r.Status == 200:
 				restOK.Add(1)
-				var out struct {
-					System struct {
-						Name string `json:"name"`
-						Etag string `json:"etag"`
-					} `json:"system"`
-					IntegrationToken struct{ Token string } `json:"integrationToken"`
-				}
-				_ = json.Unmarshal(r.Body, &out)
-				lb.keep(out.IntegrationToken.Token)
+				out, _ := keepRegistration(lb, r.Body)
 				load.ack(out.System.Name, etagOf(out.System.Etag))
 			default:
 				restFail.Add(1)
@@ -687,11 +678,7 @@ func TestFaultPeerDown(t *testing.T) {
 		n++
 		start := time.Now()
 		r := httpCall(t, hc, "POST", pre+"/systems", jwt, fmt.Sprintf(`{"displayName":"peer %d","type":"sap-commerce-cloud"}`, n))
-		var out struct {
-			IntegrationToken struct{ Token string } `json:"integrationToken"`
-		}
-		_ = json.Unmarshal(r.Body, &out)
-		lb.keep(out.IntegrationToken.Token)
+		_, _ = keepRegistration(lb, r.Body)
 		return r, time.Since(start)
 	}
 	if r, _ := register(); r.Status != 200 {
@@ -703,10 +690,7 @@ func TestFaultPeerDown(t *testing.T) {
 	sysName := "globalAccounts/" + faultGA + "/systems/"
 	{
 		r, _ := register()
-		var out struct {
-			System struct{ Name string } `json:"system"`
-		}
-		_ = json.Unmarshal(r.Body, &out)
+		out, _ := keepRegistration(lb, r.Body)
 		sysName = out.System.Name
 	}
 	faults := 0

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,26 +56,10 @@ func (f *fixture) formation(t testing.TB, name string) *formationv1.Formation {
 // rest calls the gateway with an admin JWT and decodes the JSON answer.
 func (f *fixture) rest(t testing.TB, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	var rd *bytes.Reader
-	if body != "" {
-		rd = bytes.NewReader([]byte(body))
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, f.st.BaseURL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+f.st.AdminJWT(f.ga))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := f.st.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	r := httpCall(t, f.st.HTTP, method, f.st.BaseURL+path, f.st.AdminJWT(f.ga), body)
 	out := map[string]any{}
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	_ = json.Unmarshal(r.Body, &out)
+	return r.Status, out
 }
 
 // registered registers a system of typ and pairs it.
@@ -321,22 +304,15 @@ func TestFormationAssignRulesInOrder(t *testing.T) {
 
 	// Through the gateway: the same rule as HTTP 400 with its reason.
 	body, _ := json.Marshal(map[string]string{"system": s4Pending})
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.st.BaseURL+"/v1/"+kyma.GetName()+":assignSystem", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+f.st.AdminJWT("acme"))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := f.st.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	res := httpCall(t, f.st.HTTP, http.MethodPost, f.st.BaseURL+"/v1/"+kyma.GetName()+":assignSystem", f.st.AdminJWT("acme"), string(body))
 	var st struct {
 		Details []struct {
 			Reason string `json:"reason"`
 		} `json:"details"`
 	}
-	_ = json.NewDecoder(res.Body).Decode(&st)
-	if res.StatusCode != http.StatusBadRequest || len(st.Details) == 0 || st.Details[0].Reason != "SYSTEM_NOT_PAIRED" {
-		t.Fatalf("gateway: %d %+v", res.StatusCode, st)
+	_ = json.Unmarshal(res.Body, &st)
+	if res.Status != http.StatusBadRequest || len(st.Details) == 0 || st.Details[0].Reason != "SYSTEM_NOT_PAIRED" {
+		t.Fatalf("gateway: %d %+v", res.Status, st)
 	}
 }
 

@@ -45,18 +45,10 @@ func (r *raceTarget) register(t testing.TB, name, typ string) (id, token string)
 	if res.Status != 200 {
 		t.Fatalf("register %s: %d %s", name, res.Status, res.Body)
 	}
-	var out struct {
-		System struct {
-			Name string `json:"name"`
-		} `json:"system"`
-		IntegrationToken struct {
-			Token string `json:"token"`
-		} `json:"integrationToken"`
-	}
-	if err := json.Unmarshal(res.Body, &out); err != nil {
+	out, err := keepRegistration(r.lb, res.Body)
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.lb.keep(out.IntegrationToken.Token)
 	return out.System.Name[strings.LastIndex(out.System.Name, "/")+1:], out.IntegrationToken.Token
 }
 
@@ -146,11 +138,7 @@ func TestRaceDisplayName(t *testing.T) {
 		exactlyOne(t, "round "+strconv.Itoa(round)+" system name", res, 409, "SYSTEM_NAME_TAKEN")
 		for _, x := range res {
 			if x.Status == 200 {
-				var out struct {
-					IntegrationToken struct{ Token string } `json:"integrationToken"`
-				}
-				_ = json.Unmarshal(x.Body, &out)
-				r.lb.keep(out.IntegrationToken.Token)
+				_, _ = keepRegistration(r.lb, x.Body)
 			}
 		}
 		res = race(t, n, func(i int) httpResult {

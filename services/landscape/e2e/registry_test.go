@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math/big"
 	"net/http"
 	"regexp"
@@ -571,19 +570,8 @@ func TestUpdateThroughGateway(t *testing.T) {
 	res := f.register(t, "sap-successfactors")
 	name := res.GetSystem().GetName()
 	patch := func(query, body string) (int, string) {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPatch, f.st.BaseURL+"/v1/"+name+query, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+f.st.AdminJWT("acme"))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := f.st.HTTP.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		r := httpCall(t, f.st.HTTP, http.MethodPatch, f.st.BaseURL+"/v1/"+name+query, f.st.AdminJWT("acme"), body)
+		return r.Status, string(r.Body)
 	}
 	// The whole resource sent back, no updateMask: only the display name changes.
 	code, body := patch("", `{"name":"`+name+`","displayName":"SF renamed","type":"sap-successfactors","state":"REGISTERED","etag":"1"}`)

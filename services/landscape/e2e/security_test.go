@@ -3,8 +3,8 @@ package e2e
 // Security (issue 8, item 3): every REST route of DESIGN 2.2 against every
 // kind of credential, the service-only TokenService refusing users, and
 // the scans that no integration token or JWT reaches a log line, an event
-// or Redis in plain text. The helpers here (logbook, readStreams, httpCall)
-// are shared with faults_test.go, races_test.go and abuse_test.go.
+// or Redis in plain text. The helpers here (logbook, readStreams, httpCall,
+// keepRegistration, redisValues) are shared with the package's other tests.
 
 import (
 	"bufio"
@@ -264,6 +264,27 @@ func httpCall(t testing.TB, c *http.Client, method, url, jwt, body string) httpR
 	return httpResult{Status: res.StatusCode, Reason: bodyReason(b), Body: b}
 }
 
+// registration is what the tests read of a RegisterSystem reply (REST).
+type registration struct {
+	System struct {
+		Name        string `json:"name"`
+		DisplayName string `json:"displayName"`
+		Etag        string `json:"etag"`
+	} `json:"system"`
+	IntegrationToken struct {
+		Token string `json:"token"`
+	} `json:"integrationToken"`
+}
+
+// keepRegistration decodes a RegisterSystem reply and keeps its token
+// secret in lb (when there is one).
+func keepRegistration(lb *logbook, body []byte) (registration, error) {
+	var out registration
+	err := json.Unmarshal(body, &out)
+	lb.keep(out.IntegrationToken.Token)
+	return out, err
+}
+
 // bodyReason is the ErrorInfo reason of a JSON status body, or "".
 func bodyReason(b []byte) string {
 	var st struct {
@@ -457,11 +478,7 @@ func TestSecurityRouteMatrix(t *testing.T) {
 		if r.Status != 200 {
 			t.Fatalf("setup: register %s: %d %s", id, r.Status, r.Body)
 		}
-		var res struct {
-			IntegrationToken struct{ Token string } `json:"integrationToken"`
-		}
-		_ = json.Unmarshal(r.Body, &res)
-		lb.keep(res.IntegrationToken.Token)
+		_, _ = keepRegistration(lb, r.Body)
 	}
 	mkFormation := func(id string) {
 		r := httpCall(t, s.http, "POST", s.base+"/v1/globalAccounts/"+ga+"/formations?formationId="+id, adminJWT,

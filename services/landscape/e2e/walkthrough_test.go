@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -249,30 +247,12 @@ var walkClient = &http.Client{Timeout: 15 * time.Second}
 // walkCall is one curl of the walkthrough.
 func walkCall(t *testing.T, w walkTarget, method, path, body string, withJWT bool) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = bytes.NewBufferString(body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, w.baseURL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	jwt := ""
 	if withJWT {
-		req.Header.Set("Authorization", "Bearer "+w.jwt)
+		jwt = w.jwt
 	}
-	res, err := walkClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read: %v", method, path, err)
-	}
-	return res.StatusCode, b
+	r := httpCall(t, walkClient, method, w.baseURL+path, jwt, body)
+	return r.Status, r.Body
 }
 
 func walkWant(t *testing.T, step string, got, want int, body []byte) {
