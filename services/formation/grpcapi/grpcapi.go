@@ -18,11 +18,18 @@ import (
 // Server implements formationv1.FormationServiceServer.
 type Server struct {
 	formationv1.UnimplementedFormationServiceServer
-	app *formations.Service
+	app   *formations.Service
+	types *formationv1.ListFormationTypesResponse // the catalog, converted once
 }
 
 // New returns the gRPC adapter of app.
-func New(app *formations.Service) *Server { return &Server{app: app} }
+func New(app *formations.Service) *Server {
+	types := &formationv1.ListFormationTypesResponse{}
+	for _, t := range app.Catalog().Types() {
+		types.FormationTypes = append(types.FormationTypes, convert.FormationType(t))
+	}
+	return &Server{app: app, types: types}
+}
 
 // authorize checks access to the global account named at the start of a
 // resource name, before the rest of the name is validated: a caller of
@@ -47,11 +54,7 @@ func (s *Server) ListFormationTypes(ctx context.Context, _ *formationv1.ListForm
 	if _, ok := authn.FromContext(ctx); !ok {
 		return nil, apperr.New(apperr.Unauthenticated, "a bearer JWT is required")
 	}
-	resp := &formationv1.ListFormationTypesResponse{}
-	for _, t := range s.app.Catalog().Types() {
-		resp.FormationTypes = append(resp.FormationTypes, convert.FormationType(t))
-	}
-	return resp, nil
+	return s.types, nil
 }
 
 // CreateFormation creates an empty formation.
