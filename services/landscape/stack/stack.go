@@ -191,12 +191,13 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack: grpc listen %s: %w", cfg.GRPCAddr, err)
 	}
+	s.closers = append(s.closers, grpcLis.Close)
 	s.GRPCAddr = dialable(grpcLis.Addr())
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		_ = grpcLis.Close()
 		return nil, fmt.Errorf("stack: http listen %s: %w", cfg.HTTPAddr, err)
 	}
+	s.closers = append(s.closers, httpLis.Close)
 	s.HTTPAddr = dialable(httpLis.Addr())
 
 	// In-process peers: the services' and the gateway's connections to the
@@ -219,8 +220,6 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		if Peer(name) != "" {
 			c, err := DialPeer(s.GRPCAddr, cfg.ServiceSecret, name, memDial)
 			if err != nil {
-				_ = grpcLis.Close()
-				_ = httpLis.Close()
 				return nil, fmt.Errorf("stack: dial %s for %s: %w", s.GRPCAddr, name, err)
 			}
 			s.closers = append(s.closers, c.Close)
@@ -229,8 +228,6 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		base := Base{Logger: cfg.Logger.With("service", name), Redis: s.Redis, KeyPrefix: cfg.KeyPrefix, JetStream: s.JetStream}
 		svc, err := NewService(name, base, peer, cfg.TokenTTL)
 		if err != nil {
-			_ = grpcLis.Close()
-			_ = httpLis.Close()
 			return nil, err
 		}
 		svc.Register(srv)
@@ -250,8 +247,6 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		PairRateBurst:  cfg.PairRateBurst,
 	})
 	if err != nil {
-		_ = grpcLis.Close()
-		_ = httpLis.Close()
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	s.closers = append(s.closers, gw.Close)
