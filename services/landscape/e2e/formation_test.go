@@ -458,6 +458,34 @@ func TestFormationSystemFormationsFollow(t *testing.T) {
 	wantReason(t, "deleted", err, codes.NotFound, "FORMATION_NOT_FOUND")
 }
 
+// waitingSystem is a formation whose one system waits for pairing, and
+// that system's token.
+type waitingSystem struct {
+	form  *formationv1.Formation
+	token string
+}
+
+// waitingFormations creates n Kyma formations, each with one new system
+// of typ assigned before pairing, and pairs the systems of the first half.
+func (f *fixture) waitingFormations(t testing.TB, n int, typ string) []waitingSystem {
+	t.Helper()
+	var ps []waitingSystem
+	for range n {
+		form := f.newFormation(t, kymaFormation, 0)
+		res := f.register(t, typ)
+		if _, err := f.assign(form, res.GetSystem().GetName()); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, waitingSystem{form, res.GetIntegrationToken().GetToken()})
+	}
+	for _, p := range ps[:n/2] {
+		if _, err := f.pair(p.token, typ); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ps
+}
+
 // TestFormationReactionsSurviveNATSOutage cuts the formation consumer off
 // mid-stream (the embedded NATS server stops under the whole stack), pairs
 // systems while it is down, and brings NATS back: the registry's outbox
@@ -468,24 +496,7 @@ func TestFormationReactionsSurviveNATSOutage(t *testing.T) {
 	t.Parallel()
 	f := start(t, stacktest.Options{})
 	const n = 8
-	type pending struct {
-		form  *formationv1.Formation
-		token string
-	}
-	var ps []pending
-	for range n {
-		form := f.newFormation(t, kymaFormation, 0)
-		res := f.register(t, "sap-commerce-cloud")
-		if _, err := f.assign(form, res.GetSystem().GetName()); err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, pending{form, res.GetIntegrationToken().GetToken()})
-	}
-	for _, p := range ps[:n/2] {
-		if _, err := f.pair(p.token, "sap-commerce-cloud"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ps := f.waitingFormations(t, n, "sap-commerce-cloud")
 	f.st.NATSServer.Stop()
 	for _, p := range ps[n/2:] {
 		if _, err := f.pair(p.token, "sap-commerce-cloud"); err != nil {
@@ -541,24 +552,7 @@ func TestFormationConsumerDeletedMidStream(t *testing.T) {
 	t.Parallel()
 	f := start(t, stacktest.Options{})
 	const n = 8
-	type pending struct {
-		form  *formationv1.Formation
-		token string
-	}
-	var ps []pending
-	for range n {
-		form := f.newFormation(t, kymaFormation, 0)
-		res := f.register(t, "sap-field-service-management")
-		if _, err := f.assign(form, res.GetSystem().GetName()); err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, pending{form, res.GetIntegrationToken().GetToken()})
-	}
-	for _, p := range ps[:n/2] {
-		if _, err := f.pair(p.token, "sap-field-service-management"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ps := f.waitingFormations(t, n, "sap-field-service-management")
 	etags := map[string]string{}
 	for _, p := range ps[:n/2] {
 		etags[p.form.GetName()] = f.waitFormation(t, p.form.GetName(), formationv1.Formation_READY).GetEtag()
