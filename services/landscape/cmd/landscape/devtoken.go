@@ -7,6 +7,7 @@ import (
 
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/config"
+	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
 func devTokenCommand() (*config.FlagSet, func(context.Context, env) error) {
@@ -20,8 +21,8 @@ func devTokenCommand() (*config.FlagSet, func(context.Context, env) error) {
 	fs.Duration(&ttl, "ttl", "LANDSCAPE_DEV_TTL", 24*time.Hour, "lifetime of the JWT")
 	fs.String(&secret, "jwt-hs256-secret", "LANDSCAPE_JWT_HS256_SECRET", DevHS256Secret, "HS256 secret; the default is the development secret of landscape dev")
 	return fs, func(_ context.Context, e env) error {
-		if !gaPattern.MatchString(ga) {
-			return usagef("--global-account %q is not a global account id (%s)", ga, gaPattern)
+		if !resource.ValidID(ga) {
+			return usagef("--global-account %q is not a global account id (%s)", ga, resource.IDPattern)
 		}
 		rs := parseRoles(roles)
 		for _, r := range rs {

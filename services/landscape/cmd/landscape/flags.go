@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -70,9 +69,6 @@ func (j *jwtFlags) config(serviceSecret string) authn.Config {
 		ServiceSecret: serviceSecret,
 	}
 }
-
-// gaPattern is the global account id of DESIGN 1.1.
-var gaPattern = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // parseRoles splits a comma-separated role list.
 func parseRoles(s string) []string {
