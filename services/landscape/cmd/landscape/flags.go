@@ -9,6 +9,7 @@ import (
 
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/config"
+	"github.com/landscape-dev/landscape/services/landscape/stack"
 )
 
 // DevHS256Secret is the HS256 secret `landscape dev` and `landscape
@@ -23,7 +24,7 @@ const (
 	defaultGRPCAddr  = "127.0.0.1:9090"
 	defaultRedisURL  = "redis://127.0.0.1:6379"
 	defaultNATSURL   = "nats://127.0.0.1:4222"
-	defaultKeyPrefix = "ls"
+	defaultKeyPrefix = stack.DefaultKeyPrefix
 )
 
 // logFlags are the logging settings of every long-running command.
