@@ -280,7 +280,8 @@ func run(ctx context.Context, f flags) error {
 			return err
 		}
 		if f.keyPrefix != "" {
-			store = redisstore.New(rdb, f.keyPrefix)
+			prefix = f.keyPrefix
+			store = redisstore.New(rdb, prefix)
 		}
 		if f.cpuProfile != "" || f.memProfile != "" {
 			logf("--cpuprofile/--memprofile profile this process only: profile the landscape itself with its own pprof")
@@ -290,7 +291,7 @@ func run(ctx context.Context, f flags) error {
 
 	b := &bench{
 		t: tgt, dur: f.duration, clients: clients, filter: splitList(f.scenarios),
-		listSize: f.listSize, evRate: f.eventsRate, store: store, log: logf,
+		listSize: f.listSize, evRate: f.eventsRate, store: store, keyPrefix: prefix, log: logf,
 	}
 	if mode == "external" && f.httpAddr == "" {
 		b.filter = append(b.filter[:0:0], restless(b.filter)...)

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/landscape-dev/landscape/pkg/outbox"
+	"github.com/landscape-dev/landscape/services/registry/redisstore"
 )
 
 // memoryLoadLimit bounds the registrations of the memory scenario in time.
@@ -119,12 +122,8 @@ func (b *bench) memory(ctx context.Context, bin, redisURL string, n int) {
 	defer func() {
 		cancel()
 		_ = cmd.Wait()
-		rdb, err := redisOpen(redisURL)
-		if err == nil {
-			deleted := deletePrefix(context.Background(), rdb, prefix)
-			_ = rdb.Close()
-			b.log("  (removed %d keys of the memory run's prefix %s:)", deleted, prefix)
-		}
+		deleted := deletePrefix(context.Background(), b.t.redis, prefix)
+		b.log("  (removed %d keys of the memory run's prefix %s:)", deleted, prefix)
 	}()
 	base := "http://127.0.0.1:" + strconv.Itoa(hp)
 	healthy := false
@@ -180,14 +179,11 @@ func (b *bench) memory(ctx context.Context, bin, redisURL string, n int) {
 	}
 	afterLoad, peak, _ := rss(pid)
 	// Let the relay publish the outbox and the runtime return memory.
-	rdb, _ := redisOpen(redisURL)
-	if rdb != nil {
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-			if n, err := rdb.XLen(ctx, prefix+":registry:outbox").Result(); err != nil || n == 0 {
-				break
-			}
+	outboxKey := outbox.New(nil, prefix, redisstore.Context).Key()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if n, err := b.t.redis.XLen(ctx, outboxKey).Result(); err != nil || n == 0 {
+			break
 		}
-		_ = rdb.Close()
 	}
 	time.Sleep(3 * time.Second)
 	settled, peak2, _ := rss(pid)

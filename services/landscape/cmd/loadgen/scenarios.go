@@ -15,10 +15,12 @@ import (
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/services/formation"
 	"github.com/landscape-dev/landscape/services/registry/formations"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 	"github.com/landscape-dev/landscape/services/registry/system"
+	tokenstore "github.com/landscape-dev/landscape/services/token/redisstore"
 )
 
 // bench is one load run: the target, its settings and the results so far.
@@ -31,11 +33,13 @@ type bench struct {
 	evRate   int
 	// store, when not nil, seeds systems through the registry's own Redis
 	// store (in-process mode, or a known key prefix); else through the API.
-	store   *redisstore.Store
-	js      jetstream.JetStream // the landscape's NATS, to see its consumers catch up
-	pool    tokenPool
-	results []Result
-	log     func(format string, args ...any)
+	store *redisstore.Store
+	// keyPrefix is the landscape's Redis key prefix when known (with store).
+	keyPrefix string
+	js        jetstream.JetStream // the landscape's NATS, to see its consumers catch up
+	pool      tokenPool
+	results   []Result
+	log       func(format string, args ...any)
 }
 
 // want reports whether a scenario key passes the --scenarios filter.
@@ -239,9 +243,9 @@ func (b *bench) settle(ctx context.Context) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if b.store != nil {
-		registry := b.store.Outbox().Key()
-		for _, key := range []string{registry, strings.Replace(registry, ":registry:", ":token:", 1)} {
+	if b.keyPrefix != "" {
+		for _, outboxContext := range []string{redisstore.Context, tokenstore.Context} {
+			key := outbox.New(nil, b.keyPrefix, outboxContext).Key()
 			wait(func() bool {
 				n, err := b.t.redis.XLen(ctx, key).Result()
 				return err != nil || n == 0
