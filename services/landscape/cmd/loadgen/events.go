@@ -10,10 +10,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/services/registry/redisstore"
 )
 
 // registryStream is the registry's JetStream stream (DESIGN 3.4).
-const registryStream = "LANDSCAPE_REGISTRY"
+var registryStream = cloudevent.StreamName(redisstore.Context)
 
 // evRec pairs the return of a RegisterSystem call with the receipt of its
 // system.created event, whichever comes first.
