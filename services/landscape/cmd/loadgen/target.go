@@ -23,14 +23,26 @@ import (
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/services/registry/catalog"
 )
 
-// systemTypes of the catalog (DESIGN 1.2); cxTypes may join a formation
-// before pairing.
-var (
-	systemTypes = []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
-	cxTypes     = []string{"sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
-)
+// systemTypes are the types of the registry's catalog (DESIGN 1.2), in its
+// order; cxTypes those that may join a formation before pairing.
+var systemTypes, cxTypes = catalogTypes()
+
+func catalogTypes() (all, cx []string) {
+	c, err := catalog.Load()
+	if err != nil {
+		panic(err) // the embedded catalog, which the registry loads the same way
+	}
+	for _, t := range c.Types() {
+		all = append(all, t.ID)
+		if t.AssignableBeforePairing {
+			cx = append(cx, t.ID)
+		}
+	}
+	return all, cx
+}
 
 // gaRotation is how many registrations go to one generated global account
 // before the next: with the six types in turn that is at most 834 unused
