@@ -194,7 +194,6 @@ func main() {
 }
 
 func run(ctx context.Context, f flags) error {
-	stack.TuneRuntime(false) // in-process mode measures landscape dev: its collector setting
 	clients, err := parseClients(f.clients)
 	if err != nil {
 		return err
@@ -223,6 +222,7 @@ func run(ctx context.Context, f flags) error {
 		stackLog = slog.New(slog.DiscardHandler)
 	)
 	if f.grpcAddr == "" {
+		stack.TuneRuntime(false) // in-process mode measures landscape dev: its collector setting
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis at %s: %w (start one, or set --redis-url)", f.redisURL, err)
 		}
