@@ -182,8 +182,8 @@ func TestBinaryFlags(t *testing.T) {
 			t.Errorf("landscape %s --help lists no flags", cmd)
 		}
 		for _, s := range flags {
-			if want := "LANDSCAPE_" + strings.ToUpper(strings.ReplaceAll(s.Flag, "-", "_")); s.Env != want && !strings.HasPrefix(s.Env, "LANDSCAPE_") {
-				t.Errorf("landscape %s --%s: env %q, want %s", cmd, s.Flag, s.Env, want)
+			if !strings.HasPrefix(s.Env, "LANDSCAPE_") {
+				t.Errorf("landscape %s --%s: env %q, want a LANDSCAPE_ variable", cmd, s.Flag, s.Env)
 			}
 		}
 	}
