@@ -252,6 +252,26 @@ func TestGatewayMutatedRequests(t *testing.T) {
 	t.Logf("bad inputs: %d requests (%d mutated bodies, %d seeds x %d routes), none answered 5xx", g.tried.Load(), bodies, len(abuseSeeds), len(abuseRoutes))
 }
 
+// drip writes b to c once a second until stop is called or a write fails.
+func drip(c io.Writer, b string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				if _, err := io.WriteString(c, b); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // TestGatewaySlowClients: a client that sends its headers slowly is cut
 // by ReadHeaderTimeout, one that sends its body slowly by ReadTimeout
 // (gateway constants; not configurable, so the test waits for them), and
@@ -290,23 +310,9 @@ func TestGatewaySlowClients(t *testing.T) {
 			start := time.Now()
 			// One header byte a second: each write keeps the connection
 			// busy, but ReadHeaderTimeout counts from the first byte.
-			stop := make(chan struct{})
-			go func() {
-				tk := time.NewTicker(time.Second)
-				defer tk.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-tk.C:
-						if _, err := c.Write([]byte("a")); err != nil {
-							return
-						}
-					}
-				}
-			}()
+			stop := drip(c, "a")
 			took, _ := waitClosed(c, start, gateway.ReadHeaderTimeout+10*time.Second)
-			close(stop)
+			stop()
 			if took < gateway.ReadHeaderTimeout-time.Second {
 				t.Errorf("slow header cut after %s, before ReadHeaderTimeout %s", took, gateway.ReadHeaderTimeout)
 			}
@@ -321,23 +327,9 @@ func TestGatewaySlowClients(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		stop := make(chan struct{})
-		go func() {
-			tk := time.NewTicker(time.Second)
-			defer tk.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tk.C:
-					if _, err := slowBody.Write([]byte(" ")); err != nil {
-						return
-					}
-				}
-			}
-		}()
+		stop := drip(slowBody, " ")
 		took, answer := waitClosed(slowBody, start, gateway.ReadTimeout+15*time.Second)
-		close(stop)
+		stop()
 		if took < gateway.ReadTimeout-2*time.Second {
 			t.Errorf("slow body cut after %s, before ReadTimeout %s", took, gateway.ReadTimeout)
 		}
@@ -502,13 +494,12 @@ func FuzzGatewayIDsAndNames(f *testing.F) {
 		f.Add(s.id, s.name)
 	}
 	g := newGatewayTarget(f)
-	types := []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
 	f.Fuzz(func(t *testing.T, id, name string) {
 		q := ""
 		if id != "" {
 			q = "?systemId=" + url.QueryEscape(id)
 		}
-		body, _ := json.Marshal(map[string]string{"displayName": name, "type": types[g.tried.Load()%int64(len(types))]})
+		body, _ := json.Marshal(map[string]string{"displayName": name, "type": systemTypes[g.tried.Load()%int64(len(systemTypes))]})
 		g.tried.Add(1)
 		r := httpCall(t, g.st.HTTP, "POST", g.st.BaseURL+"/v1/globalAccounts/fuzz/systems"+q, g.jwt, string(body))
 		switch {

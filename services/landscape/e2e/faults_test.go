@@ -30,7 +30,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
@@ -40,6 +39,7 @@ import (
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 	"github.com/landscape-dev/landscape/services/landscape/stack"
 	"github.com/landscape-dev/landscape/services/landscape/stacktest"
@@ -51,8 +51,6 @@ const (
 	// faultCallDeadline is the deadline of every call of the fault load.
 	faultCallDeadline = 5 * time.Second
 )
-
-var faultTypes = []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
 
 // faultLoad drives RegisterSystem + PairSystem cycles and remembers every
 // answer: what was acknowledged (system name → acknowledged etag), and
@@ -110,7 +108,7 @@ func (l *faultLoad) snapshot() (map[string]int64, map[string]int, time.Duration)
 // cycle registers a system and pairs it; each acknowledged step is noted.
 func (l *faultLoad) cycle(ctx context.Context, reg registryv1.RegistryServiceClient, jwt string) {
 	n := l.seq.Add(1)
-	typ := faultTypes[n%int64(len(faultTypes))]
+	typ := systemTypes[n%int64(len(systemTypes))]
 	cctx, cancel := context.WithTimeout(stacktest.Ctx(ctx, jwt), faultCallDeadline)
 	start := time.Now()
 	res, err := reg.RegisterSystem(cctx, &registryv1.RegisterSystemRequest{
@@ -224,15 +222,11 @@ func dialGRPC(t testing.TB, addr string) *grpc.ClientConn {
 // jetStreamAt connects a test client to NATS.
 func jetStreamAt(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, js, err := natsconn.Connect(url, "e2e", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return js
 }
 

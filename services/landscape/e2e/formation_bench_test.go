@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
@@ -74,11 +72,7 @@ func fmSetup(t testing.TB, st *stacktest.Stack, perClient int) []fmClient {
 	var wg sync.WaitGroup
 	errs := make(chan error, fmClients)
 	for i := range clients {
-		conn, err := grpc.NewClient(st.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
+		conn := dialGRPC(t, st.GRPCAddr)
 		ga := fmt.Sprintf("fload-%02d", i)
 		c := &clients[i]
 		*c = fmClient{form: formationv1.NewFormationServiceClient(conn), reg: registryv1.NewRegistryServiceClient(conn),

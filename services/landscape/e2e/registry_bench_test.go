@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
@@ -86,7 +84,6 @@ func runLoad(t testing.TB, name string, clients, perClient int, call func(client
 }
 
 type loadClient struct {
-	conn   *grpc.ClientConn
 	reg    registryv1.RegistryServiceClient
 	health healthpb.HealthClient
 	ctx    context.Context
@@ -98,22 +95,16 @@ func loadSetup(t testing.TB) (*stacktest.Stack, []loadClient) {
 	st := stacktest.Start(t, stacktest.Options{})
 	clients := make([]loadClient, loadClients)
 	for i := range clients {
-		conn, err := grpc.NewClient(st.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
+		conn := dialGRPC(t, st.GRPCAddr)
 		// A global account per client keeps each under the token quota.
 		ga := fmt.Sprintf("load-%02d", i)
 		clients[i] = loadClient{
-			conn: conn, reg: registryv1.NewRegistryServiceClient(conn), health: healthpb.NewHealthClient(conn),
+			reg: registryv1.NewRegistryServiceClient(conn), health: healthpb.NewHealthClient(conn),
 			ctx: stacktest.Ctx(context.Background(), st.AdminJWT(ga)), ga: ga,
 		}
 	}
 	return st, clients
 }
-
-var loadTypes = []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
 
 // registryLoad runs the three phases and returns their results.
 func registryLoad(t testing.TB, perClient int) []loadResult {
@@ -139,7 +130,7 @@ func registryLoad(t testing.TB, perClient int) []loadResult {
 		cl := clients[c]
 		res, err := cl.reg.RegisterSystem(cl.ctx, &registryv1.RegisterSystemRequest{
 			Parent: "globalAccounts/" + cl.ga,
-			System: &registryv1.System{DisplayName: "Load " + strconv.Itoa(i), Type: loadTypes[i%len(loadTypes)]},
+			System: &registryv1.System{DisplayName: "Load " + strconv.Itoa(i), Type: systemTypes[i%len(systemTypes)]},
 		})
 		if err != nil {
 			return err
@@ -149,7 +140,7 @@ func registryLoad(t testing.TB, perClient int) []loadResult {
 	})
 	pair := runLoad(t, "PairSystem", loadClients, perClient, func(c, i int) error {
 		_, err := clients[c].reg.PairSystem(context.Background(), &registryv1.PairSystemRequest{
-			IntegrationToken: tokens[c][i], SystemType: loadTypes[i%len(loadTypes)], BaseUrl: "https://load.example.com",
+			IntegrationToken: tokens[c][i], SystemType: systemTypes[i%len(systemTypes)], BaseUrl: "https://load.example.com",
 		})
 		return err
 	})
@@ -160,13 +151,9 @@ func TestRegistryLoad(t *testing.T) {
 	if os.Getenv("LANDSCAPE_REGISTRY_LOAD") == "" {
 		t.Skip("load run: set LANDSCAPE_REGISTRY_LOAD=1 (prints throughput and latency; no timed assertion)")
 	}
-	perClient := 50
-	if n, err := strconv.Atoi(os.Getenv("LANDSCAPE_REGISTRY_LOAD_N")); err == nil && n > 0 {
-		perClient = n
-	}
-	res := registryLoad(t, perClient)
+	res := registryLoad(t, envInt("LANDSCAPE_REGISTRY_LOAD_N", 50))
 	base := res[0].rate()
-	t.Logf("%d concurrent gRPC clients, GOMAXPROCS=%d", loadClients, runtimeProcs())
+	t.Logf("%d concurrent gRPC clients, GOMAXPROCS=%d", loadClients, runtime.GOMAXPROCS(0))
 	t.Logf("%-26s %8s %10s %9s %9s %9s", "operation", "calls", "calls/s", "p50", "p99", "x base")
 	for _, r := range res {
 		t.Logf("%-26s %8d %10.0f %9s %9s %9.2f", r.name, r.calls, r.rate(),
@@ -197,5 +184,3 @@ func shortName(s string) string {
 	}
 	return "health"
 }
-
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -27,6 +27,9 @@ import (
 	"github.com/landscape-dev/landscape/services/landscape/stacktest"
 )
 
+// systemTypes are the six system types of the catalog.
+var systemTypes = []string{"sap-s4hana-cloud", "sap-marketing-cloud", "sap-successfactors", "sap-commerce-cloud", "sap-cloud-for-customer", "sap-field-service-management"}
+
 var tokenPattern = regexp.MustCompile(`^lsit_[0-9A-Za-z]{49}$`)
 
 // reasonOf returns the code and the ErrorInfo reason of a gRPC error.

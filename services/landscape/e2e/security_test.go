@@ -34,9 +34,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
@@ -160,7 +158,6 @@ type streamEvent struct {
 	MsgID    string // Nats-Msg-Id header
 	Event    cloudevent.Event
 	Revision int64
-	Raw      []byte
 }
 
 // key identifies a state change: the resource, the event and its revision.
@@ -219,7 +216,7 @@ func readStreams(t testing.TB, js jetstream.JetStream, lb *logbook) []streamEven
 						t.Errorf("event %s on %s holds %s", ev.ID, m.Subject(), what)
 					}
 				}
-				out = append(out, streamEvent{Stream: name, Subject: m.Subject(), MsgID: m.Headers().Get("Nats-Msg-Id"), Event: ev, Revision: r, Raw: m.Data()})
+				out = append(out, streamEvent{Stream: name, Subject: m.Subject(), MsgID: m.Headers().Get("Nats-Msg-Id"), Event: ev, Revision: r})
 			}
 			if n == 0 && ctx.Err() != nil {
 				t.Fatalf("stream %s: read %d of %d messages", name, got, want)
@@ -682,11 +679,7 @@ func TestSecurityTokenServiceIsInternal(t *testing.T) {
 	t.Parallel()
 	lb := newLogbook(t)
 	s := startSecurityStack(t, lb)
-	conn, err := grpc.NewClient(s.st.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialGRPC(t, s.st.GRPCAddr)
 	tc := tokenv1.NewTokenServiceClient(conn)
 	admin := s.hsJWT("acme", string(authn.RoleGlobalAccountAdmin))
 	lb.keep(admin)
