@@ -294,7 +294,7 @@ func run(ctx context.Context, f flags) error {
 		listSize: f.listSize, evRate: f.eventsRate, store: store, keyPrefix: prefix, log: logf,
 	}
 	if mode == "external" && f.httpAddr == "" {
-		b.filter = append(b.filter[:0:0], restless(b.filter)...)
+		b.filter = restless(b.filter)
 	}
 	logf("warming up %d clients", maxClients)
 	if err := b.warmUp(ctx); err != nil {
@@ -348,7 +348,12 @@ func orEmbedded(url string) string {
 	return url
 }
 
-// restless drops the REST scenarios when no gateway address is known.
+// noScenario is a --scenarios entry that no scenario key contains.
+const noScenario = "\x00"
+
+// restless drops the REST scenarios when no gateway address is known. A
+// filter of REST scenarios only becomes one that matches no scenario (an
+// empty filter would match every one).
 func restless(filter []string) []string {
 	if len(filter) == 0 || (len(filter) == 1 && filter[0] == "all") {
 		return []string{"grpc", "redis", "events", "memory"}
@@ -358,6 +363,9 @@ func restless(filter []string) []string {
 		if !strings.Contains(f, "rest") {
 			out = append(out, f)
 		}
+	}
+	if len(out) == 0 {
+		return []string{noScenario}
 	}
 	return out
 }
