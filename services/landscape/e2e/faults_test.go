@@ -171,6 +171,41 @@ func etagOf(s string) int64 {
 	return n
 }
 
+// faultEnv is what every fault test owns: a logbook, a redis-server
+// process, a NATS server and an admin JWT of the fault global account
+// (kept in the logbook).
+type faultEnv struct {
+	lb  *logbook
+	rp  *testkit.RedisProc
+	ns  *testkit.NATSServer
+	jwt string
+}
+
+func newFaultEnv(t *testing.T) *faultEnv {
+	t.Helper()
+	e := &faultEnv{lb: newLogbook(t), rp: testkit.RedisProcess(t, testkit.RedisOptions{}), ns: testkit.NATS(t), jwt: faultJWT(t)}
+	e.lb.keep(e.jwt)
+	return e
+}
+
+// inProcess starts the landscape in-process on e's Redis and NATS and
+// returns it, a registry client of it and a fault load logging into e.lb.
+func (e *faultEnv) inProcess(t *testing.T) (*stack.Stack, registryv1.RegistryServiceClient, *faultLoad) {
+	t.Helper()
+	st := startFaultStack(t, e.rp.URL(), e.ns.URL(), e.lb)
+	return st, registryv1.NewRegistryServiceClient(dialGRPC(t, st.GRPCAddr)), newFaultLoad(e.lb)
+}
+
+// processes returns the landscape binary and a service secret (kept in
+// e.lb) for the tests that run the landscape as processes.
+func (e *faultEnv) processes(t *testing.T) (bin, serviceSecret string) {
+	t.Helper()
+	bin = buildLandscape(t)
+	serviceSecret = "faults-service-" + testkit.RandomID(8)
+	e.lb.keep(serviceSecret)
+	return bin, serviceSecret
+}
+
 // startFaultStack runs the landscape in-process on the test's own Redis
 // and NATS.
 func startFaultStack(t *testing.T, redisURL, natsURL string, lb *logbook) *stack.Stack {
@@ -358,14 +393,9 @@ func faultVerdict(t *testing.T, name string, l *faultLoad, reg registryv1.Regist
 // change's event arrives, none twice.
 func TestFaultNATSDown(t *testing.T) {
 	t.Parallel()
-	lb := newLogbook(t)
-	rp := testkit.RedisProcess(t, testkit.RedisOptions{})
-	ns := testkit.NATS(t)
-	st := startFaultStack(t, rp.URL(), ns.URL(), lb)
-	reg := registryv1.NewRegistryServiceClient(dialGRPC(t, st.GRPCAddr))
-	jwt := faultJWT(t)
-	lb.keep(jwt)
-	load := newFaultLoad(lb)
+	e := newFaultEnv(t)
+	ns, jwt := e.ns, e.jwt
+	st, reg, load := e.inProcess(t)
 	stop := load.run(reg, jwt, 4, 80*time.Millisecond)
 
 	testkit.Eventually(t, 10*time.Second, "load running", func() bool { return load.okCalls.Load() > 20 })
@@ -408,14 +438,9 @@ func TestFaultNATSDown(t *testing.T) {
 // recover by themselves once Redis is back; nothing acknowledged is lost.
 func TestFaultRedisDown(t *testing.T) {
 	t.Parallel()
-	lb := newLogbook(t)
-	rp := testkit.RedisProcess(t, testkit.RedisOptions{})
-	ns := testkit.NATS(t)
-	st := startFaultStack(t, rp.URL(), ns.URL(), lb)
-	reg := registryv1.NewRegistryServiceClient(dialGRPC(t, st.GRPCAddr))
-	jwt := faultJWT(t)
-	lb.keep(jwt)
-	load := newFaultLoad(lb)
+	e := newFaultEnv(t)
+	lb, rp, jwt := e.lb, e.rp, e.jwt
+	st, reg, load := e.inProcess(t)
 	stop := load.run(reg, jwt, 4, 40*time.Millisecond)
 
 	// A REST client too, to see the gateway's answer.
@@ -563,14 +588,9 @@ func startDev(t *testing.T, bin, redisURL, natsURL, serviceSecret string) (*test
 // (the relay drains the outbox at start).
 func TestFaultKillProcess(t *testing.T) {
 	t.Parallel()
-	lb := newLogbook(t)
-	bin := buildLandscape(t)
-	rp := testkit.RedisProcess(t, testkit.RedisOptions{})
-	ns := testkit.NATS(t)
-	svcSecret := "faults-service-" + testkit.RandomID(8)
-	lb.keep(svcSecret)
-	jwt := faultJWT(t)
-	lb.keep(jwt)
+	e := newFaultEnv(t)
+	lb, rp, ns, jwt := e.lb, e.rp, e.ns, e.jwt
+	bin, svcSecret := e.processes(t)
 	load := newFaultLoad(lb)
 	kills := 0
 	var procs []*testkit.Process
@@ -628,14 +648,9 @@ func TestFaultKillProcess(t *testing.T) {
 // recover when the peer returns on its address.
 func TestFaultPeerDown(t *testing.T) {
 	t.Parallel()
-	lb := newLogbook(t)
-	bin := buildLandscape(t)
-	rp := testkit.RedisProcess(t, testkit.RedisOptions{})
-	ns := testkit.NATS(t)
-	svcSecret := "faults-service-" + testkit.RandomID(8)
-	lb.keep(svcSecret)
-	jwt := faultJWT(t)
-	lb.keep(jwt)
+	e := newFaultEnv(t)
+	lb, rp, ns, jwt := e.lb, e.rp, e.ns, e.jwt
+	bin, svcSecret := e.processes(t)
 	port := func() string {
 		p, err := testkit.FreePort()
 		if err != nil {
