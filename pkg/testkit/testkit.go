@@ -153,7 +153,23 @@ func RandomID(n int) string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+//
+// It picks from below the kernel's ephemeral range (Linux: 32768-60999),
+// where outgoing connections never take their local port: a port handed
+// out by listening on :0 was often taken by one of the test run's many
+// client connections before the test could listen on it again.
 func FreePort() (int, error) {
+	const low, high = 20000, 32768
+	var b [2]byte
+	for range 50 {
+		_, _ = rand.Read(b[:])
+		port := low + (int(b[0])<<8|int(b[1]))%(high-low)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			_ = l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
