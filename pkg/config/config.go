@@ -6,6 +6,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -196,4 +197,35 @@ func (f *FlagSet) Help() string {
 // printHelp is the flag set's Usage: it prints Help to the output.
 func (f *FlagSet) printHelp() {
 	fmt.Fprint(f.Output(), f.Help())
+}
+
+// RedactURL makes a URL, or a comma-separated list of them, fit for logs:
+// it drops the user info and replaces the value of every query parameter
+// whose name holds "password" (go-redis Sentinel URLs carry the Redis
+// password as ?password=). A URL that does not parse is not shown at all,
+// since it may hold a password where the parser could not find it.
+func RedactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, one := range parts {
+		u, err := url.Parse(one)
+		if err != nil {
+			parts[i] = "(unparsable URL)"
+			continue
+		}
+		u.User = nil
+		if q := u.Query(); len(q) > 0 {
+			changed := false
+			for k := range q {
+				if strings.Contains(strings.ToLower(k), "password") {
+					q.Set(k, "REDACTED")
+					changed = true
+				}
+			}
+			if changed {
+				u.RawQuery = q.Encode()
+			}
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }

@@ -185,3 +185,22 @@ func TestNilGetenvUsesTheEnvironment(t *testing.T) {
 		t.Fatalf("Parse = %v, addr %q; want :4242", err, addr)
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+		{"redis://:s3cret@redis:6379", "redis://redis:6379"},
+		{"redis://:s3cret@sentinel-0:26379?master_name=landscape&password=s3cret&addr=sentinel-1:26379",
+			"redis://sentinel-0:26379?addr=sentinel-1%3A26379&master_name=landscape&password=REDACTED"},
+		{"nats://u:s3cret@n1:4222,nats://n2:4222", "nats://n1:4222,nats://n2:4222"},
+		{"redis://:s3cret@%zz", "(unparsable URL)"},
+	} {
+		got := RedactURL(c.in)
+		if got != c.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if strings.Contains(got, "s3cret") {
+			t.Errorf("RedactURL(%q) leaks the password: %q", c.in, got)
+		}
+	}
+}

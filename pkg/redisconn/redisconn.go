@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -35,7 +36,7 @@ func Open(url string) (*redis.Client, error) {
 	if strings.Contains(url, "master_name=") {
 		opt, err := redis.ParseFailoverURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("redis sentinel url: %w", err)
+			return nil, fmt.Errorf("redis sentinel url: %w", withoutURL(err))
 		}
 		tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
 		c := redis.NewFailoverClient(opt)
@@ -44,12 +45,22 @@ func Open(url string) (*redis.Client, error) {
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, fmt.Errorf("redis url: %w", withoutURL(err))
 	}
 	tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
 	c := redis.NewClient(opt)
 	batch(c)
 	return c, nil
+}
+
+// withoutURL drops the URL from a parse error (url.Parse quotes it whole,
+// password included), keeping what is wrong with it.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // tune sets the options both kinds of client share.

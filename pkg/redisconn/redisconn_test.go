@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,21 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 	for _, u := range []string{"http://x", "redis://x:1?master_name=a&bogus=1", "::"} {
 		if _, err := redisconn.Open(u); err == nil {
 			t.Errorf("Open(%q) accepted", u)
+		}
+	}
+}
+
+func TestOpenErrorHidesThePassword(t *testing.T) {
+	for _, u := range []string{
+		"redis://:s3cret@127.0.0.1:6379/%zz",
+		"redis://:s3cret@sentinel-0:26379/%zz?master_name=landscape",
+	} {
+		_, err := redisconn.Open(u)
+		if err == nil {
+			t.Fatalf("Open(%q): want an error", u)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open: the error shows the password: %v", err)
 		}
 	}
 }

@@ -81,7 +81,7 @@ func devCommand() (*config.FlagSet, func(context.Context, env) error) {
 		}
 		printDevBanner(e, st, f)
 		logger.Info("landscape dev running",
-			"gateway", st.GatewayURL(), "grpc_addr", st.GRPCAddr, "nats_url", redactURL(st.NATSURL),
+			"gateway", st.GatewayURL(), "grpc_addr", st.GRPCAddr, "nats_url", config.RedactURL(st.NATSURL),
 			"embedded_redis", st.EmbeddedRedis, "embedded_nats", st.EmbeddedNATS)
 		if err := st.Wait(); err != nil {
 			return err
@@ -99,13 +99,13 @@ func printDevBanner(e env, st *stack.Stack, f devFlags) {
 	if st.EmbeddedRedis {
 		fmt.Fprintf(w, "  Redis:    embedded in-memory store at %s (data is lost on exit; --redis-url for a real Redis)\n", st.RedisURL)
 	} else {
-		fmt.Fprintf(w, "  Redis:    %s (real Redis, key prefix %q)\n", redactURL(st.RedisURL), st.KeyPrefix)
+		fmt.Fprintf(w, "  Redis:    %s (real Redis, key prefix %q)\n", config.RedactURL(st.RedisURL), st.KeyPrefix)
 	}
 	natsKind := "external"
 	if st.EmbeddedNATS {
 		natsKind = "embedded, JetStream"
 	}
-	fmt.Fprintf(w, "  NATS:     %s (%s)\n", redactURL(st.NATSURL), natsKind)
+	fmt.Fprintf(w, "  NATS:     %s (%s)\n", config.RedactURL(st.NATSURL), natsKind)
 	fmt.Fprintf(w, "  gRPC:     %s (registry, token, formation, health, reflection)\n", st.GRPCAddr)
 	fmt.Fprintf(w, "  Gateway:  %s (try %s/healthz)\n", st.GatewayURL(), st.GatewayURL())
 	if f.jwt.hs256Secret == "" {
@@ -123,6 +123,6 @@ func printDevBanner(e env, st *stack.Stack, f devFlags) {
 	fmt.Fprintf(w, "  Admin JWT for global account %q (role %s, valid %s):\n\n", devGlobalAccount, authn.RoleGlobalAccountAdmin, devJWTTTL)
 	fmt.Fprintf(w, "export LANDSCAPE_JWT=%s\n\n", jwt)
 	fmt.Fprintln(w, "  More with: landscape dev-token --global-account <id> --role <role>")
-	fmt.Fprintln(w, "  Watch the events with: landscape events --nats-url "+redactURL(st.NATSURL))
+	fmt.Fprintln(w, "  Watch the events with: landscape events --nats-url "+config.RedactURL(st.NATSURL))
 	fmt.Fprintln(w)
 }

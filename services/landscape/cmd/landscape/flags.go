@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -106,13 +104,3 @@ func positive(name string, d time.Duration) error {
 
 // envName is a flag word as it appears in an environment variable.
 func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
-
-// redactURL drops the user info (a password) from a URL for logs.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return fmt.Sprint(u)
-}

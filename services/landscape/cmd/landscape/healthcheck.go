@@ -106,7 +106,7 @@ func checkHTTP(ctx context.Context, url string) error {
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", redactURL(url), res.Status)
+		return fmt.Errorf("GET %s: %s", config.RedactURL(url), res.Status)
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func serviceCommand(name string) (*config.FlagSet, func(context.Context, env) er
 		}
 		srv := grpcserver.New(logger, auth)
 		s.Register(srv)
-		logger.Info("serving", "grpc_addr", lis.Addr().String(), "nats_url", redactURL(f.natsURL))
+		logger.Info("serving", "grpc_addr", lis.Addr().String(), "nats_url", config.RedactURL(f.natsURL))
 		return serveGRPC(ctx, logger, srv, lis, s.Run)
 	}
 }

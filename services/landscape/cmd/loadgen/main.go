@@ -70,6 +70,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/landscape-dev/landscape/pkg/config"
 	"github.com/landscape-dev/landscape/services/landscape/stack"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 )
@@ -224,7 +225,7 @@ func run(ctx context.Context, f flags) error {
 	if f.grpcAddr == "" {
 		stack.TuneRuntime(false) // in-process mode measures landscape dev: its collector setting
 		if err := rdb.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis at %s: %w (start one, or set --redis-url)", f.redisURL, err)
+			return fmt.Errorf("redis at %s: %w (start one, or set --redis-url)", config.RedactURL(f.redisURL), err)
 		}
 		if f.stackLogLevel != "" {
 			var lvl slog.Level
@@ -235,7 +236,7 @@ func run(ctx context.Context, f flags) error {
 		}
 		prefix = "lg" + runID
 		secret := randomID(32)
-		logf("starting the landscape in-process: Redis %s (key prefix %s:), NATS %s", f.redisURL, prefix, orEmbedded(f.natsURL))
+		logf("starting the landscape in-process: Redis %s (key prefix %s:), NATS %s", config.RedactURL(f.redisURL), prefix, orEmbedded(f.natsURL))
 		st, err = stack.Start(ctx, stack.Config{
 			RedisURL: f.redisURL, KeyPrefix: prefix, NATSURL: f.natsURL, NATSPort: -1,
 			JWTHS256Secret: secret,
