@@ -2,20 +2,30 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
+)
+
+// The Secret and key that hold the password of Redis and its Sentinels.
+const (
+	redisPasswordSecret = "landscape-redis-password"
+	redisPasswordKey    = "password"
 )
 
 // object is the part of a Kubernetes object the test reads.
@@ -54,7 +64,20 @@ type podSpec struct {
 		Secret *struct {
 			SecretName string `yaml:"secretName"`
 		} `yaml:"secret"`
+		ConfigMap *struct {
+			Name string `yaml:"name"`
+		} `yaml:"configMap"`
 	} `yaml:"volumes"`
+}
+
+type envVar struct {
+	Name      string `yaml:"name"`
+	Value     string `yaml:"value"`
+	ValueFrom *struct {
+		SecretKeyRef    *struct{ Name, Key string } `yaml:"secretKeyRef"`
+		ConfigMapKeyRef *struct{ Name, Key string } `yaml:"configMapKeyRef"`
+		FieldRef        any                         `yaml:"fieldRef"`
+	} `yaml:"valueFrom"`
 }
 
 type container struct {
@@ -62,21 +85,14 @@ type container struct {
 	Image   string   `yaml:"image"`
 	Command []string `yaml:"command"`
 	Args    []string `yaml:"args"`
-	Env     []struct {
-		Name      string `yaml:"name"`
-		Value     string `yaml:"value"`
-		ValueFrom *struct {
-			SecretKeyRef    *struct{ Name, Key string } `yaml:"secretKeyRef"`
-			ConfigMapKeyRef *struct{ Name, Key string } `yaml:"configMapKeyRef"`
-			FieldRef        any                         `yaml:"fieldRef"`
-		} `yaml:"valueFrom"`
-	} `yaml:"env"`
-	Ports []struct {
+	Env     []envVar `yaml:"env"`
+	Ports   []struct {
 		Name          string `yaml:"name"`
 		ContainerPort int    `yaml:"containerPort"`
 	} `yaml:"ports"`
 	ReadinessProbe *probe `yaml:"readinessProbe"`
 	LivenessProbe  *probe `yaml:"livenessProbe"`
+	StartupProbe   *probe `yaml:"startupProbe"`
 	Resources      struct {
 		Requests map[string]string `yaml:"requests"`
 		Limits   map[string]string `yaml:"limits"`
@@ -88,6 +104,9 @@ type container struct {
 }
 
 type probe struct {
+	Exec *struct {
+		Command []string `yaml:"command"`
+	} `yaml:"exec"`
 	GRPC *struct {
 		Port int `yaml:"port"`
 	} `yaml:"grpc"`
@@ -120,28 +139,36 @@ func manifests(t *testing.T) []object {
 		if err != nil {
 			t.Fatalf("kustomization.yaml: resource %s: %v", r, err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(raw))
-		for {
-			var node yaml.Node
-			err := dec.Decode(&node)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", r, err)
-			}
-			var o object
-			if err := node.Decode(&o); err != nil {
-				t.Fatalf("%s: %v", r, err)
-			}
-			if err := node.Decode(&o.raw); err != nil {
-				t.Fatalf("%s: %v", r, err)
-			}
-			if o.Kind == "" || o.Metadata.Name == "" {
-				t.Fatalf("%s: an object without kind or name", r)
-			}
-			objs = append(objs, o)
+		objs = append(objs, decodeObjects(t, r, raw)...)
+	}
+	return objs
+}
+
+// decodeObjects reads the objects of a YAML stream.
+func decodeObjects(t *testing.T, name string, raw []byte) []object {
+	t.Helper()
+	var objs []object
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	for {
+		var node yaml.Node
+		err := dec.Decode(&node)
+		if errors.Is(err, io.EOF) {
+			break
 		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var o object
+		if err := node.Decode(&o); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := node.Decode(&o.raw); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if o.Kind == "" || o.Metadata.Name == "" {
+			t.Fatalf("%s: an object without kind or name", name)
+		}
+		objs = append(objs, o)
 	}
 	return objs
 }
@@ -157,6 +184,116 @@ func (c cluster) get(kind, name string) (object, bool) {
 		}
 	}
 	return object{}, false
+}
+
+// ofKind returns the objects of the given kinds.
+func (c cluster) ofKind(kinds ...string) []object {
+	var out []object
+	for _, o := range c.objs {
+		if slices.Contains(kinds, o.Kind) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// envRef is a $(VAR) reference in an env value; $$ stands for a $.
+var envRef = regexp.MustCompile(`\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// expandEnv fills in $(VAR) in s from vars, the entries before it, as the
+// kubelet does; it also returns the names vars lacks (which Kubernetes
+// would leave as they are).
+func expandEnv(s string, vars map[string]string) (string, []string) {
+	var missing []string
+	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		name := m[2 : len(m)-1]
+		v, ok := vars[name]
+		if !ok {
+			missing = append(missing, name)
+			return m
+		}
+		return v
+	})
+	return out, missing
+}
+
+// secretValue stands for a Secret's key where the Secrets are not at hand:
+// the checks compare with it, and it is safe in a URL, as the (hex) Redis
+// password is.
+func secretValue(name, key string) string { return secretPrefix + name + "." + key }
+
+const secretPrefix = "secret."
+
+// envValues resolves a container's env entries in order: a value with the
+// $(VAR) references to entries before it filled in, a Secret's key through
+// secret, a ConfigMap's key from the manifests.
+func (c cluster) envValues(t *testing.T, what string, ct container, secret func(name, key string) string) map[string]string {
+	t.Helper()
+	vars := map[string]string{}
+	for _, e := range ct.Env {
+		v := e.Value
+		switch {
+		case e.ValueFrom == nil:
+			var missing []string
+			v, missing = expandEnv(e.Value, vars)
+			slices.Sort(missing)
+			for _, m := range slices.Compact(missing) {
+				t.Errorf("%s: env %s refers to $(%s), which no entry before it defines", what, e.Name, m)
+			}
+		case e.ValueFrom.SecretKeyRef != nil:
+			v = secret(e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			cm, ok := c.get("ConfigMap", ref.Name)
+			if !ok || cm.Data[ref.Key] == "" {
+				t.Errorf("%s: env %s: ConfigMap %s has no key %s", what, e.Name, ref.Name, ref.Key)
+			}
+			v = cm.Data[ref.Key]
+		case e.ValueFrom.FieldRef != nil:
+			v = "fieldRef"
+		default:
+			t.Errorf("%s: env %s: unsupported valueFrom", what, e.Name)
+		}
+		vars[e.Name] = v
+	}
+	return vars
+}
+
+// secretEnvs names a container's env entries that hold the key of Secret name.
+func secretEnvs(ct container, name, key string) []string {
+	var out []string
+	for _, e := range ct.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && *e.ValueFrom.SecretKeyRef == (struct{ Name, Key string }{name, key}) {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// scriptOf is what a container runs besides its env: its command, args and
+// exec probes, and the files of the ConfigMaps it mounts.
+func (c cluster) scriptOf(pod podSpec, ct container) string {
+	parts := slices.Concat(ct.Command, ct.Args)
+	for _, p := range []*probe{ct.ReadinessProbe, ct.LivenessProbe, ct.StartupProbe} {
+		if p != nil && p.Exec != nil {
+			parts = append(parts, strings.Join(p.Exec.Command, " "))
+		}
+	}
+	for _, m := range ct.VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name || v.ConfigMap == nil {
+				continue
+			}
+			cm, _ := c.get("ConfigMap", v.ConfigMap.Name)
+			for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+				parts = append(parts, cm.Data[k])
+			}
+		}
+	}
+	return strings.Join(parts, "\n")
 }
 
 // serviceSelector and servicePorts read a Service from its raw form.
@@ -309,30 +446,19 @@ func TestKubernetes(t *testing.T) {
 		for f, s := range flags {
 			values[f] = s.Default
 		}
-		for _, e := range ct.Env {
+		// An entry no flag reads must serve a later one's $(VAR).
+		env := c.envValues(t, what, ct, secretValue)
+		for i, e := range ct.Env {
 			s, ok := b.flagByEnv(cmd, e.Name)
 			if !ok {
-				t.Errorf("%s: env %s is read by no flag of landscape %s", what, e.Name, cmd)
+				ref := "$(" + e.Name + ")"
+				if !slices.ContainsFunc(ct.Env[i+1:], func(l envVar) bool { return strings.Contains(l.Value, ref) }) {
+					t.Errorf("%s: env %s is read by no flag of landscape %s, nor by a later entry's %s", what, e.Name, cmd, ref)
+				}
 				continue
 			}
-			v := e.Value
-			if e.ValueFrom != nil {
-				switch {
-				case e.ValueFrom.SecretKeyRef != nil:
-					v = "secret:" + e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
-				case e.ValueFrom.ConfigMapKeyRef != nil:
-					ref := e.ValueFrom.ConfigMapKeyRef
-					cm, ok := c.get("ConfigMap", ref.Name)
-					if !ok || cm.Data[ref.Key] == "" {
-						t.Errorf("%s: env %s: ConfigMap %s has no key %s", what, e.Name, ref.Name, ref.Key)
-					}
-					v = cm.Data[ref.Key]
-				default:
-					t.Errorf("%s: env %s: unsupported valueFrom", what, e.Name)
-				}
-			}
-			values[s.Flag] = v
-			checkValue(t, what, s, v)
+			values[s.Flag] = env[e.Name]
+			checkValue(t, what, s, env[e.Name])
 		}
 		for f, v := range values {
 			if flags[f].Required && v == "" {
@@ -340,7 +466,7 @@ func TestKubernetes(t *testing.T) {
 			}
 		}
 		if cmd != "gateway" {
-			if !strings.HasPrefix(values["service-secret"], "secret:") {
+			if !strings.HasPrefix(values["service-secret"], secretPrefix) {
 				t.Errorf("%s: LANDSCAPE_SERVICE_SECRET must come from a Secret", what)
 			}
 			if values["jwt-hs256-secret"] != "" {
@@ -485,24 +611,32 @@ func checkPDB(t *testing.T, c cluster, w object) {
 }
 
 // checkK8sRedis: the URL names the Sentinels (master_name) of a Redis
-// StatefulSet with replicas and AOF.
+// StatefulSet with replicas and AOF, and gives go-redis the password from
+// the Secret twice: as the user info, the Sentinels' password, and as the
+// password parameter, the Redis pods'. go-redis itself parses it.
 func checkK8sRedis(t *testing.T, c cluster, what, raw string) {
 	t.Helper()
-	u, err := url.Parse(raw)
+	opt, err := redis.ParseFailoverURL(raw)
 	if err != nil {
-		t.Errorf("%s: redis URL: %v", what, err)
+		t.Errorf("%s: redis URL %s: %v", what, raw, err)
 		return
 	}
-	master := u.Query().Get("master_name")
+	master := opt.MasterName
 	if master == "" {
 		t.Errorf("%s: redis URL %s: want Sentinel (master_name=...)", what, raw)
 		return
 	}
-	addrs := append([]string{u.Host}, u.Query()["addr"]...)
-	if len(addrs) < 3 {
-		t.Errorf("%s: redis URL names %d Sentinels, want 3", what, len(addrs))
+	pw := secretValue(redisPasswordSecret, redisPasswordKey)
+	if opt.SentinelPassword != pw {
+		t.Errorf("%s: redis URL: the user info (the Sentinels' password) is %q, want $(VAR) of an entry from Secret %s key %s", what, opt.SentinelPassword, redisPasswordSecret, redisPasswordKey)
 	}
-	for _, a := range addrs {
+	if opt.Password != pw {
+		t.Errorf("%s: redis URL: the password parameter (the Redis pods' password) is %q, want $(VAR) of an entry from Secret %s key %s", what, opt.Password, redisPasswordSecret, redisPasswordKey)
+	}
+	if len(opt.SentinelAddrs) < 3 {
+		t.Errorf("%s: redis URL names %d Sentinels, want 3", what, len(opt.SentinelAddrs))
+	}
+	for _, a := range opt.SentinelAddrs {
 		h, p, err := net.SplitHostPort(a)
 		if err != nil {
 			t.Errorf("%s: redis URL: %v", what, err)
@@ -585,8 +719,235 @@ func checkK8sNATS(t *testing.T, c cluster, what, raw string) {
 	}
 }
 
+// TestKubernetesRedisAuth: Redis and its Sentinels require the password
+// from the Secret, every redis-cli sends it without a flag that ps would
+// show, and no ConfigMap holds a password.
+func TestKubernetesRedisAuth(t *testing.T) {
+	t.Parallel()
+	c := cluster{objs: manifests(t)}
+	for _, w := range c.ofKind("Deployment", "StatefulSet", "Job") {
+		pod := w.Spec.Template.Spec
+		for _, ct := range pod.Containers {
+			what := fmt.Sprintf("%s %s: container %s", w.Kind, w.Metadata.Name, ct.Name)
+			script := c.scriptOf(pod, ct)
+			if !strings.Contains(script, "redis-cli") {
+				continue
+			}
+			if !slices.Contains(secretEnvs(ct, redisPasswordSecret, redisPasswordKey), "REDISCLI_AUTH") {
+				t.Errorf("%s runs redis-cli: want env REDISCLI_AUTH from Secret %s key %s", what, redisPasswordSecret, redisPasswordKey)
+			}
+			if redisCLIPassword.MatchString(script) {
+				t.Errorf("%s: redis-cli takes the password from REDISCLI_AUTH, not from its command line", what)
+			}
+		}
+	}
+
+	// The password of a workload's first container, in its script.
+	password := func(name string) (string, string) {
+		w, ok := c.get("StatefulSet", name)
+		if !ok || len(w.Spec.Template.Spec.Containers) == 0 {
+			t.Errorf("no StatefulSet %s", name)
+			return "", ""
+		}
+		ct := w.Spec.Template.Spec.Containers[0]
+		vars := secretEnvs(ct, redisPasswordSecret, redisPasswordKey)
+		if len(vars) == 0 {
+			t.Errorf("StatefulSet %s: no env from Secret %s key %s", name, redisPasswordSecret, redisPasswordKey)
+			return "", ""
+		}
+		return "$" + vars[0], c.scriptOf(w.Spec.Template.Spec, ct)
+	}
+	// Redis: requirepass for clients, masterauth for replication.
+	if v, script := password("redis"); v != "" {
+		for _, opt := range []string{"requirepass", "masterauth"} {
+			if want := fmt.Sprintf("--%s %q", opt, v); !strings.Contains(script, want) {
+				t.Errorf("StatefulSet redis: redis-server needs %s", want)
+			}
+		}
+	}
+	// Sentinels: requirepass for clients, sentinel-pass for the other
+	// Sentinels, auth-pass for each master, after the monitor line that
+	// makes the master known.
+	if v, script := password("redis-sentinel"); v != "" {
+		lines := strings.Split(script, "\n")
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
+		for _, want := range []string{"requirepass " + v, "sentinel sentinel-pass " + v} {
+			if !slices.Contains(lines, want) {
+				t.Errorf("StatefulSet redis-sentinel: sentinel.conf needs %q", want)
+			}
+		}
+		masters := 0
+		for i, l := range lines {
+			m := sentinelMonitor.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			masters++
+			if want := "sentinel auth-pass " + m[1] + " " + v; !slices.Contains(lines[i+1:], want) {
+				t.Errorf("StatefulSet redis-sentinel: sentinel.conf needs %q after its monitor line", want)
+			}
+		}
+		if masters == 0 {
+			t.Error("StatefulSet redis-sentinel: sentinel.conf monitors no master")
+		}
+	}
+
+	for _, o := range c.ofKind("ConfigMap") {
+		for k, v := range o.Data {
+			for _, pw := range literalPasswords(v) {
+				t.Errorf("ConfigMap %s: %s holds a password (%q); take it from a Secret", o.Metadata.Name, k, pw)
+			}
+		}
+	}
+}
+
+var (
+	redisCLIPassword = regexp.MustCompile(`redis-cli[^\n]*\s(?:-a|--pass)\s`)
+	sentinelMonitor  = regexp.MustCompile(`^sentinel monitor (\S+) `)
+	// Password settings: Redis and Sentinel directives, password= or
+	// password: (also in REDIS_PASSWORD=), and a URL's user info.
+	passwordSetting = regexp.MustCompile(`(?i)(?:\b(?:requirepass|masterauth|sentinel-pass|auth-pass\s+\S+)\s+|password\s*[=:]\s*)"?([^\s"&]+)`)
+	passwordInURL   = regexp.MustCompile(`://[^/@\s:]*:([^\s/@]+)@`)
+)
+
+// literalPasswords returns the password values in s that are not a
+// reference to a variable ($VAR, ${VAR}, $(VAR)).
+func literalPasswords(s string) []string {
+	var out []string
+	for _, re := range []*regexp.Regexp{passwordSetting, passwordInURL} {
+		for _, m := range re.FindAllStringSubmatch(s, -1) {
+			if !strings.HasPrefix(m[1], "$") {
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
+}
+
+func TestLiteralPasswords(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string][]string{
+		"requirepass s3cret\nport 6379":                    {"s3cret"},
+		`exec redis-server --masterauth "hunter2"`:         {"hunter2"},
+		"sentinel auth-pass landscape abc":                 {"abc"},
+		"REDIS_PASSWORD=abc":                               {"abc"},
+		"redis://:abc@redis-sentinel:26379?master_name=m":  {"abc"},
+		"redis://h:6379?password=abc&db=0":                 {"abc"},
+		`--requirepass "$REDISCLI_AUTH"`:                   nil,
+		"sentinel sentinel-pass $REDISCLI_AUTH":            nil,
+		"redis://:$(REDIS_PASSWORD)@h:26379?password=${P}": nil,
+		"nats://nats-0.nats-headless:6222":                 nil,
+		"appendonly yes\nmin-replicas-to-write 1":          nil,
+	} {
+		if got := literalPasswords(s); !slices.Equal(got, want) {
+			t.Errorf("literalPasswords(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// overlaySecrets reads the secretGenerator of the example overlay: Secret
+// name -> key -> value, as kustomize makes them.
+func overlaySecrets(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	dir := filepath.Join(repo, "deploy", "overlays", "example")
+	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		SecretGenerator []struct {
+			Name     string   `yaml:"name"`
+			Files    []string `yaml:"files"`
+			Envs     []string `yaml:"envs"`
+			Literals []string `yaml:"literals"`
+		} `yaml:"secretGenerator"`
+	}
+	if err := yaml.Unmarshal(raw, &k); err != nil {
+		t.Fatalf("overlays/example/kustomization.yaml: %v", err)
+	}
+	read := func(file string) string {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Errorf("overlays/example: %v", err)
+		}
+		return string(b)
+	}
+	out := map[string]map[string]string{}
+	for _, g := range k.SecretGenerator {
+		data := map[string]string{}
+		for _, l := range g.Literals {
+			key, v, _ := strings.Cut(l, "=")
+			data[key] = v
+		}
+		for _, f := range g.Files {
+			key, file, ok := strings.Cut(f, "=")
+			if !ok {
+				key, file = filepath.Base(f), f
+			}
+			data[key] = read(file)
+		}
+		// An env file: KEY=value lines; blank lines and # comments skipped.
+		for _, f := range g.Envs {
+			for _, line := range strings.Split(read(f), "\n") {
+				line = strings.TrimSpace(line)
+				if line == "" || strings.HasPrefix(line, "#") {
+					continue
+				}
+				key, v, ok := strings.Cut(line, "=")
+				if !ok {
+					t.Errorf("overlays/example/%s: %q is no KEY=value line", f, line)
+				}
+				data[key] = v
+			}
+		}
+		out[g.Name] = data
+	}
+	return out
+}
+
+// TestOverlaySecrets: the example overlay generates every Secret and key the
+// base refers to, and its Redis password is one a URL can carry as it is.
+func TestOverlaySecrets(t *testing.T) {
+	t.Parallel()
+	c := cluster{objs: manifests(t)}
+	gen := overlaySecrets(t)
+	for _, w := range c.ofKind("Deployment", "StatefulSet", "Job") {
+		what := w.Kind + " " + w.Metadata.Name
+		pod := w.Spec.Template.Spec
+		for _, v := range pod.Volumes {
+			if v.Secret == nil {
+				continue
+			}
+			if _, ok := gen[v.Secret.SecretName]; !ok {
+				t.Errorf("%s: volume %s: the overlay generates no Secret %s", what, v.Name, v.Secret.SecretName)
+			}
+		}
+		for _, ct := range pod.Containers {
+			for _, e := range ct.Env {
+				if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+					continue
+				}
+				ref := e.ValueFrom.SecretKeyRef
+				if _, ok := gen[ref.Name][ref.Key]; !ok {
+					t.Errorf("%s: env %s: the overlay generates no Secret %s with key %s", what, e.Name, ref.Name, ref.Key)
+				}
+			}
+		}
+	}
+	if pw := gen[redisPasswordSecret][redisPasswordKey]; !urlSafe.MatchString(pw) {
+		t.Errorf("overlay: Secret %s key %s is %q: the services carry it in their Redis URL, so it must be URL-safe as it is (hex, without a newline)", redisPasswordSecret, redisPasswordKey, pw)
+	}
+}
+
+// urlSafe matches the characters a URL carries as they are (RFC 3986's
+// unreserved ones).
+var urlSafe = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+
 // TestKustomizeBuild renders the base and the example overlay with kubectl
-// when it is installed (the structural checks above do not need it).
+// when it is installed (the structural checks above do not need it), and
+// checks the overlay's Redis URLs with its Secrets filled in.
 func TestKustomizeBuild(t *testing.T) {
 	t.Parallel()
 	kubectl, err := exec.LookPath("kubectl")
@@ -594,9 +955,65 @@ func TestKustomizeBuild(t *testing.T) {
 		t.Skip("kubectl is not on PATH; the manifests are checked by TestKubernetes without it")
 	}
 	for _, dir := range []string{"base", "overlays/example"} {
-		out, err := exec.Command(kubectl, "kustomize", filepath.Join(repo, "deploy", dir)).CombinedOutput()
+		out, err := exec.Command(kubectl, "kustomize", filepath.Join(repo, "deploy", dir)).Output()
 		if err != nil {
-			t.Errorf("kubectl kustomize deploy/%s: %v\n%s", dir, err, out)
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				err = fmt.Errorf("%w\n%s", err, ee.Stderr)
+			}
+			t.Errorf("kubectl kustomize deploy/%s: %v", dir, err)
+			continue
 		}
+		if dir == "overlays/example" {
+			checkRenderedRedis(t, cluster{objs: decodeObjects(t, "kubectl kustomize deploy/"+dir, out)})
+		}
+	}
+}
+
+// checkRenderedRedis: with the rendered Secrets filled in, as the kubelet
+// would, every Sentinel URL gives go-redis the Redis password both as the
+// Sentinels' and as the Redis pods' password.
+func checkRenderedRedis(t *testing.T, c cluster) {
+	t.Helper()
+	secret := func(name, key string) string {
+		o, _ := c.get("Secret", name)
+		v, err := base64.StdEncoding.DecodeString(o.Data[key])
+		if err != nil || len(v) == 0 {
+			t.Errorf("rendered overlay: Secret %s has no key %s", name, key)
+		}
+		return string(v)
+	}
+	want := ""
+	for _, o := range c.ofKind("Secret") {
+		// kustomize appends a hash of the content to a generated name.
+		if strings.HasPrefix(o.Metadata.Name, redisPasswordSecret+"-") {
+			want = secret(o.Metadata.Name, redisPasswordKey)
+		}
+	}
+	if want == "" {
+		t.Errorf("rendered overlay: no Secret %s", redisPasswordSecret)
+		return
+	}
+	n := 0
+	for _, w := range c.ofKind("Deployment") {
+		for _, ct := range w.Spec.Template.Spec.Containers {
+			what := "rendered Deployment " + w.Metadata.Name
+			for name, v := range c.envValues(t, what, ct, secret) {
+				if !strings.Contains(v, "master_name=") {
+					continue
+				}
+				n++
+				opt, err := redis.ParseFailoverURL(v)
+				switch {
+				case err != nil:
+					t.Errorf("%s: env %s: %v", what, name, err)
+				case opt.SentinelPassword != want || opt.Password != want:
+					t.Errorf("%s: env %s: go-redis reads Sentinel password %q and Redis password %q, want %q for both", what, name, opt.SentinelPassword, opt.Password, want)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("rendered overlay: no Deployment has a Sentinel URL")
 	}
 }
