@@ -51,10 +51,37 @@ type object struct {
 		} `yaml:"template"`
 		MaxUnavailable any `yaml:"maxUnavailable"`
 		MinAvailable   any `yaml:"minAvailable"`
+		// A NetworkPolicy's.
+		PodSelector *labelSelector `yaml:"podSelector"`
+		PolicyTypes []string       `yaml:"policyTypes"`
+		Ingress     []ingressRule  `yaml:"ingress"`
 	} `yaml:"spec"`
 	// Service selector and ports are read from raw: spec.selector is a
 	// plain map there.
 	raw map[string]any
+}
+
+// labelSelector is a selector of pods; the test reads matchLabels only.
+type labelSelector struct {
+	MatchLabels      map[string]string `yaml:"matchLabels"`
+	MatchExpressions []any             `yaml:"matchExpressions"`
+}
+
+// ingressRule is a NetworkPolicy's ingress rule. Other kinds of peers and
+// ports are read to reject them (see policies).
+type ingressRule struct {
+	From  []peer `yaml:"from"`
+	Ports []struct {
+		Port     any    `yaml:"port"`
+		Protocol string `yaml:"protocol"`
+		EndPort  any    `yaml:"endPort"`
+	} `yaml:"ports"`
+}
+
+type peer struct {
+	PodSelector       *labelSelector `yaml:"podSelector"`
+	NamespaceSelector any            `yaml:"namespaceSelector"`
+	IPBlock           any            `yaml:"ipBlock"`
 }
 
 type podSpec struct {
@@ -1015,5 +1042,281 @@ func checkRenderedRedis(t *testing.T, c cluster) {
 	}
 	if n == 0 {
 		t.Error("rendered overlay: no Deployment has a Sentinel URL")
+	}
+}
+
+// edge is a connection: the pods of workload from dial the container port
+// of the pods of workload to. An empty from is outside the namespace.
+type edge struct {
+	from, to string
+	port     int
+}
+
+func (e edge) String() string {
+	from := e.from
+	if from == "" {
+		from = "outside the namespace"
+	}
+	return fmt.Sprintf("%s -> %s:%d", from, e.to, e.port)
+}
+
+var (
+	// Dial addresses in env values, scripts and config files: gRPC targets
+	// and URLs, redis-cli's -h and -p, and the start scripts' fallback
+	// Redis primary (primary="host", dialed as "$primary" port by
+	// redis-server --replicaof and sentinel monitor).
+	dialURL      = regexp.MustCompile(`(?:\bdns:///|\b(?:nats|redis|rediss)://(?:[^@\s/]*@)?)([A-Za-z0-9.-]+):([0-9]+)`)
+	dialRedisCLI = regexp.MustCompile(`\bredis-cli -h ([A-Za-z0-9.-]+) -p ([0-9]+)`)
+	primaryHost  = regexp.MustCompile(`\bprimary="([A-Za-z0-9.-]+)"`)
+	primaryPort  = regexp.MustCompile(`\$primary"? ([0-9]+)`)
+)
+
+// dialsIn lists the host, port pairs that s dials.
+func dialsIn(s string) [][2]string {
+	var out [][2]string
+	for _, re := range []*regexp.Regexp{dialURL, dialRedisCLI} {
+		for _, m := range re.FindAllStringSubmatch(s, -1) {
+			out = append(out, [2]string{m[1], m[2]})
+		}
+	}
+	if h := primaryHost.FindStringSubmatch(s); h != nil {
+		for _, p := range primaryPort.FindAllStringSubmatch(s, -1) {
+			out = append(out, [2]string{h[1], p[1]})
+		}
+	}
+	return out
+}
+
+// connections derives from the manifests every connection the pods make,
+// with the reason: the addresses in each container's env (peers, Redis and
+// NATS URLs) and in what it runs (the Redis and Sentinel start scripts, the
+// NATS routes). A client of a Sentinel URL also dials the Redis pods the
+// Sentinels monitor, which they hand out as the primary.
+func (c cluster) connections(t *testing.T) map[edge]string {
+	t.Helper()
+	need := map[edge]string{}
+	var sentinels []edge
+	for _, w := range c.ofKind("Deployment", "StatefulSet", "Job") {
+		what := w.Kind + " " + w.Metadata.Name
+		pod := w.Spec.Template.Spec
+		add := func(why, host, port string) (edge, bool) {
+			pn, _ := strconv.Atoi(port)
+			to, cp := c.resolve(t, what+" "+why, host, pn)
+			if cp == 0 {
+				return edge{}, false
+			}
+			e := edge{w.Metadata.Name, to.Metadata.Name, cp}
+			if _, ok := need[e]; !ok {
+				need[e] = what + " " + why
+			}
+			return e, true
+		}
+		for _, ct := range pod.Containers {
+			for name, v := range c.envValues(t, what, ct, secretValue) {
+				if !strings.Contains(v, "master_name=") {
+					for _, d := range dialsIn(v) {
+						add("env "+name, d[0], d[1])
+					}
+					continue
+				}
+				opt, err := redis.ParseFailoverURL(v)
+				if err != nil {
+					t.Errorf("%s: env %s: %v", what, name, err)
+					continue
+				}
+				for _, a := range opt.SentinelAddrs {
+					h, p, _ := net.SplitHostPort(a)
+					if e, ok := add("env "+name+" (Sentinel)", h, p); ok {
+						sentinels = append(sentinels, e)
+					}
+				}
+			}
+			for _, d := range dialsIn(c.scriptOf(pod, ct)) {
+				add("container "+ct.Name+" script", d[0], d[1])
+			}
+		}
+	}
+	monitored := map[edge]string{}
+	for _, s := range sentinels {
+		for e := range need {
+			if e.from == s.to && e.to != s.to {
+				monitored[edge{s.from, e.to, e.port}] = need[s] + ", and then the Redis that " + s.to + " monitors"
+			}
+		}
+	}
+	for e, why := range monitored {
+		if _, ok := need[e]; !ok {
+			need[e] = why
+		}
+	}
+	return need
+}
+
+// policies returns the NetworkPolicies, after checking that they use only
+// what admits understands: pod selectors by matchLabels, TCP ports.
+func (c cluster) policies(t *testing.T) []object {
+	t.Helper()
+	pols := c.ofKind("NetworkPolicy")
+	for _, p := range pols {
+		what := "NetworkPolicy " + p.Metadata.Name
+		if p.Spec.PodSelector == nil || len(p.Spec.PodSelector.MatchExpressions) > 0 {
+			t.Errorf("%s: want a podSelector by matchLabels ({} for every pod)", what)
+		}
+		for _, r := range p.Spec.Ingress {
+			for _, f := range r.From {
+				if f.PodSelector == nil || len(f.PodSelector.MatchExpressions) > 0 || f.NamespaceSelector != nil || f.IPBlock != nil {
+					t.Errorf("%s: a from peer other than a podSelector by matchLabels, which this test does not read", what)
+				}
+			}
+			for _, port := range r.Ports {
+				if port.Port == nil || port.EndPort != nil || (port.Protocol != "" && port.Protocol != "TCP") {
+					t.Errorf("%s: ports: want one TCP port by number or name", what)
+				}
+			}
+		}
+	}
+	return pols
+}
+
+// matches reports whether a selector selects the pods with labels; an empty
+// one selects every pod.
+func matches(sel *labelSelector, labels map[string]string) bool {
+	return sel != nil && (len(sel.MatchLabels) == 0 || selects(sel.MatchLabels, labels))
+}
+
+// isolates reports whether policy p restricts ingress to the pods with labels.
+func isolates(p object, labels map[string]string) bool {
+	return matches(p.Spec.PodSelector, labels) && (len(p.Spec.PolicyTypes) == 0 || slices.Contains(p.Spec.PolicyTypes, "Ingress"))
+}
+
+// admits reports whether the policies let the pods with labels src (nil:
+// a client outside the namespace) connect to port of the pods of dst:
+// Kubernetes admits a connection to a pod no policy isolates, else one
+// that a rule of a policy that isolates it admits.
+func admits(pols []object, src map[string]string, dst object, port int) bool {
+	labels := dst.Spec.Template.Metadata.Labels
+	isolated := false
+	for _, p := range pols {
+		if !isolates(p, labels) {
+			continue
+		}
+		isolated = true
+		for _, r := range p.Spec.Ingress {
+			if admitsFrom(r, src) && admitsPort(r, dst, port) {
+				return true
+			}
+		}
+	}
+	return !isolated
+}
+
+// admitsFrom: a rule without peers admits everyone, a podSelector the pods
+// of the namespace it selects.
+func admitsFrom(r ingressRule, src map[string]string) bool {
+	if len(r.From) == 0 {
+		return true
+	}
+	return src != nil && slices.ContainsFunc(r.From, func(f peer) bool { return matches(f.PodSelector, src) })
+}
+
+// admitsPort: a rule without ports admits every port; a port is a number
+// or the name of a container port of the pods.
+func admitsPort(r ingressRule, dst object, port int) bool {
+	if len(r.Ports) == 0 {
+		return true
+	}
+	for _, p := range r.Ports {
+		if fmt.Sprint(p.Port) == strconv.Itoa(port) {
+			return true
+		}
+		for _, ct := range dst.Spec.Template.Spec.Containers {
+			if n, ok := containerPort(ct, fmt.Sprint(p.Port)); ok && n == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestNetworkPolicies: every pod is isolated, and the NetworkPolicies admit
+// exactly the connections the manifests make (see connections), plus the
+// gateway's Service ports from anywhere: the user's Ingress forwards to it.
+func TestNetworkPolicies(t *testing.T) {
+	t.Parallel()
+	c := cluster{objs: manifests(t)}
+	pols := c.policies(t)
+	need := c.connections(t)
+	if len(need) == 0 {
+		t.Fatal("the manifests make no connections: the derivation is broken")
+	}
+	open := map[edge]bool{}
+	if svc, ok := c.get("Service", "gateway"); !ok {
+		t.Error("no Service gateway")
+	} else {
+		for _, sp := range servicePorts(svc) {
+			if w, cp := c.resolve(t, "Service gateway", "gateway", sp.port); cp != 0 {
+				open[edge{to: w.Metadata.Name, port: cp}] = true
+			}
+		}
+	}
+
+	// A policy that isolates every pod and admits nothing: pods added to
+	// the namespace later take no connections until a policy lets them.
+	if !slices.ContainsFunc(pols, func(p object) bool {
+		return isolates(p, nil) && len(p.Spec.PodSelector.MatchLabels) == 0 && len(p.Spec.Ingress) == 0
+	}) {
+		t.Error("no default-deny NetworkPolicy (podSelector {}, policyTypes [Ingress], no ingress rules)")
+	}
+
+	sources := map[string]map[string]string{"": nil}
+	for _, w := range c.ofKind("Deployment", "StatefulSet", "Job") {
+		sources[w.Metadata.Name] = w.Spec.Template.Metadata.Labels
+	}
+	for _, dst := range c.ofKind("Deployment", "StatefulSet") {
+		labels := dst.Spec.Template.Metadata.Labels
+		if !slices.ContainsFunc(pols, func(p object) bool { return isolates(p, labels) }) {
+			t.Errorf("%s %s: no NetworkPolicy selects its pods, so they take connections from anywhere", dst.Kind, dst.Metadata.Name)
+		}
+		for _, ct := range dst.Spec.Template.Spec.Containers {
+			for _, cp := range ct.Ports {
+				for from, src := range sources {
+					e := edge{from, dst.Metadata.Name, cp.ContainerPort}
+					why, needed := need[e]
+					public := open[edge{to: e.to, port: e.port}]
+					switch got := admits(pols, src, dst, e.port); {
+					case public && !got:
+						t.Errorf("%s: the gateway's Service port, but no NetworkPolicy admits it", e)
+					case needed && !got:
+						t.Errorf("%s: needed (%s), but no NetworkPolicy admits it", e, why)
+					case got && !needed && !public:
+						t.Errorf("%s: a NetworkPolicy admits it, but nothing in the manifests dials it", e)
+					}
+				}
+			}
+		}
+	}
+
+	// Connections the topology does not make, spelled out: formation calls
+	// registry only, token calls nobody, the gateway uses no NATS, and
+	// nothing reads the NATS monitor but the kubelet.
+	for _, e := range []edge{
+		{"formation", "token", 9090},
+		{"token", "registry", 9090},
+		{"gateway", "nats", 4222},
+		{"nats-streams", "redis", 6379},
+		{"registry", "nats", 8222},
+	} {
+		if why, ok := need[e]; ok {
+			t.Errorf("%s: the manifests should not make it (%s)", e, why)
+		}
+		dst, ok := c.get("StatefulSet", e.to)
+		if !ok {
+			dst, ok = c.get("Deployment", e.to)
+		}
+		if src, known := sources[e.from]; !ok || !known {
+			t.Errorf("%s: no such workloads", e)
+		} else if admits(pols, src, dst, e.port) {
+			t.Errorf("%s: a NetworkPolicy admits it", e)
+		}
 	}
 }
