@@ -6,8 +6,11 @@
 package natsconn
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -75,4 +78,36 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetSt
 		return nil, nil, fmt.Errorf("natsconn: jetstream: %w", err)
 	}
 	return nc, js, nil
+}
+
+// EnsureStream creates the stream want describes, or brings an existing
+// one in line with it: its subjects, max age and duplicate window, and its
+// replica count when want.Replicas is set. Zero want.Replicas creates the
+// stream with the server's default (one) and keeps an existing stream's
+// count, as an operator may have set it. Several processes may call it at
+// once; it works with NATS servers from 2.9 on.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil // another process created it meanwhile
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cur := s.CachedInfo().Config
+	replicas := cur.Replicas
+	if want.Replicas > 0 {
+		replicas = want.Replicas
+	}
+	if slices.Equal(cur.Subjects, want.Subjects) && cur.MaxAge == want.MaxAge &&
+		cur.Duplicates == want.Duplicates && cur.Replicas == replicas {
+		return nil
+	}
+	cur.Subjects, cur.MaxAge, cur.Duplicates, cur.Replicas = want.Subjects, want.MaxAge, want.Duplicates, replicas
+	_, err = js.UpdateStream(ctx, cur)
+	return err
 }

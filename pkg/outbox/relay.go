@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/retry"
 )
 
@@ -32,6 +32,9 @@ const (
 type RelayOptions struct {
 	Retention time.Duration // stream max age; default 7 days
 	BatchSize int           // entries published per round; default 256
+	// Replicas is the stream's replica count (3 on a 3-node cluster); 0
+	// creates it with the server's default and keeps an existing stream's.
+	Replicas int
 	// Registerer receives the relay's Prometheus collectors (outbox length,
 	// age of the oldest entry, published and retried counts, labelled with
 	// the context); nil registers none. The counts are logged either way.
@@ -410,17 +413,20 @@ func (r *Relay) StreamConfig() jetstream.StreamConfig {
 		Discard:    jetstream.DiscardOld,
 		MaxAge:     r.opts.Retention,
 		Duplicates: DuplicateWindow,
+		Replicas:   r.opts.Replicas,
 	}
 }
 
 // ensureStream creates the stream or updates the settings it owns
-// (subjects, max age, duplicate window), keeping the rest (replicas...) as
-// an operator set them. It retries until it succeeds or ctx ends.
+// (natsconn.EnsureStream), keeping the rest as an operator set them. It
+// retries until it succeeds or ctx ends.
 func (r *Relay) ensureStream(ctx context.Context) bool {
 	bo := r.newBackoff()
 	logged := false
 	for ctx.Err() == nil {
-		err := ensureStream(ctx, r.js, r.StreamConfig())
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := natsconn.EnsureStream(cctx, r.js, r.StreamConfig())
+		cancel()
 		if err == nil {
 			if logged {
 				r.logger.Info("outbox relay stream ready", "stream", r.StreamConfig().Name)
@@ -434,31 +440,6 @@ func (r *Relay) ensureStream(ctx context.Context) bool {
 		bo.Wait(ctx)
 	}
 	return false
-}
-
-// ensureStream creates the stream of want or updates its subjects, max age
-// and duplicate window. It works with NATS servers from 2.9 on.
-func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(cctx, want.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = js.CreateStream(cctx, want)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil // a replica created it meanwhile
-		}
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	cur := s.CachedInfo().Config
-	if slices.Equal(cur.Subjects, want.Subjects) && cur.MaxAge == want.MaxAge && cur.Duplicates == want.Duplicates {
-		return nil
-	}
-	cur.Subjects, cur.MaxAge, cur.Duplicates = want.Subjects, want.MaxAge, want.Duplicates
-	_, err = js.UpdateStream(cctx, cur)
-	return err
 }
 
 func (r *Relay) acquire(ctx context.Context, owner string) (bool, error) {

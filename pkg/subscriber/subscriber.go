@@ -38,6 +38,7 @@ import (
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	promreg "github.com/landscape-dev/landscape/pkg/metrics"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/retry"
 )
 
@@ -65,6 +66,10 @@ type Config struct {
 	// AckWait is how long a delivery may take before the server redelivers
 	// it; default 30s.
 	AckWait time.Duration
+	// DeadLetterReplicas is the dead-letter stream's replica count (3 on a
+	// 3-node cluster); 0 creates it with the server's default and keeps an
+	// existing stream's.
+	DeadLetterReplicas int
 	// Registerer receives the subscriber's Prometheus counters (handled,
 	// retried, dead-lettered, labelled with the durable); nil: none.
 	Registerer prometheus.Registerer
@@ -202,30 +207,25 @@ func (s *sub) setup(ctx context.Context) (jetstream.Consumer, bool) {
 func (s *sub) trySetup(ctx context.Context) (jetstream.Consumer, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := EnsureDeadLetterStream(cctx, s.js); err != nil {
+	if err := ensureDeadLetterStream(cctx, s.js, s.cfg.DeadLetterReplicas); err != nil {
 		return nil, fmt.Errorf("dead-letter stream: %w", err)
 	}
 	return s.js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, s.consumerConfig())
 }
 
-// EnsureDeadLetterStream creates the dead-letter stream if it is missing.
-func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream) error {
-	_, err := js.Stream(ctx, DeadLetterStream)
-	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return err
-	}
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+// ensureDeadLetterStream creates the dead-letter stream, or brings an
+// existing one in line (natsconn.EnsureStream); replicas 0 keeps its
+// replica count.
+func ensureDeadLetterStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	return natsconn.EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:       DeadLetterStream,
 		Subjects:   []string{DeadLetterSubjects},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     DeadLetterRetention,
 		Duplicates: 2 * time.Minute,
+		Replicas:   replicas,
 	})
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return nil
-	}
-	return err
 }
 
 func (s *sub) handle(ctx context.Context, m jetstream.Msg) {

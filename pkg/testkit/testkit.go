@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -249,6 +251,66 @@ func (n *NATSServer) Server() *server.Server {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.srv
+}
+
+// NATSCluster starts a JetStream cluster of size servers inside the test
+// process, on free loopback ports, and waits until it has a JetStream meta
+// leader. It returns the client URLs, comma-separated (a URL natsconn
+// takes). The servers are shut down when the test ends.
+func NATSCluster(t testing.TB, size int) string {
+	t.Helper()
+	ports := make([]int, 2*size) // client, cluster
+	for i := range ports {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatalf("testkit: free port: %v", err)
+		}
+		ports[i] = p
+	}
+	routes := make([]*url.URL, size)
+	urls := make([]string, size)
+	for i := range size {
+		routes[i] = &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", ports[size+i])}
+		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[i])
+	}
+	dir := t.TempDir()
+	servers := make([]*server.Server, size)
+	for i := range size {
+		s, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i),
+			Host:       "127.0.0.1",
+			Port:       ports[i],
+			JetStream:  true,
+			StoreDir:   filepath.Join(dir, fmt.Sprintf("n%d", i)),
+			Cluster:    server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[size+i]},
+			Routes:     routes,
+			NoLog:      true,
+			NoSigs:     true,
+		})
+		if err != nil {
+			t.Fatalf("testkit: nats server: %v", err)
+		}
+		go s.Start()
+		servers[i] = s
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+	}
+	for _, s := range servers {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("testkit: nats server not ready within 10s")
+		}
+	}
+	Eventually(t, 30*time.Second, "a JetStream meta leader", func() bool {
+		for _, s := range servers {
+			if s.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return strings.Join(urls, ",")
 }
 
 // Eventually polls cond every 10 ms until it holds or the timeout passes.

@@ -52,12 +52,17 @@ type Deps struct {
 	RegistryTimeout time.Duration
 	// SystemTypesTTL is how long the system type catalog is cached; 0: 1 min.
 	SystemTypesTTL time.Duration
-	// Relay tunes the outbox relay.
+	// Relay tunes the outbox relay; StreamReplicas sets its Replicas.
 	Relay outbox.RelayOptions
 	// ReactionsAckWait is how long an event the reactions consumer took
 	// may stay unacked before JetStream redelivers it (after a crash, the
 	// events it held come back after this); 0: the subscriber's default.
 	ReactionsAckWait time.Duration
+	// StreamReplicas is the replica count of the JetStream streams the
+	// service creates or scales: its outbox stream and the dead-letter
+	// stream (3 on a 3-node cluster). 0 creates them with the server's
+	// default and keeps an existing stream's count.
+	StreamReplicas int
 }
 
 // Service is a running FormationService.
@@ -122,7 +127,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	wg.Add(2)
-	go run(0, "outbox relay", outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.log, s.deps.Relay).Run)
+	relay := s.deps.Relay
+	relay.Replicas = s.deps.StreamReplicas
+	go run(0, "outbox relay", outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.log, relay).Run)
 	go run(1, "reactions", func(ctx context.Context) error {
 		return subscriber.Run(ctx, s.deps.JetStream, subscriber.Config{
 			Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
@@ -130,7 +137,8 @@ func (s *Service) Run(ctx context.Context) error {
 				string(formations.SystemRegisteredEvent), string(formations.SystemRegistrationFailedEvent),
 				string(formations.SystemRegistrationRestartedEvent), string(formations.SystemDeregisteredEvent),
 			},
-			AckWait: s.deps.ReactionsAckWait,
+			AckWait:            s.deps.ReactionsAckWait,
+			DeadLetterReplicas: s.deps.StreamReplicas,
 		}, s.HandleRegistryEvent, s.log)
 	})
 	wg.Wait()

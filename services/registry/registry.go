@@ -39,6 +39,11 @@ type Deps struct {
 	Tokens tokenv1.TokenServiceClient
 	// TokenTTL overrides the catalog's token TTL when positive (tests).
 	TokenTTL time.Duration
+	// StreamReplicas is the replica count of the JetStream streams the
+	// service creates or scales: its outbox stream and the dead-letter
+	// stream (3 on a 3-node cluster). 0 creates them with the server's
+	// default and keeps an existing stream's count.
+	StreamReplicas int
 }
 
 // Service is a running RegistryService.
@@ -110,9 +115,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	run("outbox-relay", outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.deps.Logger, outbox.RelayOptions{}).Run)
+	run("outbox-relay", outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.deps.Logger, outbox.RelayOptions{Replicas: s.deps.StreamReplicas}).Run)
 	run("formation-consumer", func(ctx context.Context) error {
-		return subscriber.Run(ctx, s.deps.JetStream, formations.Config, formations.Handler(s.app, s.deps.Logger), s.deps.Logger)
+		cfg := formations.Config
+		cfg.DeadLetterReplicas = s.deps.StreamReplicas
+		return subscriber.Run(ctx, s.deps.JetStream, cfg, formations.Handler(s.app, s.deps.Logger), s.deps.Logger)
 	})
 	wg.Wait()
 	return first

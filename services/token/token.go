@@ -29,6 +29,11 @@ type Deps struct {
 	KeyPrefix string // "ls" in production; a per-test prefix in tests
 	JetStream jetstream.JetStream
 	Now       func() time.Time // nil: time.Now
+	// StreamReplicas is the replica count of the JetStream streams the
+	// service creates or scales: its outbox stream and the dead-letter
+	// stream (3 on a 3-node cluster). 0 creates them with the server's
+	// default and keeps an existing stream's count.
+	StreamReplicas int
 }
 
 // Service is the TokenService.
@@ -77,7 +82,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.deps.JetStream == nil {
 		return errors.New("token: Deps.JetStream is required to run")
 	}
-	err := outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.deps.Logger, outbox.RelayOptions{}).Run(ctx)
+	err := outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.deps.Logger, outbox.RelayOptions{Replicas: s.deps.StreamReplicas}).Run(ctx)
 	if ctx.Err() != nil {
 		return nil
 	}

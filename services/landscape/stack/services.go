@@ -31,6 +31,8 @@ type Base struct {
 	Redis     redis.UniversalClient
 	KeyPrefix string
 	JetStream jetstream.JetStream
+	// StreamReplicas is the services' Deps.StreamReplicas.
+	StreamReplicas int
 }
 
 // Service is a service's root package, seen uniformly: its gRPC API and
@@ -62,17 +64,20 @@ func NewService(name string, base Base, peer grpc.ClientConnInterface, tokenTTL 
 	case "token":
 		return service(token.New(token.Deps{
 			Logger: base.Logger, Redis: base.Redis, KeyPrefix: base.KeyPrefix, JetStream: base.JetStream,
+			StreamReplicas: base.StreamReplicas,
 		}))
 	case "registry":
 		return service(registry.New(registry.Deps{
 			Logger: base.Logger, Redis: base.Redis, KeyPrefix: base.KeyPrefix, JetStream: base.JetStream,
-			Tokens:   tokenv1.NewTokenServiceClient(peer),
-			TokenTTL: tokenTTL,
+			StreamReplicas: base.StreamReplicas,
+			Tokens:         tokenv1.NewTokenServiceClient(peer),
+			TokenTTL:       tokenTTL,
 		}))
 	case "formation":
 		return service(formation.New(formation.Deps{
 			Logger: base.Logger, Redis: base.Redis, KeyPrefix: base.KeyPrefix, JetStream: base.JetStream,
-			Registry: registryv1.NewRegistryServiceClient(peer),
+			StreamReplicas: base.StreamReplicas,
+			Registry:       registryv1.NewRegistryServiceClient(peer),
 		}))
 	}
 	return nil, fmt.Errorf("stack: no service %q", name)

@@ -29,6 +29,7 @@ type serviceFlags struct {
 	redisURL      string
 	keyPrefix     string
 	natsURL       string
+	replicas      int
 	serviceSecret string
 	jwt           jwtFlags
 	log           logFlags
@@ -39,6 +40,7 @@ func (s *serviceFlags) define(fs *config.FlagSet) {
 	fs.String(&s.redisURL, "redis-url", "LANDSCAPE_REDIS_URL", defaultRedisURL, "Redis URL (redis://, rediss://)")
 	fs.String(&s.keyPrefix, "redis-key-prefix", "LANDSCAPE_REDIS_KEY_PREFIX", defaultKeyPrefix, "prefix of every Redis key")
 	fs.String(&s.natsURL, "nats-url", "LANDSCAPE_NATS_URL", defaultNATSURL, "NATS URL(s) with JetStream, comma-separated")
+	fs.Int(&s.replicas, "stream-replicas", "LANDSCAPE_STREAM_REPLICAS", 0, "replicas of the JetStream streams the service creates, and scales existing ones to (3 on a 3-node cluster, at most 5); 0: new streams get the server's default (1), existing ones keep theirs")
 	fs.String(&s.serviceSecret, "service-secret", "LANDSCAPE_SERVICE_SECRET", "", "shared secret of the service credential between services (required; the same in every service)")
 	s.jwt.define(fs, "")
 	s.log.define(fs)
@@ -62,6 +64,9 @@ func serviceCommand(name string) (*config.FlagSet, func(context.Context, env) er
 		}
 		if err := requireFlag("service-secret", f.serviceSecret); err != nil {
 			return err
+		}
+		if f.replicas < 0 || f.replicas > 5 {
+			return usagef("--stream-replicas must be 0 to 5 (JetStream keeps at most 5 replicas), got %d", f.replicas)
 		}
 		if peer != "" {
 			if err := requireFlag(peer+"-addr", peerAddr); err != nil {
@@ -92,7 +97,7 @@ func serviceCommand(name string) (*config.FlagSet, func(context.Context, env) er
 			defer conn.Close()
 			peerConn = conn
 		}
-		s, err := stack.NewService(name, stack.Base{Logger: logger, Redis: rdb, KeyPrefix: f.keyPrefix, JetStream: js}, peerConn, 0)
+		s, err := stack.NewService(name, stack.Base{Logger: logger, Redis: rdb, KeyPrefix: f.keyPrefix, JetStream: js, StreamReplicas: f.replicas}, peerConn, 0)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
+	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/pkg/testkit"
+	"github.com/landscape-dev/landscape/services/formation"
 )
 
 func freeAddr(t *testing.T) string {
@@ -33,10 +36,12 @@ func TestServicesAsSeparateCommands(t *testing.T) {
 	t.Parallel()
 	_, prefix := testkit.Redis(t)
 	redisURL := testkit.RedisURL(t)
-	ns := testkit.NATS(t)
+	// A 3-node JetStream cluster, as deploy/ runs: the services create
+	// their streams with three replicas.
+	natsURL := testkit.NATSCluster(t, 3)
 	const secret, svcSecret = "separate-hs256", "separate-service-secret"
 	tok, reg, form, gw := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	common := []string{"--redis-url", redisURL, "--redis-key-prefix", prefix, "--nats-url", ns.URL(),
+	common := []string{"--redis-url", redisURL, "--redis-key-prefix", prefix, "--nats-url", natsURL, "--stream-replicas", "3",
 		"--service-secret", svcSecret, "--jwt-hs256-secret", secret, "--log-level", "error"}
 	ctx, cancel := context.WithCancel(context.Background())
 	type proc struct {
@@ -106,6 +111,33 @@ func TestServicesAsSeparateCommands(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"REGISTERED"`) {
 		t.Fatalf("pair: %d %s", code, b)
 	}
+
+	// Every stream has three replicas, and so have the consumers, which
+	// took the events of the registration and the pairing.
+	nc, js, err := natsconn.Connect(natsURL, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, name := range []string{"LANDSCAPE_TOKEN", "LANDSCAPE_REGISTRY", "LANDSCAPE_FORMATION", subscriber.DeadLetterStream} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Errorf("stream %s: %v", name, err)
+			continue
+		}
+		if r := s.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("stream %s: %d replicas, want 3", name, r)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "the formation's reactions consumer took the registry's events, on 3 replicas", func() bool {
+		c, err := js.Consumer(ctx, "LANDSCAPE_REGISTRY", formation.ReactionsDurable)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.Delivered.Consumer >= 2 && info.NumAckPending == 0 && info.NumPending == 0 &&
+			info.Cluster != nil && len(info.Cluster.Replicas) == 2
+	})
 }
 
 // TestEventsTails runs `landscape events` and publishes an event.
