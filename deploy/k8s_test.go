@@ -554,7 +554,7 @@ func TestKubernetes(t *testing.T) {
 			checkK8sRedis(t, c, what, u)
 		}
 		if u := values["nats-url"]; u != "" {
-			checkK8sNATS(t, c, what, u)
+			checkK8sNATS(t, c, what, u, values["stream-replicas"])
 		}
 	}
 	for _, cmd := range serviceCommands {
@@ -698,8 +698,9 @@ func checkK8sRedis(t *testing.T, c cluster, what, raw string) {
 }
 
 // checkK8sNATS: the URL reaches a 3-node JetStream cluster whose routes
-// name its pods, and the streams Job sets 3 replicas on every stream.
-func checkK8sNATS(t *testing.T, c cluster, what, raw string) {
+// name its pods, and the service creates its streams with a replica on
+// each node (--stream-replicas).
+func checkK8sNATS(t *testing.T, c cluster, what, raw, replicas string) {
 	t.Helper()
 	for _, one := range strings.Split(raw, ",") {
 		u, err := url.Parse(one)
@@ -714,6 +715,8 @@ func checkK8sNATS(t *testing.T, c cluster, what, raw string) {
 		}
 		if w.Kind != "StatefulSet" || w.Spec.Replicas == nil || *w.Spec.Replicas != 3 {
 			t.Errorf("NATS %s: want a StatefulSet of 3", w.Metadata.Name)
+		} else if replicas != "3" {
+			t.Errorf("%s: --stream-replicas=%q, want 3, one replica of each stream per NATS server", what, replicas)
 		}
 		cm, _ := c.get("ConfigMap", "nats-config")
 		conf := cm.Data["nats.conf"]
@@ -725,23 +728,6 @@ func checkK8sNATS(t *testing.T, c cluster, what, raw string) {
 			if !strings.Contains(conf, route) {
 				t.Errorf("nats.conf: cluster route %s is missing", route)
 			}
-		}
-	}
-	job, ok := c.get("Job", "nats-streams")
-	if !ok {
-		t.Error("no Job nats-streams (R3 streams)")
-		return
-	}
-	env := map[string]string{}
-	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
-		env[e.Name] = e.Value
-	}
-	if env["REPLICAS"] != "3" {
-		t.Errorf("Job nats-streams: REPLICAS=%q, want 3", env["REPLICAS"])
-	}
-	for _, s := range []string{"LANDSCAPE_REGISTRY=landscape.registry.>", "LANDSCAPE_TOKEN=landscape.token.>", "LANDSCAPE_FORMATION=landscape.formation.>", "LANDSCAPE_DEADLETTER=landscape.deadletter.>"} {
-		if !slices.Contains(strings.Split(env["STREAMS"], "\n"), s) {
-			t.Errorf("Job nats-streams: stream %s is missing", s)
 		}
 	}
 }
@@ -1303,7 +1289,6 @@ func TestNetworkPolicies(t *testing.T) {
 		{"formation", "token", 9090},
 		{"token", "registry", 9090},
 		{"gateway", "nats", 4222},
-		{"nats-streams", "redis", 6379},
 		{"registry", "nats", 8222},
 	} {
 		if why, ok := need[e]; ok {
