@@ -152,6 +152,7 @@ func (b *bench) events(ctx context.Context, natsURL string) {
 		})
 	}
 	cpu := startCPU()
+	stopProfiles := startProfiles(profileLabel("event commit→subscriber", "JS", 64))
 	t0 := time.Now()
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
@@ -166,6 +167,7 @@ func (b *bench) events(ctx context.Context, natsURL string) {
 	close(work)
 	wg.Wait()
 	elapsed := time.Since(t0)
+	stopProfiles()
 	// Wait (bounded) for the last events.
 	for deadline := time.Now().Add(15 * time.Second); matched.Load() < expected.Load() && time.Now().Before(deadline) && ctx.Err() == nil; {
 		time.Sleep(10 * time.Millisecond)
