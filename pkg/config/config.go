@@ -203,27 +203,32 @@ func (f *FlagSet) printHelp() {
 // it drops the user info and replaces the value of every query parameter
 // whose name holds "password" (go-redis Sentinel URLs carry the Redis
 // password as ?password=). A URL that does not parse is not shown at all,
-// since it may hold a password where the parser could not find it.
+// since it may hold a password where the parser could not find it: so is
+// one with a malformed query (u.Query drops the pairs it cannot read, which
+// would stay in the raw query) and one without "//" (nats.go takes
+// "user:pass@host:4222", which url.Parse reads as scheme and opaque part).
 func RedactURL(raw string) string {
 	parts := strings.Split(raw, ",")
 	for i, one := range parts {
 		u, err := url.Parse(one)
-		if err != nil {
+		var q url.Values
+		if err == nil {
+			q, err = url.ParseQuery(u.RawQuery)
+		}
+		if err != nil || u.Opaque != "" {
 			parts[i] = "(unparsable URL)"
 			continue
 		}
 		u.User = nil
-		if q := u.Query(); len(q) > 0 {
-			changed := false
-			for k := range q {
-				if strings.Contains(strings.ToLower(k), "password") {
-					q.Set(k, "REDACTED")
-					changed = true
-				}
+		changed := false
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "REDACTED")
+				changed = true
 			}
-			if changed {
-				u.RawQuery = q.Encode()
-			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
 		}
 		parts[i] = u.String()
 	}

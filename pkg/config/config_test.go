@@ -194,6 +194,9 @@ func TestRedactURL(t *testing.T) {
 			"redis://sentinel-0:26379?addr=sentinel-1%3A26379&master_name=landscape&password=REDACTED"},
 		{"nats://u:s3cret@n1:4222,nats://n2:4222", "nats://n1:4222,nats://n2:4222"},
 		{"redis://:s3cret@%zz", "(unparsable URL)"},
+		{"redis://h:6379?password=s3cret%zz", "(unparsable URL)"},
+		{"redis://h:6379?db=0;password=s3cret", "(unparsable URL)"},
+		{"u:s3cret@n1:4222", "(unparsable URL)"},
 	} {
 		got := RedactURL(c.in)
 		if got != c.want {
