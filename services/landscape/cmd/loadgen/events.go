@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/config"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 )
 
@@ -36,7 +37,7 @@ func (b *bench) events(ctx context.Context, natsURL string) {
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("landscape-loadgen"))
 	if err != nil {
-		b.log("  events: connect %s: %v", natsURL, err)
+		b.log("  events: connect %s: %v", config.RedactURL(natsURL), err)
 		return
 	}
 	defer nc.Close()

@@ -307,7 +307,7 @@ func run(ctx context.Context, f flags) error {
 		func(ctx context.Context) { b.events(ctx, natsURL) },
 	}
 	if nc, err := nats.Connect(natsURL, nats.Name("landscape-loadgen")); err != nil {
-		logf("NATS %s: %v (windows will not wait for the consumers to catch up)", natsURL, err)
+		logf("NATS %s: %v (windows will not wait for the consumers to catch up)", config.RedactURL(natsURL), err)
 	} else {
 		defer nc.Close()
 		b.js, _ = jetstream.New(nc)
@@ -342,11 +342,12 @@ func run(ctx context.Context, f flags) error {
 	return ctx.Err()
 }
 
+// orEmbedded is the --nats-url for logs: "embedded" or the URL redacted.
 func orEmbedded(url string) string {
 	if url == "" {
 		return "embedded"
 	}
-	return url
+	return config.RedactURL(url)
 }
 
 // noScenario is a --scenarios entry that no scenario key contains.
