@@ -152,8 +152,10 @@ func (b *bench) events(ctx context.Context, natsURL string) {
 			}
 		})
 	}
-	cpu := startCPU()
+	// Profiles first, as in run: the GC before the allocs profile is not
+	// the window's CPU.
 	stopProfiles := startProfiles(profileLabel("event commit→subscriber", "JS", 64))
+	cpu := startCPU()
 	t0 := time.Now()
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
