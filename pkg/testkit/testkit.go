@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,13 +260,17 @@ func (n *NATSServer) Server() *server.Server {
 // takes). The servers are shut down when the test ends.
 func NATSCluster(t testing.TB, size int) string {
 	t.Helper()
-	ports := make([]int, 2*size) // client, cluster
-	for i := range ports {
+	ports := make([]int, 0, 2*size) // client, cluster
+	for len(ports) < 2*size {
 		p, err := FreePort()
 		if err != nil {
 			t.Fatalf("testkit: free port: %v", err)
 		}
-		ports[i] = p
+		// FreePort may hand out a port twice: the first server would take
+		// it from the second.
+		if !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
 	}
 	routes := make([]*url.URL, size)
 	urls := make([]string, size)
