@@ -113,21 +113,19 @@ func TestServicesAsSeparateCommands(t *testing.T) {
 	}
 
 	// Every stream has three replicas, and so have the consumers, which
-	// took the events of the registration and the pairing.
+	// took the events of the registration and the pairing. A relay or a
+	// subscriber whose first try found no stream leader yet creates its
+	// stream on a later one.
 	nc, js, err := natsconn.Connect(natsURL, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	for _, name := range []string{"LANDSCAPE_TOKEN", "LANDSCAPE_REGISTRY", "LANDSCAPE_FORMATION", subscriber.DeadLetterStream} {
-		s, err := js.Stream(ctx, name)
-		if err != nil {
-			t.Errorf("stream %s: %v", name, err)
-			continue
-		}
-		if r := s.CachedInfo().Config.Replicas; r != 3 {
-			t.Errorf("stream %s: %d replicas, want 3", name, r)
-		}
+		testkit.Eventually(t, 10*time.Second, "stream "+name+" with 3 replicas", func() bool {
+			s, err := js.Stream(ctx, name)
+			return err == nil && s.CachedInfo().Config.Replicas == 3
+		})
 	}
 	testkit.Eventually(t, 10*time.Second, "the formation's reactions consumer took the registry's events, on 3 replicas", func() bool {
 		c, err := js.Consumer(ctx, "LANDSCAPE_REGISTRY", formation.ReactionsDurable)
