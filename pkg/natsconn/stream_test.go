@@ -2,6 +2,7 @@ package natsconn_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -33,14 +34,15 @@ func TestEnsureStreamOnACluster(t *testing.T) {
 		t.Helper()
 		// Right after the cluster forms, a request may find no stream
 		// leader yet; the relay and the subscriber retry the same way.
-		var err error
-		for range 50 {
-			if err = natsconn.EnsureStream(ctx, js, want); err == nil {
-				return
+		var last string
+		testkit.Eventually(t, 10*time.Second, fmt.Sprintf("EnsureStream(%d replicas)", want.Replicas), func() bool {
+			err := natsconn.EnsureStream(ctx, js, want)
+			if err != nil && err.Error() != last {
+				last = err.Error()
+				t.Logf("EnsureStream(%d replicas): %v", want.Replicas, err)
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("EnsureStream(%d replicas): %v", want.Replicas, err)
+			return err == nil
+		})
 	}
 	check := func(what string, replicas int, maxAge time.Duration) {
 		t.Helper()
