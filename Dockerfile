@@ -13,17 +13,25 @@ COPY services/token/go.mod services/token/go.sum services/token/
 COPY services/formation/go.mod services/formation/go.sum services/formation/
 COPY services/gateway/go.mod services/gateway/go.sum services/gateway/
 COPY services/landscape/go.mod services/landscape/go.sum services/landscape/
+COPY web/go.mod web/
 RUN cd services/landscape && go mod download
 COPY gen/ gen/
 COPY pkg/ pkg/
 COPY services/ services/
+# The console's built files (committed; no Node.js needed here).
+COPY web/ web/
 # Each module builds on its own (GOWORK=off): its go.mod replaces point at
 # ../../gen and ../../pkg. The one binary is also the container health
 # check (`landscape healthcheck`): the image has no shell and no curl.
 RUN cd services/landscape && go build -o /out/landscape ./cmd/landscape
+# An empty /certs owned by the image's user: docker compose mounts a new
+# named volume there for `landscape certs /certs`, and a new volume takes
+# the owner of the folder it is mounted on.
+RUN mkdir -p /out/certs
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/landscape /usr/local/bin/
+COPY --from=build --chown=65532:65532 /out/certs /certs
 # distroless "nonroot": uid/gid 65532.
 USER 65532:65532
 EXPOSE 8080 9090

@@ -55,6 +55,7 @@ check-generated: generate ## fail when gen/ differs from what proto/ generates
 	@untracked=$$(git ls-files --others --exclude-standard -- gen); \
 	if [[ -n "$$untracked" ]]; then echo "untracked generated files (commit them):" >&2; echo "$$untracked" >&2; exit 1; fi
 	@echo 'gen/ is up to date'
+	@$(MAKE) --no-print-directory check-web
 
 .PHONY: lint
 lint: tools ## buf lint + format, buf breaking against main, gofmt, go vet
@@ -65,9 +66,20 @@ lint: tools ## buf lint + format, buf breaking against main, gofmt, go vet
 	if [[ -n "$$unformatted" ]]; then echo "gofmt needed:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet $(addsuffix /...,$(addprefix ./,$(MODULES)))
 	@$(MAKE) --no-print-directory check-deps
+	@$(MAKE) --no-print-directory check-refs
+
+# The repository explains itself: no comment or doc points at a document
+# outside it (a design note by section, a sibling folder, an issue by
+# number, a machine path). Cite docs/API.md by heading, or the proto.
+OUTSIDE_REFS := DESIGN|\.\./shared|/work/|\b[Ii]ssues? \#?[0-9]+
+.PHONY: check-refs
+check-refs: ## no comment or doc points at a file outside the repository
+	@bad=$$(git grep -nIE '$(OUTSIDE_REFS)' -- ':!gen' ':!web/dist' ':!Makefile' ':!*.sum' || true); \
+	if [[ -n "$$bad" ]]; then echo "references to documents outside the repository (cite docs/API.md or the proto):" >&2; echo "$$bad" >&2; exit 1; fi
+	@echo "check-refs: nothing points outside the repository"
 
 # Domain packages hold the rules: no transport, storage or generated code.
-DOMAIN_PACKAGES := ./services/registry/system ./services/formation/formations ./services/token/tokens
+DOMAIN_PACKAGES := ./services/registry/system ./services/registry/audit ./services/formation/formations ./services/token/tokens
 .PHONY: check-deps
 check-deps: ## domain packages import no gRPC, generated code, go-redis or nats; pkg imports no service
 	@bad=$$($(GO) list -deps $(DOMAIN_PACKAGES) | grep -E 'google.golang.org/grpc|landscape/gen|go-redis|nats-io' || true); \
@@ -104,11 +116,16 @@ run: build ## run everything in one process: landscape dev (ARGS=... for flags)
 
 # One `go test` over every module's packages, so they run in parallel. Tests
 # use the Redis on 127.0.0.1:6379 (or REDIS_URL, else a redis-server from
-# PATH) and embed NATS. RACE=1 (default) adds the race detector.
+# PATH) and embed NATS. RACE=1 (default) adds the race detector. A package
+# may run 25 minutes (go test's default of 10 is too short for the deploy and
+# e2e packages on a busy two-core machine); a hang still ends the run.
 .PHONY: test
-test: ## run every module's tests (RACE=0 to skip the race detector)
+test: test-go test-web test-e2e ## run every test: the Go modules' and the console's (unit and end to end)
+
+.PHONY: test-go
+test-go: ## run every Go module's tests (RACE=0 to skip the race detector)
 	@start=$$(date +%s); out=$$(mktemp); \
-	flags="-count=1"; [[ "$(RACE)" == 1 ]] && flags="$$flags -race"; \
+	flags="-count=1 -timeout=25m"; [[ "$(RACE)" == 1 ]] && flags="$$flags -race"; \
 	echo "go test $$flags $(TESTFLAGS) <$(words $(MODULES)) modules>"; \
 	status=0; $(GO) test $$flags $(TESTFLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES))) 2>&1 | tee "$$out" || status=$$?; \
 	ok=$$(grep -c '^ok ' "$$out" || true); failed=$$(grep -c $$'^FAIL\t' "$$out" || true); \
@@ -116,8 +133,39 @@ test: ## run every module's tests (RACE=0 to skip the race detector)
 	echo "make test: $$ok packages ok, $$failed failed, $$none without tests, race=$(RACE), $$(( $$(date +%s) - start ))s"; \
 	exit $$status
 
+# The web console (web/): TypeScript built by Vite into web/dist, which is
+# committed and embedded in the binary, so building Go needs no Node.js.
+WEB := $(ROOT)/web
+
+.PHONY: web-deps
+web-deps: ## install the console's npm packages from web/package-lock.json (npm ci)
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: web
+web: web-deps ## rebuild the console into web/dist (commit the result)
+	cd $(WEB) && npm run --silent build
+
+.PHONY: check-web
+check-web: web ## fail when web/dist differs from what web/ builds
+	@git diff --exit-code --stat -- web/dist || { echo 'web/dist is stale: run make web and commit it' >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- web/dist); \
+	if [[ -n "$$untracked" ]]; then echo "untracked built console files (commit them):" >&2; echo "$$untracked" >&2; exit 1; fi
+	@echo 'web/dist is up to date'
+
+.PHONY: test-web
+test-web: web-deps ## the console's unit tests (Vitest)
+	cd $(WEB) && npx vitest run
+
+# E2E_EXCLUDE=<regexp> leaves out the tests whose names match (none by
+# default); E2E_ONLY=<regexp> runs only those (after the sign-in test).
+E2E_EXCLUDE ?=
+
+.PHONY: test-e2e
+test-e2e: web-deps build ## the console end to end: headless Chromium against bin/landscape, screenshots in web/e2e/screenshots
+	cd $(WEB) && LANDSCAPE_BIN=$(BIN)/landscape E2E_EXCLUDE='$(E2E_EXCLUDE)' node e2e/run.mjs
+
 .PHONY: bench
-bench: ## load test: every scenario at 8 and 64 clients with baselines (ARGS=--help for flags)
+bench: ## load test: every scenario at 8 and 64 clients with baselines, open loop at 40%, idle cost, Redis memory per system (ARGS=--help for flags)
 	$(GO) run ./services/landscape/cmd/loadgen $(ARGS)
 
 .PHONY: clean

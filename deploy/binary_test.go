@@ -20,6 +20,7 @@ type setting struct {
 // binary is what the landscape binary says about itself.
 type binary struct {
 	commands map[string]map[string]setting // command -> flag -> setting
+	path     string                        // the executable, removed after the tests (TestMain)
 }
 
 // flagByEnv finds the flag of cmd that reads the environment variable env.
@@ -36,8 +37,17 @@ var (
 	binOnce sync.Once
 	binInfo *binary
 	binErr  string
+	binDir  string
 	repo    = filepath.Clean("..")
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // landscape builds bin/landscape's source into a temporary folder once and
 // reads every subcommand's help.
@@ -49,7 +59,7 @@ func landscape(t *testing.T) *binary {
 			binErr = err.Error()
 			return
 		}
-		defer os.RemoveAll(dir)
+		binDir = dir
 		exe := filepath.Join(dir, "landscape")
 		// The flags of `make build`, so that the two share the build cache.
 		build := exec.Command("go", "build", "-trimpath", "-o", exe, "./cmd/landscape")
@@ -59,7 +69,7 @@ func landscape(t *testing.T) *binary {
 			binErr = "go build ./services/landscape/cmd/landscape: " + err.Error() + "\n" + string(out)
 			return
 		}
-		b := &binary{commands: map[string]map[string]setting{}}
+		b := &binary{commands: map[string]map[string]setting{}, path: exe}
 		top, err := exec.Command(exe, "--help").Output()
 		if err != nil {
 			binErr = "landscape --help: " + err.Error()

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +19,10 @@ import (
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
+	Secrets  map[string]struct {
+		Environment string `yaml:"environment"`
+		File        string `yaml:"file"`
+	} `yaml:"secrets"`
 }
 
 type composeService struct {
@@ -30,13 +35,42 @@ type composeService struct {
 	Environment map[string]string `yaml:"environment"`
 	Expose      []string          `yaml:"expose"`
 	Ports       []string          `yaml:"ports"`
-	Volumes     []string          `yaml:"volumes"`
+	Volumes     []composeVolume   `yaml:"volumes"`
 	Healthcheck *struct {
 		Test []string `yaml:"test"`
 	} `yaml:"healthcheck"`
 	DependsOn map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`
+	Secrets []struct {
+		Source string `yaml:"source"`
+		Target string `yaml:"target"`
+	} `yaml:"secrets"`
+}
+
+// composeVolume is a mount, from the short syntax ("source:target[:ro]")
+// or the long one (type, source, target, read_only, volume.subpath).
+type composeVolume struct {
+	Source   string `yaml:"source"`
+	Target   string `yaml:"target"`
+	ReadOnly bool   `yaml:"read_only"`
+	Volume   struct {
+		Subpath string `yaml:"subpath"`
+	} `yaml:"volume"`
+}
+
+func (v *composeVolume) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		type plain composeVolume
+		return n.Decode((*plain)(v))
+	}
+	parts := strings.Split(n.Value, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return fmt.Errorf("volume %q: want source:target[:mode]", n.Value)
+	}
+	v.Source, v.Target = parts[0], parts[1]
+	v.ReadOnly = len(parts) == 3 && slices.Contains(strings.Split(parts[2], ","), "ro")
+	return nil
 }
 
 // serviceCommands are the subcommands that run one service in a container.
@@ -96,7 +130,12 @@ func checkValue(t *testing.T, what string, s setting, v string) {
 	case "float":
 		_, err = strconv.ParseFloat(v, 64)
 	case "duration":
-		_, err = time.ParseDuration(v)
+		// Retentions also take whole days ("400d").
+		if days, ok := strings.CutSuffix(v, "d"); ok {
+			_, err = strconv.ParseUint(days, 10, 32)
+		} else {
+			_, err = time.ParseDuration(v)
+		}
 	case "bool":
 		_, err = strconv.ParseBool(v)
 	}
@@ -177,6 +216,9 @@ func TestCompose(t *testing.T) {
 		if s.Image != "landscape:dev" && s.Build == nil {
 			continue // redis, nats: checked below
 		}
+		if len(s.Command) > 0 && s.Command[0] == "certs" {
+			continue // the one-shot certs: TestComposeTLS
+		}
 		if image == "" {
 			image = s.Image
 		}
@@ -203,6 +245,10 @@ func TestCompose(t *testing.T) {
 		}
 		if !slices.Contains(s.Expose, port) && !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
 			t.Errorf("compose service %s: port %s is neither exposed nor published (expose %v, ports %v)", name, port, s.Expose, s.Ports)
+		}
+		mhost, mport := hostPort(t, name+" --metrics-addr", values["metrics-addr"])
+		if ip := net.ParseIP(mhost); mhost == "localhost" || (ip != nil && ip.IsLoopback()) || !slices.Contains(s.Expose, mport) {
+			t.Errorf("compose service %s: --metrics-addr=%s: want a non-loopback address on an exposed port (expose %v) for Prometheus", name, values["metrics-addr"], s.Expose)
 		}
 		// The health check is the binary's own `landscape healthcheck` (the
 		// image has no shell), and asks the port the service listens on.
@@ -276,6 +322,11 @@ func TestCompose(t *testing.T) {
 		if !strings.Contains(r.values["service-secret"], "required-") && r.cmd != "gateway" {
 			t.Errorf("compose service %s: the service secret must come from ${LANDSCAPE_SERVICE_SECRET:?...}, not a fixed value", r.name)
 		}
+		// No default JWT secret: one from the README would let anyone
+		// mint an admin JWT for the deployment.
+		if !strings.Contains(r.values["jwt-hs256-secret"], "required-") && r.cmd != "gateway" {
+			t.Errorf("compose service %s: the JWT secret must come from ${LANDSCAPE_JWT_HS256_SECRET:?...}, not a default", r.name)
+		}
 	}
 	// Every service shares one service secret and one JWT secret.
 	for _, f := range []string{"service-secret", "jwt-hs256-secret"} {
@@ -304,7 +355,7 @@ func checkComposeRedis(t *testing.T, c composeFile, from, url string) {
 	if !strings.Contains(cmd, "--appendonly yes") || !strings.Contains(cmd, "--appendfsync everysec") {
 		t.Errorf("compose service %s: want AOF (--appendonly yes --appendfsync everysec), command %q", name, cmd)
 	}
-	if !slices.ContainsFunc(r.Volumes, func(v string) bool { return strings.HasSuffix(v, ":/data") }) {
+	if !slices.ContainsFunc(r.Volumes, func(v composeVolume) bool { return v.Target == "/data" }) {
 		t.Errorf("compose service %s: /data (the AOF) is on no volume", name)
 	}
 	if _, ok := c.Services[from].DependsOn[name]; !ok {
@@ -315,7 +366,11 @@ func checkComposeRedis(t *testing.T, c composeFile, from, url string) {
 // checkComposeNATS: the URL names a compose NATS with JetStream on a volume.
 func checkComposeNATS(t *testing.T, c composeFile, from, url string) {
 	t.Helper()
-	host := strings.TrimPrefix(url, "nats://")
+	host, ok := strings.CutPrefix(url, "tls://")
+	if !ok {
+		t.Errorf("compose service %s: NATS URL %s is no tls:// URL: NATS is reached over TLS (the tls block of deploy/compose/nats.conf)", from, url)
+		host = strings.TrimPrefix(url, "nats://")
+	}
 	name, _, _ := strings.Cut(host, ":")
 	n, ok := c.Services[name]
 	if !ok {
@@ -329,7 +384,7 @@ func checkComposeNATS(t *testing.T, c composeFile, from, url string) {
 	i := slices.Index(args, "--store_dir")
 	if i < 0 || i+1 >= len(args) {
 		t.Errorf("compose service %s: no --store_dir", name)
-	} else if !slices.ContainsFunc(n.Volumes, func(v string) bool { return strings.HasSuffix(v, ":"+args[i+1]) }) {
+	} else if !slices.ContainsFunc(n.Volumes, func(v composeVolume) bool { return v.Target == args[i+1] }) {
 		t.Errorf("compose service %s: the JetStream store %s is on no volume", name, args[i+1])
 	}
 	if _, ok := c.Services[from].DependsOn[name]; !ok {
@@ -382,5 +437,99 @@ func checkHealthcheckArgs(t *testing.T, b *binary, where string, args []string) 
 	}
 	if len(positional) != 2 || (positional[0] != "grpc" && positional[0] != "http") {
 		t.Errorf("%s: landscape healthcheck %q: want grpc HOST:PORT or http URL", where, args)
+	}
+}
+
+// TestComposeNATSUsers: compose's NATS admits only a user per service
+// (deploy/compose/nats.conf), each password required from the
+// environment; every service and the gateway connect as their own user
+// with the password of a compose secret made of the same variable, and
+// no secret anywhere in the file has a default.
+func TestComposeNATSUsers(t *testing.T) {
+	t.Parallel()
+	c := loadCompose(t)
+	n, ok := c.Services["nats"]
+	if !ok {
+		t.Fatal("compose: no nats service")
+	}
+	i := slices.Index(n.Command, "--config")
+	if i < 0 || i+1 >= len(n.Command) {
+		t.Fatalf("compose service nats: no --config in %q", n.Command)
+	}
+	confPath := n.Command[i+1]
+	var conf string
+	for _, v := range n.Volumes {
+		if v.Target == confPath && strings.HasPrefix(v.Source, "./") {
+			raw, err := os.ReadFile(filepath.Join(repo, v.Source))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conf = string(raw)
+		}
+	}
+	if !strings.Contains(conf, "authorization {") {
+		t.Fatalf("compose service nats: --config %s is no file of the repository with an authorization block", confPath)
+	}
+	users := map[string]string{}
+	for _, m := range natsUser.FindAllStringSubmatch(conf, -1) {
+		users[m[1]] = m[2]
+	}
+	for _, svc := range serviceCommands {
+		variable := "LANDSCAPE_NATS_PASSWORD_" + strings.ToUpper(svc)
+		pw, ok := users[svc]
+		if !ok {
+			t.Errorf("compose nats.conf: no user %s", svc)
+			continue
+		}
+		ref, ok := strings.CutPrefix(pw, "$")
+		if !ok {
+			t.Errorf("compose nats.conf: user %s has a literal password", svc)
+		} else if got := interpolate(n.Environment[ref]); got != "required-"+variable {
+			t.Errorf("compose service nats: %s=%q, want ${%s:?...} (required, no default)", ref, n.Environment[ref], variable)
+		}
+		var s composeService
+		found := false
+		for _, cs := range c.Services {
+			if len(cs.Command) > 0 && cs.Command[0] == svc && cs.Build != nil {
+				s, found = cs, true
+			}
+		}
+		if !found {
+			t.Errorf("compose: no service runs landscape %s", svc)
+			continue
+		}
+		if s.Environment["LANDSCAPE_NATS_USER"] != svc {
+			t.Errorf("compose landscape %s: LANDSCAPE_NATS_USER=%q, want its own user %s", svc, s.Environment["LANDSCAPE_NATS_USER"], svc)
+		}
+		file := s.Environment["LANDSCAPE_NATS_PASSWORD_FILE"]
+		mounted := false
+		for _, sec := range s.Secrets {
+			if "/run/secrets/"+sec.Target == file && c.Secrets[sec.Source].Environment == variable {
+				mounted = true
+			}
+		}
+		if !mounted {
+			t.Errorf("compose landscape %s: LANDSCAPE_NATS_PASSWORD_FILE=%q is no secret made of %s", svc, file, variable)
+		}
+		if _, ok := s.DependsOn["nats"]; !ok {
+			t.Errorf("compose landscape %s: does not depend on nats", svc)
+		}
+	}
+	for name, sec := range c.Secrets {
+		if sec.Environment == "" || sec.File != "" {
+			t.Errorf("compose secret %s: want it from the environment, not a file of the repository", name)
+		}
+	}
+	// Every password or secret in an environment is required from yours:
+	// a default would be public (it is in this file).
+	for name, s := range c.Services {
+		for k, v := range s.Environment {
+			if strings.HasSuffix(k, "_FILE") || !(strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET")) {
+				continue
+			}
+			if !strings.HasPrefix(interpolate(v), "required-") {
+				t.Errorf("compose service %s: %s=%q has a default or a literal value; want ${VAR:?...}", name, k, v)
+			}
+		}
 	}
 }

@@ -78,8 +78,13 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	for _, d := range dirs {
-		if !strings.Contains(build, "COPY "+d+"/go.mod "+d+"/go.sum "+d+"/") {
-			t.Errorf("Dockerfile: COPY %s/go.mod %s/go.sum %s/ is missing", d, d, d)
+		// A module without dependencies (the console's) has no go.sum.
+		want := "COPY " + d + "/go.mod " + d + "/go.sum " + d + "/"
+		if _, err := os.Stat(filepath.Join(repo, d, "go.sum")); os.IsNotExist(err) {
+			want = "COPY " + d + "/go.mod " + d + "/"
+		}
+		if !strings.Contains(build, want) {
+			t.Errorf("Dockerfile: %s is missing", want)
 		}
 		top := strings.SplitN(d, "/", 2)[0] + "/"
 		if !strings.Contains(build, "COPY "+top+" "+top) {

@@ -2,7 +2,10 @@ package deploy
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -45,7 +48,8 @@ type object struct {
 		} `yaml:"selector"`
 		Template struct {
 			Metadata struct {
-				Labels map[string]string `yaml:"labels"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
 			} `yaml:"metadata"`
 			Spec podSpec `yaml:"spec"`
 		} `yaml:"template"`
@@ -80,7 +84,7 @@ type ingressRule struct {
 
 type peer struct {
 	PodSelector       *labelSelector `yaml:"podSelector"`
-	NamespaceSelector any            `yaml:"namespaceSelector"`
+	NamespaceSelector *labelSelector `yaml:"namespaceSelector"`
 	IPBlock           any            `yaml:"ipBlock"`
 }
 
@@ -378,6 +382,16 @@ func (c cluster) workloadOf(svc object) (object, bool) {
 }
 
 // containerPort resolves a port given by name or number in a container.
+// literalEnv is the container's environment by name, with the literal
+// values (an entry from a Secret or field reference maps to "").
+func (c container) literalEnv() map[string]string {
+	env := make(map[string]string, len(c.Env))
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	return env
+}
+
 func containerPort(c container, p string) (int, bool) {
 	for _, cp := range c.Ports {
 		if cp.Name == p || strconv.Itoa(cp.ContainerPort) == p {
@@ -500,6 +514,11 @@ func TestKubernetes(t *testing.T) {
 				t.Errorf("%s: production verifies JWTs with --jwt-keys-file, not the HS256 secret", what)
 			}
 			checkKeysFile(t, what, pod, ct, values["jwt-keys-file"])
+			// A keys file verifies any token of the identity provider:
+			// only iss and aud say it was meant for Landscape.
+			if values["jwt-issuer"] == "" || values["jwt-audience"] == "" {
+				t.Errorf("%s: --jwt-keys-file without --jwt-issuer and --jwt-audience (LANDSCAPE_JWT_ISSUER, LANDSCAPE_JWT_AUDIENCE)", what)
+			}
 		}
 
 		// The listen port: a named container port, probed, and behind a Service.
@@ -520,6 +539,7 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("%s: listens on %d, which is no container port", what, port)
 		}
 		checkProbes(t, what, cmd, ct, port)
+		checkMetrics(t, what, o, ct, values["metrics-addr"])
 		checkPDB(t, c, o)
 		if _, ok := c.get("Service", o.Metadata.Name); !ok {
 			t.Errorf("%s: no Service of the same name", what)
@@ -552,9 +572,15 @@ func TestKubernetes(t *testing.T) {
 		}
 		if u := values["redis-url"]; u != "" {
 			checkK8sRedis(t, c, what, u)
+			// A failover to a replica keeps every acknowledged change
+			// only when the service waits for one.
+			if cmd != "gateway" && values["redis-wait-replicas"] != "1" {
+				t.Errorf("%s: --redis-wait-replicas=%q, want 1 (the primary and one replica hold each change)", what, values["redis-wait-replicas"])
+			}
 		}
 		if u := values["nats-url"]; u != "" {
-			checkK8sNATS(t, c, what, u, values["stream-replicas"])
+			// The gateway only reads the streams (events:watch).
+			checkK8sNATS(t, c, what, u, values["stream-replicas"], cmd != "gateway")
 		}
 	}
 	for _, cmd := range serviceCommands {
@@ -603,8 +629,15 @@ func checkProbes(t *testing.T, what, cmd string, ct container, port int) {
 		if r.HTTPGet == nil || r.HTTPGet.Path != "/healthz" || portOf(r.HTTPGet.Port) != port {
 			t.Errorf("%s: readiness should be GET /healthz on %d", what, port)
 		}
+	} else if r.Exec != nil {
+		// With TLS the native grpc probe (plaintext) cannot check the
+		// port; landscape healthcheck does, over TLS.
+		want := []string{"/usr/local/bin/landscape", "healthcheck", "grpc", fmt.Sprintf("127.0.0.1:%d", port)}
+		if !slices.Equal(r.Exec.Command, want) {
+			t.Errorf("%s: readiness exec %q, want %q", what, r.Exec.Command, want)
+		}
 	} else if r.GRPC == nil || r.GRPC.Port != port {
-		t.Errorf("%s: readiness should be a grpc probe on %d", what, port)
+		t.Errorf("%s: readiness should be a grpc probe on %d (or landscape healthcheck grpc)", what, port)
 	}
 	switch {
 	case l.GRPC != nil:
@@ -698,13 +731,13 @@ func checkK8sRedis(t *testing.T, c cluster, what, raw string) {
 }
 
 // checkK8sNATS: the URL reaches a 3-node JetStream cluster whose routes
-// name its pods, and the service creates its streams with a replica on
-// each node (--stream-replicas).
-func checkK8sNATS(t *testing.T, c cluster, what, raw, replicas string) {
+// name its pods, and a service that creates streams does so with a
+// replica on each node (--stream-replicas).
+func checkK8sNATS(t *testing.T, c cluster, what, raw, replicas string, createsStreams bool) {
 	t.Helper()
 	for _, one := range strings.Split(raw, ",") {
 		u, err := url.Parse(one)
-		if err != nil || u.Scheme != "nats" {
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") {
 			t.Errorf("%s: NATS URL %q", what, one)
 			continue
 		}
@@ -715,7 +748,7 @@ func checkK8sNATS(t *testing.T, c cluster, what, raw, replicas string) {
 		}
 		if w.Kind != "StatefulSet" || w.Spec.Replicas == nil || *w.Spec.Replicas != 3 {
 			t.Errorf("NATS %s: want a StatefulSet of 3", w.Metadata.Name)
-		} else if replicas != "3" {
+		} else if createsStreams && replicas != "3" {
 			t.Errorf("%s: --stream-replicas=%q, want 3, one replica of each stream per NATS server", what, replicas)
 		}
 		cm, _ := c.get("ConfigMap", "nats-config")
@@ -1051,7 +1084,7 @@ var (
 	// and URLs, redis-cli's -h and -p, and the start scripts' fallback
 	// Redis primary (primary="host", dialed as "$primary" port by
 	// redis-server --replicaof and sentinel monitor).
-	dialURL      = regexp.MustCompile(`(?:\bdns:///|\b(?:nats|redis|rediss)://(?:[^@\s/]*@)?)([A-Za-z0-9.-]+):([0-9]+)`)
+	dialURL      = regexp.MustCompile(`(?:\bdns:///|\b(?:nats|tls|redis|rediss)://(?:[^@\s/]*@)?)([A-Za-z0-9.-]+):([0-9]+)`)
 	dialRedisCLI = regexp.MustCompile(`\bredis-cli -h ([A-Za-z0-9.-]+) -p ([0-9]+)`)
 	primaryHost  = regexp.MustCompile(`\bprimary="([A-Za-z0-9.-]+)"`)
 	primaryPort  = regexp.MustCompile(`\$primary"? ([0-9]+)`)
@@ -1150,8 +1183,18 @@ func (c cluster) policies(t *testing.T) []object {
 		}
 		for _, r := range p.Spec.Ingress {
 			for _, f := range r.From {
-				if f.PodSelector == nil || len(f.PodSelector.MatchExpressions) > 0 || f.NamespaceSelector != nil || f.IPBlock != nil {
+				if f.PodSelector == nil || len(f.PodSelector.MatchExpressions) > 0 || f.IPBlock != nil {
 					t.Errorf("%s: a from peer other than a podSelector by matchLabels, which this test does not read", what)
+				}
+				// Another namespace's pods (the metrics scraper): matchLabels
+				// on both selectors, and only for the metrics port.
+				if ns := f.NamespaceSelector; ns != nil {
+					if len(ns.MatchLabels) == 0 || len(ns.MatchExpressions) > 0 || len(f.PodSelector.MatchLabels) == 0 {
+						t.Errorf("%s: a namespaceSelector peer must name its namespace and pods by matchLabels", what)
+					}
+					if len(r.Ports) != 1 || fmt.Sprint(r.Ports[0].Port) != "metrics" {
+						t.Errorf("%s: a peer of another namespace may reach the metrics port only", what)
+					}
 				}
 			}
 			for _, port := range r.Ports {
@@ -1177,6 +1220,27 @@ func isolates(p object, labels map[string]string) bool {
 
 // admits reports whether the policies let the pods with labels src (nil:
 // a client outside the namespace) connect to port of the pods of dst:
+// checkMetrics: /metrics listens beyond loopback on the container port
+// "metrics", and the pod's prometheus.io annotations point a scraper at it.
+func checkMetrics(t *testing.T, what string, o object, ct container, addr string) {
+	t.Helper()
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Errorf("%s: --metrics-addr=%q: %v", what, addr, err)
+		return
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		t.Errorf("%s: --metrics-addr=%s listens on loopback only: Prometheus cannot scrape it", what, addr)
+	}
+	if n, ok := containerPort(ct, "metrics"); !ok || strconv.Itoa(n) != p {
+		t.Errorf("%s: --metrics-addr=%s: want the container port named metrics on %s", what, addr, p)
+	}
+	ann := o.Spec.Template.Metadata.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != p || ann["prometheus.io/path"] != "/metrics" {
+		t.Errorf("%s: pod annotations %v: want prometheus.io/scrape \"true\", port %q, path /metrics", what, ann, p)
+	}
+}
+
 // Kubernetes admits a connection to a pod no policy isolates, else one
 // that a rule of a policy that isolates it admits.
 func admits(pols []object, src map[string]string, dst object, port int) bool {
@@ -1197,12 +1261,13 @@ func admits(pols []object, src map[string]string, dst object, port int) bool {
 }
 
 // admitsFrom: a rule without peers admits everyone, a podSelector the pods
-// of the namespace it selects.
+// of the namespace it selects; a peer with a namespaceSelector is in
+// another namespace, so it admits none of the manifests' pods.
 func admitsFrom(r ingressRule, src map[string]string) bool {
 	if len(r.From) == 0 {
 		return true
 	}
-	return src != nil && slices.ContainsFunc(r.From, func(f peer) bool { return matches(f.PodSelector, src) })
+	return src != nil && slices.ContainsFunc(r.From, func(f peer) bool { return f.NamespaceSelector == nil && matches(f.PodSelector, src) })
 }
 
 // admitsPort: a rule without ports admits every port; a port is a number
@@ -1283,12 +1348,11 @@ func TestNetworkPolicies(t *testing.T) {
 	}
 
 	// Connections the topology does not make, spelled out: formation calls
-	// registry only, token calls nobody, the gateway uses no NATS, and
-	// nothing reads the NATS monitor but the kubelet.
+	// registry only, token calls nobody, and nothing reads the NATS
+	// monitor but the kubelet.
 	for _, e := range []edge{
 		{"formation", "token", 9090},
 		{"token", "registry", 9090},
-		{"gateway", "nats", 4222},
 		{"registry", "nats", 8222},
 	} {
 		if why, ok := need[e]; ok {
@@ -1302,6 +1366,329 @@ func TestNetworkPolicies(t *testing.T) {
 			t.Errorf("%s: no such workloads", e)
 		} else if admits(pols, src, dst, e.port) {
 			t.Errorf("%s: a NetworkPolicy admits it", e)
+		}
+	}
+}
+
+// natsUser matches one user of nats.conf's authorization block: its name,
+// password and publish allow list.
+var natsUser = regexp.MustCompile(`(?s)\{\s*user:\s*(\w+)\s*password:\s*(\S+)\s*permissions:\s*\{\s*publish:\s*\{\s*allow:\s*\[(.*?)\]`)
+
+// TestKubernetesNATSUsers: NATS admits only users, one per service, whose
+// password comes from the Secret landscape-nats-passwords (the server via
+// its environment, the service via a mounted file), and each may publish
+// its own context's events but no other context's.
+func TestKubernetesNATSUsers(t *testing.T) {
+	t.Parallel()
+	c := cluster{objs: manifests(t)}
+	cm, _ := c.get("ConfigMap", "nats-config")
+	conf := cm.Data["nats.conf"]
+	if !strings.Contains(conf, "authorization {") {
+		t.Fatal("nats.conf: no authorization block: any client may publish any event")
+	}
+	nats, _ := c.get("StatefulSet", "nats")
+	natsEnv := map[string]envVar{}
+	for _, e := range nats.Spec.Template.Spec.Containers[0].Env {
+		natsEnv[e.Name] = e
+	}
+	users := map[string][]string{}
+	for _, m := range natsUser.FindAllStringSubmatch(conf, -1) {
+		name, pw := m[1], m[2]
+		v, ok := strings.CutPrefix(pw, "$")
+		if !ok {
+			t.Errorf("nats.conf: user %s has a literal password", name)
+			continue
+		}
+		e := natsEnv[v]
+		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "landscape-nats-passwords" || e.ValueFrom.SecretKeyRef.Key != name {
+			t.Errorf("nats: $%s (user %s) does not come from Secret landscape-nats-passwords key %s", v, name, name)
+		}
+		for _, s := range strings.Fields(m[3]) {
+			users[name] = append(users[name], strings.Trim(s, `",`))
+		}
+	}
+	// The streams each user reads (natsconn.PermissionsOf): the registry
+	// its assignments and, for the audit trail, every context's events;
+	// the gateway every stream for the watch.
+	reads := map[string][]string{
+		"registry":  {"LANDSCAPE_FORMATION", "LANDSCAPE_REGISTRY", "LANDSCAPE_TOKEN"},
+		"token":     nil,
+		"formation": {"LANDSCAPE_REGISTRY"},
+		"gateway":   {"LANDSCAPE_REGISTRY", "LANDSCAPE_TOKEN", "LANDSCAPE_FORMATION"},
+	}
+	for _, svc := range []string{"registry", "token", "formation", "gateway"} {
+		pub, ok := users[svc]
+		if !ok {
+			t.Errorf("nats.conf: no user %s", svc)
+			continue
+		}
+		for _, p := range pub {
+			if p == ">" || p == "landscape.>" || p == "$JS.API.>" || (strings.HasPrefix(p, "landscape.") && (svc == "gateway" || p != "landscape."+svc+".>" && p != "landscape.deadletter.>")) {
+				t.Errorf("nats.conf: user %s may publish %s", svc, p)
+			}
+		}
+		if svc != "gateway" && !slices.Contains(pub, "landscape."+svc+".>") {
+			t.Errorf("nats.conf: user %s may not publish its own events", svc)
+		}
+		for _, stream := range reads[svc] {
+			if !slices.ContainsFunc(pub, func(p string) bool { return strings.HasPrefix(p, "$JS.API.CONSUMER.MSG.NEXT."+stream+".") }) ||
+				!slices.ContainsFunc(pub, func(p string) bool { return strings.HasPrefix(p, "$JS.ACK."+stream+".") }) {
+				t.Errorf("nats.conf: user %s may not read stream %s", svc, stream)
+			}
+		}
+		// Consumers: a service manages only its own durables (each
+		// subject names one); no user deletes or purges a stream.
+		for _, p := range pub {
+			tokens := strings.Split(p, ".")
+			if strings.HasPrefix(p, "$JS.API.CONSUMER.") && len(tokens) >= 5 && strings.HasPrefix(tokens[len(tokens)-2], "LANDSCAPE_") && tokens[len(tokens)-1] == ">" {
+				t.Errorf("nats.conf: user %s may manage every consumer of a stream: %s", svc, p)
+			}
+			if svc != "gateway" && strings.HasPrefix(p, "$JS.API.CONSUMER.") && slices.Contains(tokens, "*") && tokens[len(tokens)-1] == "*" {
+				t.Errorf("nats.conf: user %s may manage consumers of any name: %s", svc, p)
+			}
+			if strings.Contains(p, "STREAM.DELETE") || strings.Contains(p, "STREAM.PURGE") || strings.Contains(p, "STREAM.MSG.DELETE") {
+				t.Errorf("nats.conf: user %s may delete from a stream: %s", svc, p)
+			}
+		}
+		d, ok := c.get("Deployment", svc)
+		if !ok {
+			t.Errorf("no Deployment %s", svc)
+			continue
+		}
+		pod := d.Spec.Template.Spec
+		ct := pod.Containers[0]
+		env := ct.literalEnv()
+		if env["LANDSCAPE_NATS_USER"] != svc {
+			t.Errorf("Deployment %s: LANDSCAPE_NATS_USER = %q, want %s", svc, env["LANDSCAPE_NATS_USER"], svc)
+		}
+		file := env["LANDSCAPE_NATS_PASSWORD_FILE"]
+		mounted := false
+		for _, m := range ct.VolumeMounts {
+			if filepath.Join(m.MountPath, "password") != file {
+				continue
+			}
+			for _, v := range pod.Volumes {
+				if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == "landscape-nats-passwords" {
+					mounted = true
+				}
+			}
+		}
+		if !mounted {
+			t.Errorf("Deployment %s: LANDSCAPE_NATS_PASSWORD_FILE %q is no file of Secret landscape-nats-passwords", svc, file)
+		}
+	}
+	if gen := overlaySecrets(t)["landscape-nats-passwords"]; len(gen) != 4 {
+		t.Errorf("overlays/example: Secret landscape-nats-passwords has %d keys, want registry, token, formation, gateway", len(gen))
+	}
+}
+
+// TestKubernetesMutualTLS: every service and the gateway run with their
+// own certificate from Secret landscape-tls-<name>, mounted where the
+// LANDSCAPE_TLS_* variables point; the example certificates name their
+// service (URI SAN spiffe://landscape/<name>, DNS SAN <name>) and are
+// signed by the example CA.
+func TestKubernetesMutualTLS(t *testing.T) {
+	t.Parallel()
+	c := cluster{objs: manifests(t)}
+	gen := overlaySecrets(t)
+	for _, name := range []string{"registry", "token", "formation", "gateway"} {
+		d, ok := c.get("Deployment", name)
+		if !ok {
+			t.Errorf("no Deployment %s", name)
+			continue
+		}
+		pod := d.Spec.Template.Spec
+		ct := pod.Containers[0]
+		env := ct.literalEnv()
+		secret := "landscape-tls-" + name
+		for v, key := range map[string]string{"LANDSCAPE_TLS_CERT_FILE": "tls.crt", "LANDSCAPE_TLS_KEY_FILE": "tls.key", "LANDSCAPE_TLS_CA_FILE": "ca.crt"} {
+			file, mounted := env[v], false
+			for _, m := range ct.VolumeMounts {
+				for _, vol := range pod.Volumes {
+					if vol.Name == m.Name && vol.Secret != nil && vol.Secret.SecretName == secret && filepath.Join(m.MountPath, key) == file {
+						mounted = true
+					}
+				}
+			}
+			if !mounted {
+				t.Errorf("Deployment %s: %s=%q is not key %s of Secret %s", name, v, file, key, secret)
+			}
+		}
+		data := gen[secret]
+		block, _ := pem.Decode([]byte(data["tls.crt"]))
+		if block == nil {
+			t.Errorf("overlays/example: Secret %s has no certificate", secret)
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Errorf("%s: %v", secret, err)
+			continue
+		}
+		if _, err := tls.X509KeyPair([]byte(data["tls.crt"]), []byte(data["tls.key"])); err != nil {
+			t.Errorf("%s: certificate and key: %v", secret, err)
+		}
+		if len(cert.URIs) != 1 || cert.URIs[0].String() != "spiffe://landscape/"+name || !slices.Contains(cert.DNSNames, name) {
+			t.Errorf("%s: SANs %v %v, want spiffe://landscape/%s and DNS %s", secret, cert.URIs, cert.DNSNames, name, name)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM([]byte(data["ca.crt"]))
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: name, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("%s: not a client certificate of the example CA: %v", secret, err)
+		}
+	}
+}
+
+// TestKubernetesNATSTLS: the NATS servers serve clients over TLS with the
+// certificate of Secret landscape-tls-nats, and every service dials a
+// tls:// URL trusting the CA that signed it.
+func TestKubernetesNATSTLS(t *testing.T) {
+	t.Parallel()
+	c := cluster{objs: manifests(t)}
+	cm, _ := c.get("ConfigMap", "nats-config")
+	conf := cm.Data["nats.conf"]
+	for _, want := range []string{"tls {", "cert_file: /etc/nats-tls/tls.crt", "key_file: /etc/nats-tls/tls.key"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("nats.conf: no %q", want)
+		}
+	}
+	nats, _ := c.get("StatefulSet", "nats")
+	mounted := false
+	for _, m := range nats.Spec.Template.Spec.Containers[0].VolumeMounts {
+		for _, v := range nats.Spec.Template.Spec.Volumes {
+			if m.Name == v.Name && m.MountPath == "/etc/nats-tls" && v.Secret != nil && v.Secret.SecretName == "landscape-tls-nats" {
+				mounted = true
+			}
+		}
+	}
+	if !mounted {
+		t.Error("StatefulSet nats: Secret landscape-tls-nats is not mounted at /etc/nats-tls")
+	}
+	gen := overlaySecrets(t)
+	block, _ := pem.Decode([]byte(gen["landscape-tls-nats"]["tls.crt"]))
+	if block == nil {
+		t.Fatal("overlays/example: Secret landscape-tls-nats has no certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"registry", "token", "formation", "gateway"} {
+		d, _ := c.get("Deployment", svc)
+		env := d.Spec.Template.Spec.Containers[0].literalEnv()
+		u, err := url.Parse(env["LANDSCAPE_NATS_URL"])
+		if err != nil || u.Scheme != "tls" {
+			t.Errorf("Deployment %s: LANDSCAPE_NATS_URL %q is no tls:// URL", svc, env["LANDSCAPE_NATS_URL"])
+			continue
+		}
+		if env["LANDSCAPE_NATS_CA_FILE"] != "/etc/landscape/tls/ca.crt" {
+			t.Errorf("Deployment %s: LANDSCAPE_NATS_CA_FILE %q, want the mounted CA /etc/landscape/tls/ca.crt", svc, env["LANDSCAPE_NATS_CA_FILE"])
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM([]byte(gen["landscape-tls-"+svc]["ca.crt"]))
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: u.Hostname()}); err != nil {
+			t.Errorf("Deployment %s: the NATS certificate does not verify for %s with its CA: %v", svc, u.Hostname(), err)
+		}
+	}
+}
+
+// routeHosts are the host names of the cluster routes in nats.conf.
+var routeURL = regexp.MustCompile(`nats://([a-z0-9.-]+):6222`)
+
+// sanMatches reports whether a certificate's DNS SAN names host (a
+// wildcard only as the whole leftmost label, RFC 6125).
+func sanMatches(san, host string) bool {
+	s, h := strings.Split(san, "."), strings.Split(host, ".")
+	if len(s) != len(h) {
+		return false
+	}
+	for i := range s {
+		if s[i] != h[i] && (i != 0 || s[i] != "*") {
+			return false
+		}
+	}
+	return true
+}
+
+// TestKubernetesNATSRoutesTLS: the routes between the NATS servers use
+// mutual TLS, and a server admits a route only with a certificate that
+// names a route (verify_cert_and_check_known_urls): the example NATS
+// certificate does, for every route, and is a client and server
+// certificate of the CA; no service's certificate does, so a service pod
+// cannot join the cluster with its own.
+func TestKubernetesNATSRoutesTLS(t *testing.T) {
+	t.Parallel()
+	c := cluster{objs: manifests(t)}
+	cm, _ := c.get("ConfigMap", "nats-config")
+	conf := cm.Data["nats.conf"]
+	_, block, ok := strings.Cut(conf, "\ncluster {")
+	if !ok {
+		t.Fatal("nats.conf: no cluster block")
+	}
+	tlsBlock, _, _ := strings.Cut(block, "routes:")
+	for _, want := range []string{"tls {", "cert_file: /etc/nats-tls/tls.crt", "key_file: /etc/nats-tls/tls.key", "ca_file: /etc/nats-tls/ca.crt", "verify_cert_and_check_known_urls: true"} {
+		if !strings.Contains(tlsBlock, want) {
+			t.Errorf("nats.conf cluster block: no %q before the routes (plaintext or unauthenticated routes)", want)
+		}
+	}
+	var hosts []string
+	for _, m := range routeURL.FindAllStringSubmatch(block, -1) {
+		hosts = append(hosts, m[1])
+	}
+	if len(hosts) != 3 {
+		t.Fatalf("nats.conf: routes %v, want 3", hosts)
+	}
+	gen := overlaySecrets(t)
+	parse := func(secret string) *x509.Certificate {
+		b, _ := pem.Decode([]byte(gen[secret]["tls.crt"]))
+		if b == nil {
+			t.Fatalf("overlays/example: Secret %s has no certificate", secret)
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatalf("%s: %v", secret, err)
+		}
+		return cert
+	}
+	natsCert := parse("landscape-tls-nats")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(gen["landscape-tls-nats"]["ca.crt"]))
+	for _, h := range hosts {
+		if !slices.ContainsFunc(natsCert.DNSNames, func(san string) bool { return sanMatches(san, h) }) {
+			t.Errorf("landscape-tls-nats: no DNS SAN names route %s (SANs %v)", h, natsCert.DNSNames)
+		}
+		for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+			if _, err := natsCert.Verify(x509.VerifyOptions{Roots: pool, DNSName: h, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+				t.Errorf("landscape-tls-nats: not valid for route %s (usage %v): %v", h, usage, err)
+			}
+		}
+	}
+	for _, svc := range []string{"registry", "token", "formation", "gateway"} {
+		cert := parse("landscape-tls-" + svc)
+		for _, san := range cert.DNSNames {
+			for _, h := range hosts {
+				if sanMatches(san, h) {
+					t.Errorf("landscape-tls-%s: DNS SAN %s names route %s: the service could join the NATS cluster", svc, san, h)
+				}
+			}
+		}
+	}
+}
+
+func TestSANMatches(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		san, host string
+		want      bool
+	}{
+		{"*.nats-headless", "nats-0.nats-headless", true},
+		{"nats", "nats", true},
+		{"*.nats-headless", "a.b.nats-headless", false},
+		{"registry", "nats-0.nats-headless", false},
+		{"nats-0.*", "nats-0.nats-headless", false},
+	} {
+		if got := sanMatches(c.san, c.host); got != c.want {
+			t.Errorf("sanMatches(%q, %q) = %v", c.san, c.host, got)
 		}
 	}
 }

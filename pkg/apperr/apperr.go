@@ -1,5 +1,5 @@
 // Package apperr holds the transport-neutral errors of Landscape: a reason
-// from the API contract (DESIGN 3.3), a message that is safe to show to a
+// from the API contract (docs/API.md, "Reasons"), a message that is safe to show to a
 // caller, metadata naming the resource and, for invalid input, the fields
 // that were wrong. Domain code returns these; the gRPC server maps them to a
 // status exactly once (package grpcserver). apperr imports no transport.
@@ -13,7 +13,7 @@ import (
 // Reason is a machine-readable error reason of the API contract.
 type Reason string
 
-// The reasons of DESIGN 3.3.
+// The reasons of docs/API.md, "Reasons".
 const (
 	InvalidArgument            Reason = "INVALID_ARGUMENT"
 	SystemTypeUnknown          Reason = "SYSTEM_TYPE_UNKNOWN"
@@ -38,11 +38,16 @@ const (
 	TokenAlreadyUsed           Reason = "TOKEN_ALREADY_USED"
 	TokenRevoked               Reason = "TOKEN_REVOKED"
 	TokenQuotaExceeded         Reason = "TOKEN_QUOTA_EXCEEDED"
-	RateLimited                Reason = "RATE_LIMITED"
-	EtagMismatch               Reason = "ETAG_MISMATCH"
-	Unauthenticated            Reason = "UNAUTHENTICATED"
-	PermissionDenied           Reason = "PERMISSION_DENIED"
-	Unavailable                Reason = "UNAVAILABLE"
+	// QuotaExceeded: the global account holds as many systems or
+	// formations as its quota allows.
+	QuotaExceeded Reason = "QUOTA_EXCEEDED"
+	RateLimited   Reason = "RATE_LIMITED"
+	// CursorExpired: a watch cursor older than the event streams keep.
+	CursorExpired    Reason = "CURSOR_EXPIRED"
+	EtagMismatch     Reason = "ETAG_MISMATCH"
+	Unauthenticated  Reason = "UNAUTHENTICATED"
+	PermissionDenied Reason = "PERMISSION_DENIED"
+	Unavailable      Reason = "UNAVAILABLE"
 	// Internal is never sent with its cause: callers see a short message.
 	Internal Reason = "INTERNAL"
 	// Gateway refusals before any service is called.
@@ -58,7 +63,7 @@ var Reasons = []Reason{
 	SystemIDTaken, FormationIDTaken, SystemAlreadyAssigned, SystemAlreadyRegistered,
 	SystemInFormation, SystemTypeMismatch, SystemNotPaired, SystemInError,
 	EnvironmentNotSupported, SystemInExclusiveFormation, TokenInvalid, TokenExpired,
-	TokenAlreadyUsed, TokenRevoked, TokenQuotaExceeded, RateLimited, EtagMismatch,
+	TokenAlreadyUsed, TokenRevoked, TokenQuotaExceeded, QuotaExceeded, RateLimited, CursorExpired, EtagMismatch,
 	Unauthenticated, PermissionDenied, Unavailable, Internal, MalformedRequest,
 	RequestTooLarge, RouteNotFound,
 }

@@ -2,6 +2,8 @@ package authn
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -32,6 +34,9 @@ const (
 	ClockSkew = 30 * time.Second
 	// ServiceTokenTTL is the lifetime of a service credential's JWT.
 	ServiceTokenTTL = 5 * time.Minute
+	// DefaultMaxLifetime is the longest lifetime of a user JWT accepted
+	// when Config.MaxLifetime is zero.
+	DefaultMaxLifetime = 24 * time.Hour
 )
 
 // Config says which credentials are accepted.
@@ -41,13 +46,17 @@ type Config struct {
 	Issuer        string // checked when set
 	Audience      string // checked when set
 	ServiceSecret string // secret of the service credential
+	// MaxLifetime is the longest lifetime of a user JWT: exp - iat, or
+	// exp - now when it has no iat. Zero means DefaultMaxLifetime.
+	MaxLifetime time.Duration
 }
 
 // Authenticator verifies credentials. It is safe for concurrent use; keys
 // are parsed once, in New.
 type Authenticator struct {
-	userKeys   keySet
-	userParser *jwt.Parser // nil when no user key is configured
+	userKeys    keySet
+	userParser  *jwt.Parser // nil when no user key is configured
+	maxLifetime time.Duration
 
 	serviceKey    []byte
 	serviceParser *jwt.Parser // nil when no service secret is configured
@@ -67,7 +76,13 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.HS256Secret != "" && cfg.HS256Secret == cfg.ServiceSecret {
 		return nil, errors.New("authn: the HS256 secret and the service secret must differ")
 	}
-	a := &Authenticator{}
+	if cfg.MaxLifetime < 0 {
+		return nil, errors.New("authn: the longest JWT lifetime must not be negative")
+	}
+	a := &Authenticator{maxLifetime: cfg.MaxLifetime}
+	if a.maxLifetime == 0 {
+		a.maxLifetime = DefaultMaxLifetime
+	}
 	if cfg.HS256Secret != "" {
 		a.userKeys.hs = []byte(cfg.HS256Secret)
 	}
@@ -112,7 +127,7 @@ func New(cfg Config) (*Authenticator, error) {
 // or PERMISSION_DENIED.
 func (a *Authenticator) Authenticate(ctx context.Context, policy Policy) (context.Context, error) {
 	if policy == Public {
-		return ctx, nil
+		return withClient(ctx, a.client(ctx, time.Now())), nil
 	}
 	if svc := metadata.ValueFromIncomingContext(ctx, ServiceMetadataKey); len(svc) > 0 {
 		if len(svc) > 1 {
@@ -134,22 +149,31 @@ func (a *Authenticator) Authenticate(ctx context.Context, policy Policy) (contex
 	if policy != User {
 		return ctx, apperr.New(apperr.Internal, "unknown authentication policy")
 	}
-	switch len(auth) {
-	case 0:
-		return ctx, errNoJWT
-	case 1:
-	default:
-		return ctx, apperr.New(apperr.Unauthenticated, "send one Authorization header: Bearer <JWT>")
-	}
-	raw, ok := bearer(auth[0])
-	if !ok {
-		return ctx, apperr.New(apperr.Unauthenticated, "the Authorization header must read: Bearer <JWT>")
-	}
-	c, err := a.verifyUser(raw)
+	c, err := a.AuthenticateUser(auth)
 	if err != nil {
 		return ctx, err
 	}
 	return WithCaller(ctx, c), nil
+}
+
+// AuthenticateUser verifies the user JWT in the values of an Authorization
+// header (exactly one, "Bearer <JWT>") and returns its caller: for a
+// handler that is not a gRPC call (the gateway's event watch), checked
+// exactly as the services check their calls. Errors are apperr
+// UNAUTHENTICATED or PERMISSION_DENIED.
+func (a *Authenticator) AuthenticateUser(auth []string) (Caller, error) {
+	switch len(auth) {
+	case 0:
+		return Caller{}, errNoJWT
+	case 1:
+	default:
+		return Caller{}, apperr.New(apperr.Unauthenticated, "send one Authorization header: Bearer <JWT>")
+	}
+	raw, ok := bearer(auth[0])
+	if !ok {
+		return Caller{}, apperr.New(apperr.Unauthenticated, "the Authorization header must read: Bearer <JWT>")
+	}
+	return a.verifyUser(raw)
 }
 
 var errNoJWT = apperr.New(apperr.Unauthenticated, "a bearer JWT is required: send Authorization: Bearer <JWT>")
@@ -165,7 +189,7 @@ func bearer(v string) (string, bool) {
 	return t, t != ""
 }
 
-// userClaims are the claims of a user JWT (DESIGN 3.1).
+// userClaims are the claims of a user JWT (docs/API.md, "Authentication").
 type userClaims struct {
 	jwt.RegisteredClaims
 	GlobalAccount string   `json:"ga"`
@@ -181,15 +205,19 @@ func (a *Authenticator) verifyUser(raw string) (Caller, error) {
 		return c, nil
 	}
 	var cl userClaims
-	if _, err := a.userParser.ParseWithClaims(raw, &cl, a.userKeys.keyFunc); err != nil {
+	tok, err := a.userParser.ParseWithClaims(raw, &cl, a.userKeys.keyFunc)
+	if err != nil {
 		return Caller{}, jwtError(err)
+	}
+	if err := a.strict(tok, raw, &cl, time.Now()); err != nil {
+		return Caller{}, err
 	}
 	for _, aud := range cl.Audience {
 		if aud == ServiceAudience {
 			return Caller{}, apperr.New(apperr.Unauthenticated, "a service credential is not a user JWT: send it in "+ServiceMetadataKey)
 		}
 	}
-	c := Caller{Subject: cl.Subject, GlobalAccount: cl.GlobalAccount}
+	c := Caller{Subject: cl.Subject, GlobalAccount: cl.GlobalAccount, ExpireTime: cl.ExpiresAt.Time}
 	for _, r := range cl.Roles {
 		switch role := Role(r); role {
 		case RoleGlobalAccountAdmin, RoleSystemLandscapeAdmin, RoleSystemLandscapeViewer:
@@ -202,6 +230,58 @@ func (a *Authenticator) verifyUser(raw string) (Caller, error) {
 	}
 	a.users.put(raw, c, cl.ExpiresAt.Time)
 	return c, nil
+}
+
+// strict holds a verified user JWT to what the library leaves open: no
+// crit header (Landscape understands no JWS extension, so every listed one
+// is unknown, RFC 7515 section 4.1.11), a subject, numeric dates (a string
+// "exp" is refused, not converted), and a lifetime of at most maxLifetime.
+func (a *Authenticator) strict(tok *jwt.Token, raw string, cl *userClaims, now time.Time) error {
+	if _, ok := tok.Header["crit"]; ok {
+		return apperr.New(apperr.Unauthenticated, "the JWT header lists critical extensions (crit) this service does not understand: get a JWT without crit")
+	}
+	if strings.TrimSpace(cl.Subject) == "" {
+		return apperr.New(apperr.Unauthenticated, "the JWT has no subject (sub): get a JWT that names its caller")
+	}
+	if !numericDates(raw) {
+		return apperr.New(apperr.Unauthenticated, "the JWT's exp, iat and nbf must be numbers (seconds since 1970), not strings")
+	}
+	from := now
+	if cl.IssuedAt != nil {
+		from = cl.IssuedAt.Time
+	}
+	if life := cl.ExpiresAt.Sub(from); life > a.maxLifetime {
+		return apperr.New(apperr.Unauthenticated, "the JWT lives longer than this service accepts ("+a.maxLifetime.String()+" from iat, or from now without iat): get a shorter-lived JWT")
+	}
+	return nil
+}
+
+// numericDates reports whether the date claims of a JWT's payload (the
+// signature of which has been verified) are JSON numbers where present.
+func numericDates(raw string) bool {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return false
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		v, ok := claims[name]
+		if !ok {
+			continue
+		}
+		var n json.Number
+		if len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &n) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyService verifies a service credential and returns its caller.
@@ -232,47 +312,58 @@ func (a *Authenticator) verifyService(raw string) (Caller, error) {
 	return c, nil
 }
 
-// jwtError turns a verification failure into an UNAUTHENTICATED error that
-// tells the caller what to do. It never includes the token.
+// failure is one kind of verification failure and what the caller is told
+// about it: err is the golang-jwt error, detail a text its message must
+// also hold ("" for any).
+type failure struct {
+	err    error
+	detail string
+	msg    string
+}
+
+// userFailures are the failures of a user JWT, most specific first.
+var userFailures = []failure{
+	{jwt.ErrTokenMalformed, "", "the bearer JWT is malformed: send Authorization: Bearer <JWT> with a signed JWT (header.payload.signature)"},
+	{jwt.ErrTokenUnverifiable, "", "the JWT is signed with an algorithm or key this service does not accept: use a JWT from the configured issuer"},
+	{jwt.ErrTokenSignatureInvalid, "", "the JWT signature is invalid or its algorithm is not accepted: use a JWT from the configured issuer"},
+	{jwt.ErrTokenExpired, "", "the JWT has expired: get a new one"},
+	{jwt.ErrTokenNotValidYet, "", "the JWT is not valid yet (nbf): check the clocks or retry later"},
+	{jwt.ErrTokenUsedBeforeIssued, "", "the JWT is issued in the future (iat): check the clocks"},
+	{jwt.ErrTokenInvalidIssuer, "", "the JWT's issuer (iss) is not accepted: get a JWT from the configured issuer"},
+	{jwt.ErrTokenInvalidAudience, "", "the JWT's audience (aud) does not name this service: get a JWT for it"},
+	{jwt.ErrTokenRequiredClaimMissing, "iss claim", "the JWT has no issuer (iss): get a JWT from the configured issuer"},
+	{jwt.ErrTokenRequiredClaimMissing, "aud claim", "the JWT has no audience (aud): get a JWT for this service"},
+	{jwt.ErrTokenRequiredClaimMissing, "", "the JWT lacks a required claim (exp): get a JWT with an expiry"},
+}
+
+// serviceFailures are the failures of the service credential.
+var serviceFailures = []failure{
+	{jwt.ErrTokenMalformed, "", "the service credential is malformed: use authn.ServiceCredential"},
+	{jwt.ErrTokenExpired, "", "the service credential has expired: use authn.ServiceCredential, which renews it"},
+	{jwt.ErrTokenRequiredClaimMissing, "", "the service credential lacks a required claim (exp): use authn.ServiceCredential"},
+}
+
+// jwtError turns a verification failure of a user JWT into an
+// UNAUTHENTICATED error that tells the caller what to do.
 func jwtError(err error) *apperr.Error {
-	msg := "the JWT does not verify: send Authorization: Bearer <JWT> with a JWT from the configured issuer"
-	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		msg = "the bearer JWT is malformed: send Authorization: Bearer <JWT> with a signed JWT (header.payload.signature)"
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		msg = "the JWT is signed with an algorithm or key this service does not accept: use a JWT from the configured issuer"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		msg = "the JWT signature is invalid or its algorithm is not accepted: use a JWT from the configured issuer"
-	case errors.Is(err, jwt.ErrTokenExpired):
-		msg = "the JWT has expired: get a new one"
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		msg = "the JWT is not valid yet (nbf): check the clocks or retry later"
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		msg = "the JWT is issued in the future (iat): check the clocks"
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		msg = "the JWT's issuer (iss) is not accepted: get a JWT from the configured issuer"
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		msg = "the JWT's audience (aud) does not name this service: get a JWT for it"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && strings.Contains(err.Error(), "iss claim"):
-		msg = "the JWT has no issuer (iss): get a JWT from the configured issuer"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && strings.Contains(err.Error(), "aud claim"):
-		msg = "the JWT has no audience (aud): get a JWT for this service"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		msg = "the JWT lacks a required claim (exp): get a JWT with an expiry"
-	}
-	return apperr.New(apperr.Unauthenticated, msg).WithCause(errors.New(safeCause(err)))
+	return unauthenticated(err, userFailures,
+		"the JWT does not verify: send Authorization: Bearer <JWT> with a JWT from the configured issuer")
 }
 
 // serviceError is jwtError for the service credential.
 func serviceError(err error) *apperr.Error {
-	msg := "the service credential does not verify: check the service secret"
-	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		msg = "the service credential is malformed: use authn.ServiceCredential"
-	case errors.Is(err, jwt.ErrTokenExpired):
-		msg = "the service credential has expired: use authn.ServiceCredential, which renews it"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		msg = "the service credential lacks a required claim (exp): use authn.ServiceCredential"
+	return unauthenticated(err, serviceFailures, "the service credential does not verify: check the service secret")
+}
+
+// unauthenticated is an UNAUTHENTICATED error with the message of the first
+// of failures that err is, else fallback. It never includes the token.
+func unauthenticated(err error, failures []failure, fallback string) *apperr.Error {
+	msg := fallback
+	for _, f := range failures {
+		if errors.Is(err, f.err) && strings.Contains(err.Error(), f.detail) {
+			msg = f.msg
+			break
+		}
 	}
 	return apperr.New(apperr.Unauthenticated, msg).WithCause(errors.New(safeCause(err)))
 }

@@ -1,16 +1,17 @@
 // Package authn authenticates callers of the Landscape services: bearer JWTs
-// for people and tools (DESIGN 3.1) and a service credential for calls
+// for people and tools (docs/API.md, "Authentication") and a service credential for calls
 // between services. It provides the gRPC interceptor that puts the Caller
 // in the context and the checks that handlers call for a global account.
 package authn
 
 import (
 	"context"
+	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
 )
 
-// Role is a JWT role of DESIGN 1.1.
+// Role is a JWT role of docs/API.md, "Global accounts, callers and roles".
 type Role string
 
 // The known roles.
@@ -26,6 +27,9 @@ type Caller struct {
 	GlobalAccount string // JWT ga; empty for a service
 	Roles         []Role // known roles only
 	Service       bool   // authenticated with the service credential
+	// ExpireTime is the JWT's exp (a user's; a service credential's is
+	// renewed by itself and left zero).
+	ExpireTime time.Time
 }
 
 type callerKey struct{}
@@ -49,6 +53,8 @@ const (
 	Read Access = iota
 	// Write: everything else; the two admin roles.
 	Write
+	// Admin: reads for admins only (the audit trail); the two admin roles.
+	Admin
 )
 
 // Authorize checks that the caller in ctx may access global account ga:
@@ -75,6 +81,9 @@ func Authorize(ctx context.Context, ga string, access Access) error {
 				return nil
 			}
 		}
+	}
+	if access == Admin {
+		return apperr.New(apperr.PermissionDenied, "only global-account-admin and system-landscape-admin may read this", "globalAccount", ga)
 	}
 	return apperr.New(apperr.PermissionDenied, "the caller's role may only read; an admin role is needed", "globalAccount", ga)
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -427,8 +428,9 @@ func TestAuthenticate(t *testing.T) {
 			}
 			c, ok := FromContext(got)
 			if tc.policy == Public {
-				if got != ctx || ok {
-					t.Fatalf("Public changed ctx (caller %v)", c)
+				// A public call has no caller, only its client (ClientFrom).
+				if ok {
+					t.Fatalf("Public put a caller in ctx: %v", c)
 				}
 				return
 			}
@@ -472,6 +474,10 @@ func TestAuthorize(t *testing.T) {
 		{"viewer write", &viewer, "acme", Write, apperr.PermissionDenied},
 		{"admin write", &admin, "acme", Write, ""},
 		{"ga admin write", &gaAdmin, "acme", Write, ""},
+		{"viewer admin read", &viewer, "acme", Admin, apperr.PermissionDenied},
+		{"admin admin read", &admin, "acme", Admin, ""},
+		{"ga admin admin read", &gaAdmin, "acme", Admin, ""},
+		{"admin of another ga admin read", &admin, "other", Admin, apperr.PermissionDenied},
 		{"admin of another ga", &admin, "other", Read, apperr.PermissionDenied},
 		{"ga admin of another ga", &gaAdmin, "other", Write, apperr.PermissionDenied},
 		{"service any ga", &service, "other", Write, ""},
@@ -582,5 +588,82 @@ func TestMint(t *testing.T) {
 	}
 	if _, err := MintHS256(hsSecret, "s", "g", nil, 0); err == nil {
 		t.Error("MintHS256 with no ttl succeeded")
+	}
+}
+
+// TestStrictJWT: what golang-jwt leaves open is refused (crit, no sub,
+// string dates, lifetimes beyond --jwt-max-lifetime), and each refusal
+// says why.
+func TestStrictJWT(t *testing.T) {
+	t.Parallel()
+	a := mustNew(t, Config{HS256Secret: hsSecret})
+	short := mustNew(t, Config{HS256Secret: hsSecret, MaxLifetime: time.Hour})
+	now := time.Now()
+	base := userClaimsMap("system-landscape-viewer")
+	withHeader := func(c jwt.MapClaims, k string, v any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		tok.Header[k] = v
+		s, err := tok.SignedString([]byte(hsSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", c) }
+	hundredYears := now.Add(100 * 365 * 24 * time.Hour).Unix()
+	tests := []struct {
+		name string
+		a    *Authenticator
+		tok  string
+		msg  string // "" = accepted
+	}{
+		{"valid", a, hs(base), ""},
+		{"crit with an unknown extension", a, withHeader(base, "crit", []string{"exp-ext"}), "crit"},
+		{"crit empty", a, withHeader(base, "crit", []string{}), "crit"},
+		{"no sub", a, hs(with(base, "sub", nil)), "subject (sub)"},
+		{"empty sub", a, hs(with(base, "sub", "")), "subject (sub)"},
+		{"exp a hundred years ahead", a, hs(with(base, "exp", hundredYears)), "lives longer"},
+		{"exp a hundred years ahead without iat", a, hs(with(base, "exp", hundredYears, "iat", nil)), "lives longer"},
+		{"exp 25h after iat", a, hs(with(base, "iat", now.Unix(), "exp", now.Add(25*time.Hour).Unix())), "lives longer"},
+		{"exactly 24h", a, hs(with(base, "iat", now.Unix(), "exp", now.Add(24*time.Hour).Unix())), ""},
+		{"old iat, short remaining life still too long", a, hs(with(base, "iat", now.Add(-48*time.Hour).Unix(), "exp", now.Add(time.Hour).Unix())), "lives longer"},
+		{"without iat, 23h left", a, hs(with(base, "iat", nil, "exp", now.Add(23*time.Hour).Unix())), ""},
+		{"--jwt-max-lifetime 1h: 2h refused", short, hs(with(base, "exp", now.Add(2*time.Hour).Unix())), "1h0m0s"},
+		{"--jwt-max-lifetime 1h: 30m accepted", short, hs(with(base, "exp", now.Add(30*time.Minute).Unix())), ""},
+		{"exp as a string", a, hs(with(base, "exp", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))), "must be numbers"},
+		{"iat as a string", a, hs(with(base, "iat", strconv.FormatInt(now.Unix(), 10))), "must be numbers"},
+		{"nbf as a string", a, hs(with(base, "nbf", strconv.FormatInt(now.Unix(), 10))), "must be numbers"},
+		{"exp fractional", a, hs(with(base, "exp", float64(now.Add(time.Hour).Unix())+0.5)), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := tt.a.AuthenticateUser([]string{"Bearer " + tt.tok})
+			if tt.msg == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if c.Subject != "alice" {
+					t.Errorf("subject %q", c.Subject)
+				}
+				return
+			}
+			if reasonOf(err) != apperr.Unauthenticated {
+				t.Fatalf("err = %v, want UNAUTHENTICATED", err)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("message %q does not say %q", err.Error(), tt.msg)
+			}
+			if strings.Contains(err.Error(), tt.tok) {
+				t.Error("the message holds the token")
+			}
+			// A refused token is not cached: asking again refuses again.
+			if _, err := tt.a.AuthenticateUser([]string{"Bearer " + tt.tok}); err == nil {
+				t.Error("accepted the second time")
+			}
+		})
+	}
+	if _, err := New(Config{HS256Secret: hsSecret, MaxLifetime: -time.Second}); err == nil {
+		t.Error("New accepted a negative longest lifetime")
 	}
 }

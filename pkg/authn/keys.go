@@ -249,12 +249,22 @@ func b64(field, s string) ([]byte, error) {
 	return b, nil
 }
 
-func (k jwk) rsaKey() (*rsa.PublicKey, error) {
-	n, err := b64("n", k.N)
+// members decodes the two base64url members of a public key (RSA: n and
+// e; EC: x and y), named a and b in errors.
+func members(a, av, b, bv string) ([]byte, []byte, error) {
+	x, err := b64(a, av)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	e, err := b64("e", k.E)
+	y, err := b64(b, bv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return x, y, nil
+}
+
+func (k jwk) rsaKey() (*rsa.PublicKey, error) {
+	n, e, err := members("n", k.N, "e", k.E)
 	if err != nil {
 		return nil, err
 	}
@@ -272,11 +282,7 @@ func (k jwk) rsaKey() (*rsa.PublicKey, error) {
 }
 
 func (k jwk) ecKey() (*ecdsa.PublicKey, error) {
-	x, err := b64("x", k.X)
-	if err != nil {
-		return nil, err
-	}
-	y, err := b64("y", k.Y)
+	x, y, err := members("x", k.X, "y", k.Y)
 	if err != nil {
 		return nil, err
 	}

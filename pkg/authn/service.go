@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/landscape-dev/landscape/pkg/eventctx"
 )
 
 // serviceRenewBefore is how long before expiry a cached service JWT is
@@ -61,4 +65,16 @@ func (c *serviceCred) current(now time.Time) (string, error) {
 	}
 	c.token, c.renewAt = t, now.Add(ServiceTokenTTL-serviceRenewBefore)
 	return t, nil
+}
+
+// PassEventAttrs is the client interceptor of calls between services: it
+// sends the extension attributes of the caller's context (actor, causedby,
+// ...; package eventctx) as metadata, so that the events the called service
+// commits name who made the change. The called service accepts them only
+// with the service credential.
+func PassEventAttrs(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if kv := eventctx.Metadata(ctx); len(kv) > 0 {
+		ctx = metadata.AppendToOutgoingContext(ctx, kv...)
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
 }

@@ -1,10 +1,11 @@
 // Package cloudevent builds and reads the event envelope of Landscape:
-// CloudEvents 1.0 in structured JSON mode (DESIGN 3.4), with the payload
+// CloudEvents 1.0 in structured JSON mode (docs/API.md, "Events"), with the payload
 // proto message as protojson in data, published on the NATS subject
 // landscape.<context>.<globalAccount>.<entity>.<event>.
 package cloudevent
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/landscape-dev/landscape/pkg/eventctx"
 )
 
 // ContentType is the content type of a structured-mode CloudEvent.
@@ -21,15 +24,19 @@ const ContentType = "application/cloudevents+json"
 
 // Event is the CloudEvents 1.0 envelope as it travels.
 type Event struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Subject         string          `json:"subject"`
-	Time            time.Time       `json:"time"`
-	DataContentType string          `json:"datacontenttype"`
-	GlobalAccount   string          `json:"globalaccount"`
-	Data            json.RawMessage `json:"data"`
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Subject         string    `json:"subject"`
+	Time            time.Time `json:"time"`
+	DataContentType string    `json:"datacontenttype"`
+	GlobalAccount   string    `json:"globalaccount"`
+	// Extension attributes (package eventctx): who made the change, and
+	// for a reaction the id of the event it reacts to.
+	Actor    string          `json:"actor,omitempty"`
+	CausedBy string          `json:"causedby,omitempty"`
+	Data     json.RawMessage `json:"data"`
 }
 
 // Message is an encoded event ready to publish: the NATS subject, the
@@ -38,6 +45,32 @@ type Message struct {
 	Subject string
 	ID      string
 	Body    []byte
+
+	extAt int // where WithAttrs inserts extension attributes: before "data"
+}
+
+// WithAttrs returns m with the extension attributes in its envelope,
+// right before data, in the order given (outbox.Tx.Commit adds those of
+// the commit's context). Invalid names (and the envelope's own) are skipped;
+// m itself is not changed.
+func (m Message) WithAttrs(attrs eventctx.Attrs) Message {
+	if len(attrs) == 0 || m.extAt <= 0 || m.extAt > len(m.Body) {
+		return m
+	}
+	b := make([]byte, 0, len(m.Body)+32*len(attrs))
+	b = append(b, m.Body[:m.extAt]...)
+	for _, a := range attrs {
+		if !eventctx.ValidName(a.Name) { // also refuses the envelope's own names
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, a.Name...)
+		b = append(b, '"', ':')
+		b = appendString(b, a.Value)
+	}
+	b = append(b, m.Body[m.extAt:]...)
+	m.Body = b
+	return m
 }
 
 // Spec names one event of a context, e.g. {Context: "registry",
@@ -54,6 +87,18 @@ func (s Spec) NATSSubject(ga string) string {
 
 // StreamSubjects is the subject filter of a context's stream.
 func StreamSubjects(context string) string { return "landscape." + context + ".>" }
+
+// EntitySubjects is the subject filter of one entity's events of a
+// context in every global account, e.g. landscape.registry.*.system.>.
+func EntitySubjects(context, entity string) string {
+	return "landscape." + context + ".*." + entity + ".>"
+}
+
+// TypeOf is the event type of a payload: its proto message's full name
+// (landscape.registry.v1.SystemRegistered).
+func TypeOf(payload proto.Message) string {
+	return string(payload.ProtoReflect().Descriptor().FullName())
+}
 
 // StreamName is the JetStream stream of a context, e.g. LANDSCAPE_REGISTRY.
 func StreamName(context string) string { return "LANDSCAPE_" + strings.ToUpper(context) }
@@ -80,13 +125,14 @@ func New(spec Spec, ga, subject string, payload proto.Message, at time.Time) (Me
 	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","datacontenttype":"application/json","globalaccount":`...)
 	b = appendString(b, ga)
+	extAt := len(b)
 	b = append(b, `,"data":`...)
 	b, err := appendData(b, payload)
 	if err != nil {
 		return Message{}, fmt.Errorf("cloudevent: marshal %s: %w", spec.Name, err)
 	}
 	b = append(b, '}')
-	return Message{Subject: spec.NATSSubject(ga), ID: id, Body: b}, nil
+	return Message{Subject: spec.NATSSubject(ga), ID: id, Body: b, extAt: extAt}, nil
 }
 
 const hexDigits = "0123456789abcdef"
@@ -190,4 +236,35 @@ func NewID(at time.Time) string {
 		b[10+i] = idAlphabet[(v>>(11-bit%8))&31]
 	}
 	return string(b[:])
+}
+
+// TraceparentAttr is the CloudEvents distributed tracing extension
+// attribute: the W3C traceparent of the change that emitted the event.
+const TraceparentAttr = "traceparent"
+
+var (
+	dataKey        = []byte(`,"data":`)
+	traceparentKey = []byte(`"traceparent":"`)
+)
+
+// TraceparentOf returns an encoded event's traceparent extension attribute
+// ("" without one) without decoding it: the relay and the subscribers read
+// it for every event. Extension attributes precede data, whose keys are
+// not looked at; a quote inside a string value is escaped, so the key
+// cannot be matched inside one.
+func TraceparentOf(body []byte) string {
+	head := body
+	if i := bytes.Index(body, dataKey); i >= 0 {
+		head = body[:i]
+	}
+	i := bytes.Index(head, traceparentKey)
+	if i < 0 {
+		return ""
+	}
+	rest := head[i+len(traceparentKey):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || j > 128 {
+		return ""
+	}
+	return string(rest[:j])
 }

@@ -1,6 +1,8 @@
 package cloudevent
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -12,7 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// The data of an event is the payload in protojson (DESIGN 3.4). protojson
+// The data of an event is the payload in protojson (docs/API.md, "Events"). protojson
 // is general and slow for what events hold: on the registration path it
 // cost a tenth of the CPU (it formats every int64 through fmt). appendData
 // writes the same JSON directly for the messages events are made of:
@@ -28,9 +30,24 @@ var fallback = protojson.MarshalOptions{}
 func appendData(b []byte, payload proto.Message) ([]byte, error) {
 	m := payload.ProtoReflect()
 	if !direct(m.Descriptor()) {
-		return fallback.MarshalAppend(b, payload)
+		return appendFallback(b, payload)
 	}
 	return appendMessage(b, m)
+}
+
+// appendFallback appends protojson's output without its random whitespace,
+// so that an event's bytes do not depend on the build that wrote them.
+func appendFallback(b []byte, payload proto.Message) ([]byte, error) {
+	raw, err := fallback.Marshal(payload)
+	if err != nil {
+		return b, err
+	}
+	var out bytes.Buffer
+	out.Grow(len(raw))
+	if err := json.Compact(&out, raw); err != nil {
+		return b, err
+	}
+	return append(b, out.Bytes()...), nil
 }
 
 // directCache remembers, per message type, whether appendData can write it.

@@ -1,6 +1,6 @@
 // Package config binds command-line flags to environment variables: every
 // setting has both, flags win, and help lists each flag with its variable
-// and default (DESIGN 5).
+// and default (docs/API.md, "Commands and flags").
 package config
 
 import (
@@ -15,8 +15,10 @@ import (
 // FlagSet is a flag.FlagSet whose flags also read an environment variable.
 type FlagSet struct {
 	*flag.FlagSet
-	env     map[string]string // flag name -> variable
-	summary string
+	env      map[string]string // flag name -> variable
+	summary  string
+	args     string // positional arguments in the usage line: "ID"
+	examples string // shown after the flags
 }
 
 // Setting describes one setting: its flag, its environment variable and
@@ -36,6 +38,17 @@ func New(command, summary string) *FlagSet {
 	f.FlagSet.Usage = f.printHelp
 	return f
 }
+
+// SetArgs names the positional arguments in the usage line:
+// "Usage: landscape systems get ID [flags]".
+func (f *FlagSet) SetArgs(args string) { f.args = args }
+
+// SetExamples sets the examples help shows after the flags, one command
+// line (or comment) per line.
+func (f *FlagSet) SetExamples(examples string) { f.examples = strings.Trim(examples, "\n") }
+
+// Examples returns the examples of SetExamples.
+func (f *FlagSet) Examples() string { return f.examples }
 
 // bind records the variable of a flag. Two flags on one variable is a
 // programming error.
@@ -78,6 +91,53 @@ func (f *FlagSet) Bool(p *bool, name, env string, def bool, usage string) {
 func (f *FlagSet) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	f.bind(name, env)
 	f.DurationVar(p, name, def, usage)
+}
+
+// LongDuration defines a duration setting that also takes whole days, as
+// retentions are written: "400d", "36h", "90m" (ParseLongDuration).
+func (f *FlagSet) LongDuration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	f.bind(name, env)
+	*p = def
+	f.Var((*longDuration)(p), name, usage)
+}
+
+// ParseLongDuration reads a Go duration ("36h", "90m", "1h30m") or a
+// whole number of days ("400d").
+func ParseLongDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int64
+		if _, err := fmt.Sscanf(days, "%d", &n); err != nil || fmt.Sprint(n) != days || n < 0 || n > 100*365 {
+			return 0, fmt.Errorf("invalid duration %q: want a whole number of days like 400d, or hours like 36h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: want a whole number of days like 400d, or hours like 36h", s)
+	}
+	return d, nil
+}
+
+// FormatLongDuration writes d as ParseLongDuration reads it: whole days as
+// "400d", anything else as a Go duration.
+func FormatLongDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+type longDuration time.Duration
+
+func (l *longDuration) String() string { return FormatLongDuration(time.Duration(*l)) }
+func (l *longDuration) Get() any       { return time.Duration(*l) }
+func (l *longDuration) Set(s string) error {
+	d, err := ParseLongDuration(s)
+	if err != nil {
+		return err
+	}
+	*l = longDuration(d)
+	return nil
 }
 
 // Parse parses args, then applies environment variables (looked up with
@@ -159,16 +219,23 @@ func (f *FlagSet) Help() string {
 	if f.summary != "" {
 		fmt.Fprintf(&b, "%s\n\n", f.summary)
 	}
-	fmt.Fprintf(&b, "Usage: %s [flags]\n", f.Name())
+	name := f.Name()
+	if f.args != "" {
+		name += " " + f.args
+	}
+	fmt.Fprintf(&b, "Usage: %s [flags]\n", name)
 	settings := f.Settings()
 	if len(settings) == 0 {
-		return b.String()
+		return b.String() + f.examplesHelp()
 	}
 	b.WriteString("\nFlags:\n")
 	heads := make([]string, len(settings))
 	width := 0
 	for i, s := range settings {
 		heads[i] = "--" + s.Flag
+		if len(s.Flag) == 1 { // a short flag: -o
+			heads[i] = "-" + s.Flag
+		}
 		if s.Type != "bool" {
 			heads[i] += " " + s.Type
 		}
@@ -190,6 +257,19 @@ func (f *FlagSet) Help() string {
 			line += " (" + strings.Join(notes, ", ") + ")"
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	return b.String() + f.examplesHelp()
+}
+
+// examplesHelp is the Examples section of the help, or nothing.
+func (f *FlagSet) examplesHelp() string {
+	if f.examples == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nExamples:\n")
+	for _, l := range strings.Split(f.examples, "\n") {
+		b.WriteString(strings.TrimRight("  "+l, " ") + "\n")
 	}
 	return b.String()
 }

@@ -140,6 +140,30 @@ Flags:
 	}
 }
 
+func TestHelpArgsShortFlagsAndExamples(t *testing.T) {
+	t.Parallel()
+	f := New("landscape systems get", "Show one system.")
+	var out string
+	f.StringVar(&out, "o", "table", "output: table or json")
+	f.SetArgs("ID")
+	f.SetExamples("\nlandscape systems get sf-prod\n# as JSON:\nlandscape systems get sf-prod -o json\n")
+	want := `Show one system.
+
+Usage: landscape systems get ID [flags]
+
+Flags:
+  -o string   output: table or json (default "table")
+
+Examples:
+  landscape systems get sf-prod
+  # as JSON:
+  landscape systems get sf-prod -o json
+`
+	if got := f.Help(); got != want {
+		t.Errorf("help =\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestSettings(t *testing.T) {
 	t.Parallel()
 	f, _ := newSet()
@@ -205,5 +229,39 @@ func TestRedactURL(t *testing.T) {
 		if strings.Contains(got, "s3cret") {
 			t.Errorf("RedactURL(%q) leaks the password: %q", c.in, got)
 		}
+	}
+}
+
+func TestLongDuration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"400d", 400 * 24 * time.Hour}, {"1d", 24 * time.Hour}, {"0d", 0}, {"36h", 36 * time.Hour}, {"90m", 90 * time.Minute}, {"1h30m", 90 * time.Minute},
+	} {
+		if got, err := ParseLongDuration(tc.in); err != nil || got != tc.want {
+			t.Errorf("ParseLongDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"", "d", "1.5d", "-1d", "+1d", "01d", "400", "forever", "1w"} {
+		if _, err := ParseLongDuration(in); err == nil {
+			t.Errorf("ParseLongDuration(%q): no error", in)
+		}
+	}
+	if got := FormatLongDuration(400 * 24 * time.Hour); got != "400d" {
+		t.Errorf("FormatLongDuration(400 days) = %q", got)
+	}
+	if got := FormatLongDuration(36 * time.Hour); got != "36h0m0s" {
+		t.Errorf("FormatLongDuration(36h) = %q", got)
+	}
+	var d time.Duration
+	fs := New("x", "x")
+	fs.LongDuration(&d, "audit-retention", "X_AUDIT_RETENTION", 400*24*time.Hour, "retention")
+	if err := fs.Parse(nil, func(string) (string, bool) { return "30d", true }); err != nil || d != 30*24*time.Hour {
+		t.Errorf("from the environment: %v, %v", d, err)
+	}
+	if s := fs.Settings()[0]; s.Default != "400d" || s.Type != "duration" {
+		t.Errorf("setting: %+v", s)
 	}
 }

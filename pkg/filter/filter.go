@@ -1,14 +1,17 @@
-// Package filter parses the list filters of DESIGN 2.3: `field = value`
+// Package filter parses the list filters of docs/API.md, "Filters and paging": `field = value`
 // terms joined by AND, enum values bare (state = PENDING), strings in
-// double quotes (type = "sap-successfactors"). The caller declares its
-// fields; an unknown field, value or syntax, or a field given twice, is
-// INVALID_ARGUMENT on field "filter".
+// double quotes (type = "sap-successfactors"), and for time fields the
+// comparisons `>=` and `<` with an RFC 3339 time in double quotes (the
+// audit trail's time >= "2026-01-01T00:00:00Z"). The caller declares its
+// fields; an unknown field, value, operator or syntax, or a term given
+// twice, is INVALID_ARGUMENT on field "filter".
 //
 // It imports only the standard library and pkg/apperr.
 package filter
 
 import (
 	"strings"
+	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
 )
@@ -27,6 +30,9 @@ type Field struct {
 	Known func(string) bool
 	// What names a string value in messages, e.g. "system type".
 	What string
+	// text: any non-empty double-quoted string (Text); time: >= and <
+	// with an RFC 3339 time (Time).
+	text, time bool
 }
 
 // Enum declares an enum field that takes one of values, bare.
@@ -38,9 +44,29 @@ func String(name, what string, known func(string) bool) Field {
 	return Field{Name: name, Known: known, What: what}
 }
 
-// Terms are the values of the fields a filter names, by field name. A
-// field the filter does not name is absent.
+// Text declares a field that takes any non-empty double-quoted string;
+// what names it in messages (e.g. "resource name").
+func Text(name, what string) Field { return Field{Name: name, What: what, text: true} }
+
+// Time declares a field compared with >= and < to a double-quoted RFC 3339
+// time. Its terms are keyed name+op ("time>=", "time<"), each at most once.
+func Time(name string) Field { return Field{Name: name, time: true} }
+
+// Terms are the values of the fields a filter names, by field name (by
+// name+op, e.g. "time>=", for a Time field). A field the filter does not
+// name is absent.
 type Terms map[string]string
+
+// TimeTerm returns the time of the term key (e.g. "time>="), which Parse
+// has checked; ok is false when the filter has no such term.
+func (t Terms) TimeTerm(key string) (at time.Time, ok bool) {
+	v, ok := t[key]
+	if !ok {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, v)
+	return at, err == nil
+}
 
 // Parse reads s against fields. An empty or blank s gives no terms.
 func Parse(s string, fields ...Field) (Terms, error) {
@@ -60,20 +86,32 @@ func Parse(s string, fields ...Field) (Terms, error) {
 			return nil, invalid("expected `field = value`")
 		}
 		name, op, val := toks[i], toks[i+1], toks[i+2]
-		if name.kind != tokWord || op.kind != tokEq {
+		if name.kind != tokWord || (op.kind != tokEq && op.kind != tokCmp) {
 			return nil, invalid("expected `field = value`")
-		}
-		if _, dup := terms[name.text]; dup {
-			return nil, invalid("field " + name.text + " is given more than once")
 		}
 		f, ok := lookup(fields, name.text)
 		if !ok {
 			return nil, invalid("unknown field; use " + orList(names(fields)))
 		}
+		key := name.text
+		if f.time {
+			if op.text != ">=" && op.text != "<" {
+				return nil, invalid(name.text + " takes >= and <, e.g. " + name.text + ` >= "2026-01-01T00:00:00Z"`)
+			}
+			key += op.text
+		} else if op.kind != tokEq {
+			return nil, invalid(name.text + " takes =")
+		}
+		if _, dup := terms[key]; dup {
+			if f.time {
+				return nil, invalid(name.text + " " + op.text + " is given more than once")
+			}
+			return nil, invalid("field " + name.text + " is given more than once")
+		}
 		if msg := f.check(val); msg != "" {
 			return nil, invalid(msg)
 		}
-		terms[name.text] = val.text
+		terms[key] = val.text
 		i += 3
 		if i == len(toks) {
 			return terms, nil
@@ -114,6 +152,21 @@ func orList(words []string) string {
 
 // check returns "" when v is a value of f, else the violation message.
 func (f Field) check(v token) string {
+	switch {
+	case f.time:
+		if v.kind != tokString {
+			return f.Name + " must be a double-quoted RFC 3339 time"
+		}
+		if _, err := time.Parse(time.RFC3339Nano, v.text); err != nil {
+			return f.Name + " must be an RFC 3339 time like 2026-01-01T00:00:00Z"
+		}
+		return ""
+	case f.text:
+		if v.kind != tokString || v.text == "" {
+			return f.Name + " must be a double-quoted " + f.What
+		}
+		return ""
+	}
 	if f.Known == nil {
 		if v.kind == tokWord {
 			for _, e := range f.Values {
@@ -139,6 +192,7 @@ const (
 	tokWord tokKind = iota
 	tokString
 	tokEq
+	tokCmp // >=, >, <=, <
 )
 
 type token struct {
@@ -150,8 +204,8 @@ func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
 }
 
-// lex splits a filter into words, double-quoted strings (no escapes) and
-// =, or returns the message of a violation.
+// lex splits a filter into words, double-quoted strings (no escapes), =
+// and the comparisons, or returns the message of a violation.
 func lex(s string) ([]token, string) {
 	var toks []token
 	for i := 0; i < len(s); {
@@ -162,6 +216,13 @@ func lex(s string) ([]token, string) {
 		case c == '=':
 			toks = append(toks, token{kind: tokEq, text: "="})
 			i++
+		case c == '<' || c == '>':
+			op := s[i : i+1]
+			if i+1 < len(s) && s[i+1] == '=' {
+				op = s[i : i+2]
+			}
+			toks = append(toks, token{kind: tokCmp, text: op})
+			i += len(op)
 		case c == '"':
 			j := strings.IndexByte(s[i+1:], '"')
 			if j < 0 {

@@ -41,7 +41,7 @@ func TestParse(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ in, msg string }{
+	refuses(t, []struct{ in, msg string }{
 		{"state", "expected `field = value`"},
 		{"state =", "expected `field = value`"},
 		{"= PENDING", "expected `field = value`"},
@@ -65,7 +65,14 @@ func TestParseRefuses(t *testing.T) {
 		{"state = PENDING;", "unexpected character"},
 		{"(state = PENDING)", "unexpected character"},
 		{"state = PENDING" + strings.Repeat(" ", MaxLength), "must be at most 1024 characters"},
-	} {
+	}, fields)
+}
+
+// refuses checks that each filter is INVALID_ARGUMENT on field "filter"
+// with its message.
+func refuses(t *testing.T, cases []struct{ in, msg string }, fields []Field) {
+	t.Helper()
+	for _, tc := range cases {
 		got, err := Parse(tc.in, fields...)
 		e := apperr.As(err)
 		if err == nil || e.Reason != apperr.InvalidArgument || len(e.Violations) != 1 {
@@ -137,4 +144,49 @@ func FuzzParseFilter(f *testing.F) {
 			t.Fatalf("round trip of %q: %v -> %q -> %v, %v", s, got, render(got), again, err)
 		}
 	})
+}
+
+var auditFields = []Field{Text("subject", "resource name"), Time("time")}
+
+func TestParseTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want Terms
+	}{
+		{`time >= "2026-01-01T00:00:00Z"`, Terms{"time>=": "2026-01-01T00:00:00Z"}},
+		{`time>="2026-01-01T00:00:00Z" AND time<"2026-02-01T00:00:00.5+01:00"`, Terms{"time>=": "2026-01-01T00:00:00Z", "time<": "2026-02-01T00:00:00.5+01:00"}},
+		{`subject = "globalAccounts/a/systems/b" AND time < "2026-01-01T00:00:00Z"`, Terms{"subject": "globalAccounts/a/systems/b", "time<": "2026-01-01T00:00:00Z"}},
+	} {
+		got, err := Parse(tc.in, auditFields...)
+		if err != nil || !maps.Equal(got, tc.want) {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	terms, _ := Parse(`time >= "2026-01-01T00:00:00Z"`, auditFields...)
+	if at, ok := terms.TimeTerm("time>="); !ok || at.Year() != 2026 {
+		t.Errorf("TimeTerm: %v %v", at, ok)
+	}
+	if _, ok := terms.TimeTerm("time<"); ok {
+		t.Error("TimeTerm of an absent term is ok")
+	}
+}
+
+func TestParseTimeRefuses(t *testing.T) {
+	t.Parallel()
+	refuses(t, []struct{ in, msg string }{
+		{`time = "2026-01-01T00:00:00Z"`, `time takes >= and <, e.g. time >= "2026-01-01T00:00:00Z"`},
+		{`time > "2026-01-01T00:00:00Z"`, `time takes >= and <, e.g. time >= "2026-01-01T00:00:00Z"`},
+		{`time <= "2026-01-01T00:00:00Z"`, `time takes >= and <, e.g. time >= "2026-01-01T00:00:00Z"`},
+		{`time >= 2026`, "time must be a double-quoted RFC 3339 time"},
+		{`time >= "yesterday"`, "time must be an RFC 3339 time like 2026-01-01T00:00:00Z"},
+		{`time >= "2026-01-01"`, "time must be an RFC 3339 time like 2026-01-01T00:00:00Z"},
+		{`time >= "2026-01-01T00:00:00Z" AND time >= "2026-01-02T00:00:00Z"`, "time >= is given more than once"},
+		{`subject >= "x"`, "subject takes ="},
+		{`subject = x`, "subject must be a double-quoted resource name"},
+		{`subject = ""`, "subject must be a double-quoted resource name"},
+		{`subject = "a" AND subject = "b"`, "field subject is given more than once"},
+		{`actor = "user:alice"`, "unknown field; use subject or time"},
+		{`time >=`, "expected `field = value`"},
+	}, auditFields)
 }

@@ -3,20 +3,19 @@ package grpcserver
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/testkit"
 )
 
 // TestAuthPolicies runs the interceptor chain with the real authenticator.
@@ -27,32 +26,16 @@ func TestAuthPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	srv := New(slog.New(slog.NewJSONHandler(logs, nil)), auth)
 	impl := &testImpl{}
 	userDesc, publicDesc, internalDesc := descFor("landscape.test.v1.User"), descFor("landscape.test.v1.Public"), descFor("landscape.test.v1.Internal")
 	srv.Register(&userDesc, impl, nil) // not named: User
 	srv.Register(&publicDesc, impl, map[string]authn.Policy{"Do": authn.Public})
 	srv.Register(&internalDesc, impl, map[string]authn.Policy{"Do": authn.Internal})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() { cancel(); <-served })
-
-	dial := func(opts ...grpc.DialOption) *grpc.ClientConn {
-		conn, err := grpc.NewClient(lis.Addr().String(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
-	anon := dial()
-	svc := dial(grpc.WithPerRPCCredentials(authn.ServiceCredential(serviceSecret, "formation")))
+	addr := serve(t, srv).addr
+	anon := dial(t, addr)
+	svc := dial(t, addr, grpc.WithPerRPCCredentials(authn.ServiceCredential(serviceSecret, "formation")))
 	jwt, err := authn.MintHS256(userSecret, "alice", "acme", []string{string(authn.RoleSystemLandscapeViewer)}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +82,18 @@ func TestAuthPolicies(t *testing.T) {
 	// Health and reflection need no credential.
 	if _, err := healthpb.NewHealthClient(anon).Check(t.Context(), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Errorf("health without credential: %v", err)
+	}
+	// Each call's log line names the authenticated caller: sub and ga
+	// for a user, sub for a service; none for a public or refused call.
+	for _, want := range []string{`"sub":"alice","ga":"acme"`, `"sub":"service:formation"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no log line with %s:\n%s", want, logs.String())
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(line, "landscape.test.v1.Public") && strings.Contains(line, `"sub"`) {
+			t.Errorf("a public call's line names a caller: %s", line)
+		}
 	}
 	// Credentials are never logged.
 	if l := logs.String(); strings.Contains(l, jwt) || strings.Contains(l, userSecret) || strings.Contains(l, serviceSecret) {

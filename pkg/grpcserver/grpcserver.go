@@ -18,10 +18,11 @@ import (
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/mtls"
 )
 
 // Limits and timings of every server.
@@ -40,6 +41,13 @@ const (
 	// StreamWorkers is how many goroutines wait for calls; a call that
 	// finds them all busy gets a goroutine of its own.
 	StreamWorkers = 64
+	// MaxHeaderListSize caps a call's metadata (HTTP/2 header list),
+	// like the gateway's 64 KiB header limit: a larger header block is
+	// refused before any of it is parsed as a credential.
+	MaxHeaderListSize = 64 << 10
+	// MaxConcurrentStreams caps the calls in flight on one connection;
+	// more wait in the client until one ends.
+	MaxConcurrentStreams = 1000
 )
 
 // publicServices are served without a credential.
@@ -65,10 +73,42 @@ type Server struct {
 
 	done     chan struct{} // closed when Serve starts shutting down
 	doneOnce sync.Once
+
+	// internalCallers, when set (RestrictInternal), are the mTLS
+	// identities that may call Internal methods.
+	internalCallers map[string]bool
+}
+
+// RestrictInternal lets only the services named (by the identity of their
+// mTLS client certificate, package mtls) call Internal methods, on top of
+// the service credential: the token service accepts only the registry.
+// Call it before serving; with no names, no caller is allowed.
+func (s *Server) RestrictInternal(callers ...string) {
+	s.internalCallers = map[string]bool{}
+	for _, c := range callers {
+		s.internalCallers[c] = true
+	}
+}
+
+// checkInternalCaller applies RestrictInternal to a call with policy p.
+func (s *Server) checkInternalCaller(ctx context.Context, p authn.Policy) error {
+	if s.internalCallers == nil || p != authn.Internal {
+		return nil
+	}
+	id, ok := mtls.PeerIdentity(ctx)
+	if !ok {
+		return apperr.New(apperr.PermissionDenied, "this is an internal RPC: call it over mutual TLS with a Landscape service certificate")
+	}
+	if !s.internalCallers[id] {
+		return apperr.New(apperr.PermissionDenied, "this is an internal RPC: the service "+id+" may not call it")
+	}
+	return nil
 }
 
 // New builds a server. auth may be nil only in unit tests of the kit.
-func New(logger *slog.Logger, auth *authn.Authenticator) *Server {
+// extra options come first, so that interceptors among them are outermost
+// (metrics and tracing see every call, refused ones too).
+func New(logger *slog.Logger, auth *authn.Authenticator, extra ...grpc.ServerOption) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -81,7 +121,7 @@ func New(logger *slog.Logger, auth *authn.Authenticator) *Server {
 		serving:  map[string]bool{},
 		done:     make(chan struct{}),
 	}
-	s.Server = grpc.NewServer(
+	s.Server = grpc.NewServer(append(extra,
 		// Calls run on long-lived goroutines whose stacks have already
 		// grown: a goroutine per call spent 5-7% of a registration's CPU
 		// growing its stack (runtime.copystack), the workers 2.7%.
@@ -89,6 +129,8 @@ func New(logger *slog.Logger, auth *authn.Authenticator) *Server {
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.logStream, s.authStream),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxHeaderListSize(MaxHeaderListSize),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             KeepaliveMinTime,
 			PermitWithoutStream: true,
@@ -98,9 +140,9 @@ func New(logger *slog.Logger, auth *authn.Authenticator) *Server {
 			Time:              time.Minute,
 			Timeout:           20 * time.Second,
 		}),
-	)
+	)...)
 	healthgrpc.RegisterHealthServer(s.Server, s.health)
-	reflection.Register(s.Server) // v1 and v1alpha
+	s.registerReflection() // v1 and v1alpha, without internal-only services
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	return s
 }

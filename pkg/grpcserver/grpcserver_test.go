@@ -1,7 +1,6 @@
 package grpcserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,25 +94,11 @@ func descFor(service string) grpc.ServiceDesc {
 	}
 }
 
-// syncBuffer collects log lines from concurrent calls.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the decoded log lines.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+// logLines decodes the JSON log lines of logs.
+func logLines(t *testing.T, logs *testkit.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -126,49 +111,69 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// running is a Server serving on a loopback port for a test.
+type running struct {
+	addr   string
+	cancel context.CancelFunc // ends Serve's context
+	served chan error         // Serve's result
+	once   sync.Once
+	err    error
 }
 
-type harness struct {
-	srv    *Server
-	impl   *testImpl
-	conn   *grpc.ClientConn
-	logs   *syncBuffer
-	cancel context.CancelFunc
-	served chan error
-}
-
-// start runs a server with the test service on 127.0.0.1:0.
-func start(t *testing.T) *harness {
+// serve runs srv on a loopback port; it is stopped at the end of the test.
+func serve(t *testing.T, srv *Server) *running {
 	t.Helper()
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := &harness{
-		srv:    New(logger, nil),
-		impl:   &testImpl{started: make(chan struct{}), release: make(chan struct{})},
-		logs:   logs,
-		served: make(chan error, 1),
-	}
-	h.srv.Register(&testDesc, h.impl, map[string]authn.Policy{"Do": authn.Public})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	h.cancel = cancel
-	go func() { h.served <- h.srv.Serve(ctx, lis) }()
-	h.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	r := &running{addr: lis.Addr().String(), cancel: cancel, served: make(chan error, 1)}
+	go func() { r.served <- srv.Serve(ctx, lis) }()
+	t.Cleanup(func() { _ = r.stop() })
+	return r
+}
+
+// stop ends Serve's context and returns what Serve returned.
+func (r *running) stop() error {
+	r.cancel()
+	r.once.Do(func() { r.err = <-r.served })
+	return r.err
+}
+
+// dial connects to addr without transport security, closed at the end of
+// the test.
+func dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		h.conn.Close()
-		<-h.served
-	})
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+type harness struct {
+	srv  *Server
+	impl *testImpl
+	conn *grpc.ClientConn
+	logs *testkit.Buffer
+	run  *running
+}
+
+// start runs a server with the test service on 127.0.0.1:0.
+func start(t *testing.T) *harness {
+	t.Helper()
+	logs := &testkit.Buffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := &harness{
+		srv:  New(logger, nil),
+		impl: &testImpl{started: make(chan struct{}), release: make(chan struct{})},
+		logs: logs,
+	}
+	h.srv.Register(&testDesc, h.impl, map[string]authn.Policy{"Do": authn.Public})
+	h.run = serve(t, h.srv)
+	h.conn = dial(t, h.run.addr)
 	return h
 }
 
@@ -186,7 +191,7 @@ func (h *harness) health(ctx context.Context, service string) (healthpb.HealthCh
 // logFor returns the log line of the call that ended with code/reason.
 func (h *harness) logFor(t *testing.T, msg, code string) map[string]any {
 	t.Helper()
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["msg"] == msg && l["code"] == code {
 			return l
 		}
@@ -367,7 +372,7 @@ func TestWatchDependency(t *testing.T) {
 	testkit.Eventually(t, 5*time.Second, "NOT_SERVING once the check fails", serving(healthpb.HealthCheckResponse_NOT_SERVING))
 
 	var down, upLines int
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		switch l["msg"] {
 		case "dependency down":
 			down++
@@ -410,7 +415,7 @@ func TestGracefulDrain(t *testing.T) {
 	}()
 	<-h.impl.started
 
-	h.cancel() // Serve's ctx ends while the call is in flight
+	h.run.cancel() // Serve's ctx ends while the call is in flight
 	testkit.Eventually(t, 5*time.Second, "shutdown started", func() bool {
 		select {
 		case <-h.srv.done:
@@ -427,7 +432,7 @@ func TestGracefulDrain(t *testing.T) {
 		t.Errorf("service during drain = %v, want NOT_SERVING", st.GetStatus())
 	}
 	select {
-	case err := <-h.served:
+	case err := <-h.run.served:
 		t.Fatalf("Serve returned %v with a call in flight", err)
 	default:
 	}
@@ -437,10 +442,9 @@ func TestGracefulDrain(t *testing.T) {
 	if r.err != nil || r.out.GetValue() != "done:slow" {
 		t.Fatalf("call in flight = %v, %v; want it to complete", r.out, r.err)
 	}
-	if err := <-h.served; err != nil {
+	if err := h.run.stop(); err != nil {
 		t.Fatalf("Serve = %v, want nil", err)
 	}
-	h.served <- nil // for the cleanup
 }
 
 func TestDrainTimeoutCutsCalls(t *testing.T) {
@@ -450,25 +454,14 @@ func TestDrainTimeoutCutsCalls(t *testing.T) {
 	srv.drain = 50 * time.Millisecond
 	impl := &testImpl{started: make(chan struct{}), release: make(chan struct{})}
 	srv.Register(&testDesc, impl, map[string]authn.Policy{"Do": authn.Public})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	run := serve(t, srv)
+	conn := dial(t, run.addr)
 	res := make(chan error, 1)
 	go func() {
 		res <- conn.Invoke(t.Context(), "/"+testService+"/Do", wrapperspb.String("slow"), new(wrapperspb.StringValue))
 	}()
 	<-impl.started
-	cancel()
-	if err := <-served; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatalf("Serve = %v, want nil after cutting calls", err)
 	}
 	if err := <-res; status.Code(err) == codes.OK {

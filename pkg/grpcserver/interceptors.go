@@ -10,8 +10,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/eventctx"
 )
 
 // The chain, outermost first: recovery, logging, auth. The logging layer
@@ -54,9 +58,26 @@ func (s *Server) recovered(ctx context.Context, method string, p any) error {
 	return err
 }
 
+// callLog is what the log line of a call learns from the inner layers:
+// the authenticated caller. It is set and read on the call's goroutine.
+type callLog struct {
+	caller authn.Caller
+	known  bool
+}
+
+type callLogKey struct{}
+
+// noteCaller records the authenticated caller for the call's log line.
+func noteCaller(ctx context.Context) {
+	if cl, ok := ctx.Value(callLogKey{}).(*callLog); ok {
+		cl.caller, cl.known = authn.FromContext(ctx)
+	}
+}
+
 // logUnary writes one line per call.
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	start := time.Now()
+	ctx = context.WithValue(ctx, callLogKey{}, &callLog{})
 	resp, err := next(ctx, req)
 	err = mapErr(err)
 	s.logCall(ctx, info.FullMethod, start, err)
@@ -65,13 +86,15 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 
 func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 	start := time.Now()
-	err := mapErr(next(srv, ss))
-	s.logCall(ss.Context(), info.FullMethod, start, err)
+	ctx := context.WithValue(ss.Context(), callLogKey{}, &callLog{})
+	err := mapErr(next(srv, &ctxStream{ServerStream: ss, ctx: ctx}))
+	s.logCall(ctx, info.FullMethod, start, err)
 	return err
 }
 
-// logCall logs method, code, reason, duration and peer: Info for OK, Warn
-// for errors of the caller, Error (with the internal cause) for failures of
+// logCall logs method, code, reason, duration, peer and the authenticated
+// caller (sub, and ga for a user; never the JWT): Info for OK, Warn for
+// errors of the caller, Error (with the internal cause) for failures of
 // the service or its dependencies. Never request bodies or metadata.
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
 	code := codes.OK
@@ -85,6 +108,12 @@ func (s *Server) logCall(ctx context.Context, method string, start time.Time, er
 		slog.String("code", code.String()),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("peer", peerAddr(ctx)),
+	}
+	if cl, ok := ctx.Value(callLogKey{}).(*callLog); ok && cl.known {
+		attrs = append(attrs, slog.String("sub", cl.caller.Subject))
+		if cl.caller.GlobalAccount != "" {
+			attrs = append(attrs, slog.String("ga", cl.caller.GlobalAccount))
+		}
 	}
 	if err == nil {
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "grpc call", attrs...)
@@ -128,22 +157,54 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 	if s.auth == nil {
 		return next(ctx, req)
 	}
-	ctx, err := s.auth.Authenticate(ctx, s.policy(info.FullMethod))
+	policy := s.policy(info.FullMethod)
+	if err := s.checkInternalCaller(ctx, policy); err != nil {
+		return nil, mapErr(err)
+	}
+	ctx, err := s.auth.Authenticate(ctx, policy)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return next(ctx, req)
+	noteCaller(ctx)
+	return next(eventAttrs(ctx), req)
 }
 
 func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 	if s.auth == nil {
 		return next(srv, ss)
 	}
-	ctx, err := s.auth.Authenticate(ss.Context(), s.policy(info.FullMethod))
+	policy := s.policy(info.FullMethod)
+	if err := s.checkInternalCaller(ss.Context(), policy); err != nil {
+		return mapErr(err)
+	}
+	ctx, err := s.auth.Authenticate(ss.Context(), policy)
 	if err != nil {
 		return mapErr(err)
 	}
-	return next(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	noteCaller(ctx)
+	return next(srv, &ctxStream{ServerStream: ss, ctx: eventAttrs(ctx)})
+}
+
+// eventAttrs puts into ctx the extension attributes of the events the call
+// commits (package eventctx): a user's call acts as user:<JWT sub>; a
+// service passes on the attributes of the change it makes (metadata
+// landscape-ce-*-bin, see authn.PassEventAttrs), acting as
+// service:<name> when it names no actor; a public call has none until its
+// handler learns who acts (pairing: the integration token).
+func eventAttrs(ctx context.Context) context.Context {
+	c, ok := authn.FromContext(ctx)
+	if !ok {
+		return ctx
+	}
+	if !c.Service {
+		return eventctx.WithActor(ctx, eventctx.UserPrefix+c.Subject)
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	ctx = eventctx.FromMetadata(ctx, md)
+	if eventctx.From(ctx).Get(eventctx.Actor) == "" {
+		ctx = eventctx.WithActor(ctx, c.Subject) // service:<name>
+	}
+	return ctx
 }
 
 // ctxStream is a server stream with the authenticated context.

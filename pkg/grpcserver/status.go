@@ -18,18 +18,23 @@ const Domain = "landscape"
 // internalMessage is all a caller learns about an internal error.
 const internalMessage = "internal error"
 
-// peerUnavailableMessage replaces the text of a bare transport status from a
-// peer service, which names internal addresses.
-const peerUnavailableMessage = "a peer service is unavailable; retry with backoff"
+// transportMessages are the texts of the transport failures a caller
+// sees: a bare status from a peer service (or from grpc-gateway's client)
+// names internal addresses, so its text is replaced by one of these.
+var transportMessages = map[codes.Code]string{
+	codes.Unavailable:      "a Landscape service is unavailable; retry with backoff",
+	codes.DeadlineExceeded: "the deadline expired before the call completed; retry with backoff",
+	codes.Canceled:         "the call was canceled",
+}
 
-// mapping is one row of DESIGN 3.3: the gRPC code of a reason and the HTTP
+// mapping is one row of docs/API.md, "Reasons": the gRPC code of a reason and the HTTP
 // status the gateway answers with.
 type mapping struct {
 	code codes.Code
 	http int
 }
 
-// reasons is the one table of DESIGN 3.3. For every reason a service returns,
+// reasons is the one table of docs/API.md, "Reasons". For every reason a service returns,
 // http equals the gateway's HTTPStatusFromCode(code) (pinned by a test); the
 // gateway's own refusals (MALFORMED_REQUEST, REQUEST_TOO_LARGE,
 // ROUTE_NOT_FOUND) never travel over gRPC and carry their own HTTP status.
@@ -57,7 +62,9 @@ var reasons = map[apperr.Reason]mapping{
 	apperr.TokenAlreadyUsed:           {codes.Unauthenticated, http.StatusUnauthorized},
 	apperr.TokenRevoked:               {codes.Unauthenticated, http.StatusUnauthorized},
 	apperr.TokenQuotaExceeded:         {codes.ResourceExhausted, http.StatusTooManyRequests},
+	apperr.QuotaExceeded:              {codes.ResourceExhausted, http.StatusTooManyRequests},
 	apperr.RateLimited:                {codes.ResourceExhausted, http.StatusTooManyRequests},
+	apperr.CursorExpired:              {codes.OutOfRange, http.StatusGone},
 	apperr.EtagMismatch:               {codes.Aborted, http.StatusConflict},
 	apperr.Unauthenticated:            {codes.Unauthenticated, http.StatusUnauthorized},
 	apperr.PermissionDenied:           {codes.PermissionDenied, http.StatusForbidden},
@@ -73,13 +80,15 @@ var reasons = map[apperr.Reason]mapping{
 // returned by a service over gRPC: its HTTP status is not derived from its code.
 func GatewayOnly(r apperr.Reason) bool {
 	switch r {
-	case apperr.MalformedRequest, apperr.RequestTooLarge, apperr.RouteNotFound:
+	case apperr.MalformedRequest, apperr.RequestTooLarge, apperr.RouteNotFound,
+		// The event watch is served by the gateway itself (no gRPC call).
+		apperr.CursorExpired:
 		return true
 	}
 	return false
 }
 
-// Code returns the gRPC code of a reason (DESIGN 3.3); Internal for an
+// Code returns the gRPC code of a reason (docs/API.md, "Reasons"); Internal for an
 // unknown reason.
 func Code(r apperr.Reason) codes.Code {
 	if m, ok := reasons[r]; ok {
@@ -88,7 +97,7 @@ func Code(r apperr.Reason) codes.Code {
 	return codes.Internal
 }
 
-// HTTPStatus returns the HTTP status of a reason (DESIGN 3.3); 500 for an
+// HTTPStatus returns the HTTP status of a reason (docs/API.md, "Reasons"); 500 for an
 // unknown reason. The gateway uses it for its own refusals.
 func HTTPStatus(r apperr.Reason) int {
 	if m, ok := reasons[r]; ok {
@@ -134,9 +143,11 @@ func Status(err error) *status.Status {
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return build(codes.DeadlineExceeded, "the deadline expired before the call completed", apperr.Unavailable, nil, nil)
+		st, _ := TransportStatus(codes.DeadlineExceeded)
+		return st
 	case errors.Is(err, context.Canceled):
-		return build(codes.Canceled, "the call was canceled", apperr.Unavailable, nil, nil)
+		st, _ := TransportStatus(codes.Canceled)
+		return st
 	}
 	return build(codes.Internal, internalMessage, apperr.Internal, nil, nil)
 }
@@ -164,13 +175,21 @@ func peerStatus(err error) (*status.Status, bool) {
 	if reasonOf(st) != "" {
 		return st, true
 	}
-	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return build(st.Code(), peerUnavailableMessage, apperr.Unavailable, nil, nil), true
-	case codes.Canceled:
-		return build(codes.Canceled, "the call was canceled", apperr.Unavailable, nil, nil), true
+	return TransportStatus(st.Code())
+}
+
+// TransportStatus is the status callers see for a transport failure: a
+// bare UNAVAILABLE, DEADLINE_EXCEEDED or CANCELED (no ErrorInfo) keeps its
+// code and gets reason UNAVAILABLE and a safe message. ok is false for any
+// other code, which no transport failure has. The services (for a peer's
+// status) and the gateway (for a service it could not reach) both map
+// through it.
+func TransportStatus(code codes.Code) (st *status.Status, ok bool) {
+	msg, ok := transportMessages[code]
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return build(code, msg, apperr.Unavailable, nil, nil), true
 }
 
 // build makes a status with an ErrorInfo and, when there are violations, a

@@ -17,7 +17,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/apperr"
 )
 
-// TestReasonTable pins every reason of DESIGN 3.3 to its gRPC code and HTTP
+// TestReasonTable pins every reason of docs/API.md, "Reasons" to its gRPC code and HTTP
 // status; for reasons that travel over gRPC the HTTP status is the one the
 // gateway derives from the code.
 func TestReasonTable(t *testing.T) {
@@ -49,7 +49,9 @@ func TestReasonTable(t *testing.T) {
 		apperr.TokenAlreadyUsed:           {codes.Unauthenticated, 401},
 		apperr.TokenRevoked:               {codes.Unauthenticated, 401},
 		apperr.TokenQuotaExceeded:         {codes.ResourceExhausted, 429},
+		apperr.QuotaExceeded:              {codes.ResourceExhausted, 429},
 		apperr.RateLimited:                {codes.ResourceExhausted, 429},
+		apperr.CursorExpired:              {codes.OutOfRange, 410},
 		apperr.EtagMismatch:               {codes.Aborted, 409},
 		apperr.Unauthenticated:            {codes.Unauthenticated, 401},
 		apperr.PermissionDenied:           {codes.PermissionDenied, 403},
@@ -77,7 +79,7 @@ func TestReasonTable(t *testing.T) {
 			}
 			if !GatewayOnly(r) {
 				if got := runtime.HTTPStatusFromCode(w.code); got != w.http {
-					t.Errorf("gateway maps %v to %d, DESIGN 3.3 says %d", w.code, got, w.http)
+					t.Errorf("gateway maps %v to %d, docs/API.md (Reasons) says %d", w.code, got, w.http)
 				}
 				st := Status(apperr.New(r, "m"))
 				if st.Code() != w.code || reasonOf(st) != string(r) {
@@ -142,9 +144,9 @@ func TestStatus(t *testing.T) {
 		{name: "peer status with ErrorInfo passes", err: peerWithInfo.Err(), same: peerWithInfo},
 		{name: "wrapped peer status passes", err: fmt.Errorf("get system: %w", peerWithInfo.Err()), same: peerWithInfo},
 		{name: "bare peer unavailable", err: status.Error(codes.Unavailable, "connection error: dial tcp 10.0.0.3:9090"),
-			code: codes.Unavailable, msg: peerUnavailableMessage, reason: apperr.Unavailable},
+			code: codes.Unavailable, msg: transportMessages[codes.Unavailable], reason: apperr.Unavailable},
 		{name: "bare peer deadline", err: status.Error(codes.DeadlineExceeded, "context deadline exceeded"),
-			code: codes.DeadlineExceeded, msg: peerUnavailableMessage, reason: apperr.Unavailable},
+			code: codes.DeadlineExceeded, msg: transportMessages[codes.DeadlineExceeded], reason: apperr.Unavailable},
 		{name: "bare peer internal masked", err: status.Error(codes.Internal, secret), code: codes.Internal, msg: "internal error", reason: apperr.Internal},
 		{name: "bare peer unauthenticated is ours: internal", err: status.Error(codes.Unauthenticated, "bad service credential"),
 			code: codes.Internal, msg: "internal error", reason: apperr.Internal},
@@ -214,6 +216,28 @@ func TestLevel(t *testing.T) {
 	} {
 		if got := Level(c).String(); got != want {
 			t.Errorf("Level(%v) = %s, want %s", c, got, want)
+		}
+	}
+}
+
+// TestTransportStatus pins the one mapping of a bare transport failure,
+// which the services (a peer's status) and the gateway (a service it could
+// not reach) share: the code is kept, the reason is UNAVAILABLE.
+func TestTransportStatus(t *testing.T) {
+	t.Parallel()
+	for _, code := range []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Canceled} {
+		st, ok := TransportStatus(code)
+		if !ok || st.Code() != code || reasonOf(st) != string(apperr.Unavailable) || st.Message() == "" {
+			t.Errorf("TransportStatus(%v) = %v, %v; want code kept, reason UNAVAILABLE", code, st, ok)
+		}
+		// A peer's bare status maps the same way, its text replaced.
+		if got := Status(status.Error(code, "dial tcp 10.0.0.7:9090: refused")); got.Message() != st.Message() || got.Code() != code {
+			t.Errorf("Status(bare %v) = %v, want %v", code, got, st)
+		}
+	}
+	for _, code := range []codes.Code{codes.NotFound, codes.Internal, codes.InvalidArgument, codes.Unimplemented} {
+		if _, ok := TransportStatus(code); ok {
+			t.Errorf("TransportStatus(%v) is ok; only transport failures are", code)
 		}
 	}
 }

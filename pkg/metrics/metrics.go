@@ -51,3 +51,31 @@ func (c *Counter) Inc() { c.Add(1) }
 
 // Load returns this Counter's count.
 func (c *Counter) Load() int64 { return c.n.Load() }
+
+// Set makes the collectors of one component: each registered with reg (see
+// Register; nil registers none) and carrying the same constant labels.
+type Set struct {
+	reg    prometheus.Registerer
+	labels prometheus.Labels
+}
+
+// NewSet returns the Set of reg with the constant labels (nil: none).
+func NewSet(reg prometheus.Registerer, labels prometheus.Labels) Set {
+	return Set{reg: reg, labels: labels}
+}
+
+// Counter is a Counter named name.
+func (s Set) Counter(name, help string) *Counter {
+	return NewCounter(s.reg, prometheus.CounterOpts{Name: name, Help: help, ConstLabels: s.labels})
+}
+
+// PromCounter is a Prometheus counter named name, for a count the
+// component does not read itself.
+func (s Set) PromCounter(name, help string) prometheus.Counter {
+	return Register(s.reg, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: s.labels}))
+}
+
+// Gauge is a Prometheus gauge named name.
+func (s Set) Gauge(name, help string) prometheus.Gauge {
+	return Register(s.reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: s.labels}))
+}

@@ -39,3 +39,32 @@ func TestCountersOfOneNameShareTheirPrometheusCounter(t *testing.T) {
 		t.Fatalf("unregistered Load = %d, want 1", unregistered.Load())
 	}
 }
+
+func TestSetRegistersWithItsLabels(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	s := metrics.NewSet(reg, prometheus.Labels{"context": "c"})
+	s.Counter("a_total", "a").Inc()
+	s.PromCounter("b_total", "b").Add(2)
+	s.Gauge("c", "c").Set(3)
+	// A second Set of the same names and labels shares the collectors.
+	metrics.NewSet(reg, prometheus.Labels{"context": "c"}).Gauge("c", "c").Add(1)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"a_total": 1, "b_total": 2, "c": 4}
+	if len(mfs) != len(want) {
+		t.Fatalf("registered %d families, want %d", len(mfs), len(want))
+	}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		if v != want[mf.GetName()] {
+			t.Errorf("%s = %v, want %v", mf.GetName(), v, want[mf.GetName()])
+		}
+		if l := m.GetLabel(); len(l) != 1 || l[0].GetName() != "context" || l[0].GetValue() != "c" {
+			t.Errorf("%s labels = %v, want context=c", mf.GetName(), l)
+		}
+	}
+}

@@ -30,12 +30,22 @@ const (
 // When no server answers yet it returns a connection that keeps trying in
 // the background; publishes fail fast until it is connected.
 func Connect(url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	return ConnectAs(url, name, Auth{}, logger)
+}
+
+// ConnectAs is Connect with credentials (see Auth); a zero Auth connects
+// without any, as `landscape dev` does with its embedded server.
+func ConnectAs(url, name string, auth Auth, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	authOpts, err := auth.options()
+	if err != nil {
+		return nil, nil, err
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "nats", "client", name)
 	var down atomic.Bool
-	nc, err := nats.Connect(url,
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -52,7 +62,7 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetSt
 				return // closed on purpose
 			}
 			if !down.Swap(true) {
-				logger.Warn("nats disconnected; reconnecting in the background", "err", err)
+				logger.Warn("nats disconnected; reconnecting in the background", "error", err)
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
@@ -61,7 +71,11 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, jetstream.JetSt
 			}
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { logger.Debug("nats connection closed") }),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// A permissions violation names the subject, never a secret.
+			logger.Warn("nats error", "error", err.Error())
+		}),
+	}, authOpts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("natsconn: connect: %w", err)
 	}

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
-	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/pkg/testkit"
@@ -31,13 +30,8 @@ import (
 //	go test -run '^$' -bench Publish -benchtime 20000x ./pkg/outbox/
 func BenchmarkPublish(b *testing.B) {
 	rdb, prefix := testkit.Redis(b)
-	ns := testkit.NATS(b)
+	js := testkit.JetStream(b, testkit.NATS(b).URL())
 	quiet := slog.New(slog.DiscardHandler)
-	nc, js, err := natsconn.Connect(ns.URL(), "bench", quiet)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
 	ctx := b.Context()
 	cfg := outbox.NewRelay(outbox.New(rdb, prefix, "raw"), js, quiet, outbox.RelayOptions{}).StreamConfig()
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
@@ -100,13 +94,8 @@ func BenchmarkPublish(b *testing.B) {
 //	go test -run '^$' -bench Latency -benchtime 5000x ./pkg/outbox/
 func BenchmarkLatency(b *testing.B) {
 	rdb, prefix := testkit.Redis(b)
-	ns := testkit.NATS(b)
+	js := testkit.JetStream(b, testkit.NATS(b).URL())
 	quiet := slog.New(slog.DiscardHandler)
-	nc, js, err := natsconn.Connect(ns.URL(), "bench", quiet)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	ob := outbox.New(rdb, prefix, "registry")

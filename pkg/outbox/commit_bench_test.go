@@ -1,12 +1,16 @@
 package outbox_test
 
 import (
+	"fmt"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/outbox"
+	"github.com/landscape-dev/landscape/pkg/redisconn"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 )
 
@@ -62,5 +66,42 @@ func BenchmarkTxBuild(b *testing.B) {
 	b.ReportAllocs()
 	for i := range b.N {
 		_ = registrationTx(ob, "bench", i, msg)
+	}
+}
+
+// BenchmarkCommitWaitReplicas commits registration-shaped steps on a
+// redis-server primary with one replica (processes of the benchmark, on
+// loopback, without persistence), with the client waiting for 0 and for 1
+// replica (redisconn.Durability), by 1 caller and by 64 concurrent callers
+// whose steps share pipelines and their WAIT. Compare the sub-benchmarks
+// of one run: the machine may be shared.
+//
+//	go test -run '^$' -bench CommitWaitReplicas -count 3 ./pkg/outbox/
+func BenchmarkCommitWaitReplicas(b *testing.B) {
+	rr := testkit.StartReplicatedRedis(b, 1, 5*time.Second)
+	for _, callers := range []int{1, 64} {
+		for _, n := range []int{0, 1} {
+			b.Run(fmt.Sprintf("callers=%d/replicas=%d", callers, n), func(b *testing.B) {
+				rdb, err := redisconn.OpenDurable(rr.Primary.URL(), redisconn.Durability{Replicas: n, Timeout: time.Second})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer rdb.Close()
+				prefix := "b" + testkit.RandomID(4)
+				ob := outbox.New(rdb, prefix, "registry")
+				msg := benchMessage(b, "registry", 0)
+				var seq atomic.Int64
+				b.SetParallelism(max(callers/runtime.GOMAXPROCS(0), 1))
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := registrationTx(ob, prefix, int(seq.Add(1)), msg).Commit(b.Context()); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
 	}
 }

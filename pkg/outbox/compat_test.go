@@ -24,7 +24,7 @@ func TestAgainstExternalNATS(t *testing.T) {
 		t.Skip("LANDSCAPE_TEST_NATS_URL is not set (an external NATS server to check compatibility against)")
 	}
 	rdb, prefix := testkit.Redis(t)
-	js := connect(t, url)
+	js := testkit.JetStream(t, url)
 	testkit.Eventually(t, 5*time.Second, "connected", js.Conn().IsConnected)
 	t.Logf("NATS server version %s", js.Conn().ConnectedServerVersion())
 	context_ := "compat" + testkit.RandomID(4)
@@ -34,10 +34,10 @@ func TestAgainstExternalNATS(t *testing.T) {
 		defer cancel()
 		_ = js.DeleteStream(ctx, cloudevent.StreamName(context_))
 	})
-	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	testkit.Go(t, outbox.NewRelay(ob, js, testkit.Logger(t), outbox.RelayOptions{}).Run)
 	var mu sync.Mutex
 	got := map[string]int{}
-	run(t, func(ctx context.Context) error {
+	testkit.Go(t, func(ctx context.Context) error {
 		return subscriber.Run(ctx, js, subscriber.Config{
 			Stream: cloudevent.StreamName(context_), Durable: "compat",
 			FilterSubject: "landscape." + context_ + ".>",
@@ -50,7 +50,7 @@ func TestAgainstExternalNATS(t *testing.T) {
 				return errShort
 			}
 			return nil
-		}, testLogger(t))
+		}, testkit.Logger(t))
 	})
 	spec := cloudevent.Spec{Context: context_, Name: "system.updated"}
 	var ids []string

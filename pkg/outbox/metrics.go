@@ -23,19 +23,17 @@ type RelayStats struct {
 type relayMetrics struct {
 	length, age        prometheus.Gauge
 	published, retried *metrics.Counter
+	publishErrors      prometheus.Counter
 }
 
 func newRelayMetrics(context string, reg prometheus.Registerer) *relayMetrics {
-	labels := prometheus.Labels{"context": context}
+	m := metrics.NewSet(reg, prometheus.Labels{"context": context})
 	return &relayMetrics{
-		length: metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "landscape_outbox_length", Help: "Entries waiting in the outbox.", ConstLabels: labels})),
-		age: metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "landscape_outbox_oldest_age_seconds", Help: "Age of the oldest entry waiting in the outbox.", ConstLabels: labels})),
-		published: metrics.NewCounter(reg, prometheus.CounterOpts{
-			Name: "landscape_outbox_published_total", Help: "Outbox entries published to JetStream and deleted.", ConstLabels: labels}),
-		retried: metrics.NewCounter(reg, prometheus.CounterOpts{
-			Name: "landscape_outbox_retried_total", Help: "Outbox entry publishes that failed and are retried.", ConstLabels: labels}),
+		length:        m.Gauge("landscape_outbox_length", "Entries waiting in the outbox."),
+		age:           m.Gauge("landscape_outbox_oldest_age_seconds", "Age of the oldest entry waiting in the outbox."),
+		published:     m.Counter("landscape_outbox_published_total", "Outbox entries published to JetStream and deleted."),
+		retried:       m.Counter("landscape_outbox_retried_total", "Outbox entry publishes that failed and are retried."),
+		publishErrors: m.PromCounter("landscape_outbox_publish_errors_total", "Relay rounds whose publish to JetStream failed (NATS down, no ack in time)."),
 	}
 }
 

@@ -13,10 +13,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/natsconn"
+	"github.com/landscape-dev/landscape/pkg/redisconn"
 	"github.com/landscape-dev/landscape/pkg/retry"
+	"github.com/landscape-dev/landscape/pkg/telemetry"
 )
 
 // Defaults of a relay.
@@ -39,6 +44,9 @@ type RelayOptions struct {
 	// age of the oldest entry, published and retried counts, labelled with
 	// the context); nil registers none. The counts are logged either way.
 	Registerer prometheus.Registerer
+	// TracerProvider makes a span per published entry, continuing the
+	// trace whose context the entry carries; nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Relay publishes the outbox's entries to JetStream in order, with
@@ -50,7 +58,10 @@ type RelayOptions struct {
 // (waiting with XREAD BLOCK when it is empty), publishes them with
 // PublishAsync, waits for the acks and deletes exactly the acked entries.
 // While NATS (or Redis) is unreachable the entries stay and the relay backs
-// off, logging once per outage. What a crashed process left is simply
+// off, logging once per outage. On a client that waits for replicas
+// (redisconn.OpenDurable), a round is published only once they hold its
+// entries (redisconn.Sync); until then it waits like an outage. What a
+// crashed process left is simply
 // still at the head of the outbox, so it is published first. A publish
 // whose deletion failed is published again and dropped by JetStream's
 // duplicate window.
@@ -73,7 +84,8 @@ type Relay struct {
 	// deleting the entries: a crash at the worst moment, for tests.
 	crashAfterPublish bool
 
-	m *relayMetrics
+	m      *relayMetrics
+	tracer trace.Tracer // nil: no spans
 }
 
 // NewRelay returns a relay of o's entries to the context's stream
@@ -100,6 +112,7 @@ func NewRelay(o *Outbox, js jetstream.JetStream, logger *slog.Logger, opts Relay
 		statsEvery: 5 * time.Second,
 		logEvery:   30 * time.Second,
 		m:          newRelayMetrics(o.context, opts.Registerer),
+		tracer:     telemetry.Tracer(opts.TracerProvider, "outbox"),
 	}
 }
 
@@ -134,7 +147,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		ok, err := r.acquire(ctx, owner)
 		if err != nil {
 			if !redisDown && ctx.Err() == nil {
-				r.logger.Warn("outbox relay cannot reach redis; retrying", "err", err)
+				r.logger.Warn("outbox relay cannot reach redis; retrying", "error", err)
 				redisDown = true
 			}
 			bo.Wait(ctx)
@@ -184,6 +197,7 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 	bo := r.newBackoff()
 	var (
 		natsDown, redisDown bool
+		unreplicated        bool // the last Sync fell short
 		downSince           time.Time
 		inflight            *round
 		lastID              = "0-0" // read after this id; "0-0" is the head
@@ -198,7 +212,7 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 			if derr := r.o.rdb.XDel(context.WithoutCancel(ctx), r.o.key, rd.acked...).Err(); derr != nil {
 				// They are published: they are read and published again
 				// later, and JetStream drops the duplicates.
-				r.logger.Warn("outbox relay cannot delete published entries; they will be deduplicated", "err", derr)
+				r.logger.Warn("outbox relay cannot delete published entries; they will be deduplicated", "error", derr)
 				lastID = "0-0"
 			}
 			r.m.published.Add(int64(len(rd.acked)))
@@ -224,6 +238,7 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 	// fail handles a failed round: settle what is in flight, log once per
 	// outage, back off, and read again from the head.
 	fail := func(perr error) error {
+		r.m.publishErrors.Inc()
 		if err := restart(); err != nil {
 			return err
 		}
@@ -231,7 +246,7 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 			return nil
 		}
 		if !natsDown {
-			r.logger.Warn("outbox relay cannot publish; keeping the entries and retrying", "err", perr)
+			r.logger.Warn("outbox relay cannot publish; keeping the entries and retrying", "error", perr)
 			natsDown, downSince = true, time.Now()
 		}
 		if errors.Is(perr, jetstream.ErrNoStreamResponse) || errors.Is(perr, nats.ErrNoResponders) {
@@ -240,6 +255,30 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 		}
 		bo.Wait(ctx)
 		return nil
+	}
+	// stall handles a round that could not read, or not yet publish, what
+	// Redis holds: log once while *down, settle what is in flight, back
+	// off, and read again from the head. When stop, the relay returns err.
+	stall := func(down *bool, msg string, cause error) (stop bool, err error) {
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		if !*down {
+			r.logger.Warn(msg, "error", cause)
+			*down = true
+		}
+		if err := restart(); err != nil {
+			return true, err
+		}
+		bo.Wait(ctx)
+		return false, nil
+	}
+	// recovered logs once that a stall is over.
+	recovered := func(down *bool, msg string) {
+		if *down {
+			r.logger.Info(msg)
+			*down = false
+		}
 	}
 	defer func() {
 		if inflight != nil {
@@ -260,28 +299,27 @@ func (r *Relay) lead(ctx context.Context, owner string) error {
 			Block:   block,
 		}).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if !redisDown {
-				r.logger.Warn("outbox relay cannot read the outbox; retrying", "err", err)
-				redisDown = true
-			}
-			if err := restart(); err != nil {
+			if stop, err := stall(&redisDown, "outbox relay cannot read the outbox; retrying", err); stop {
 				return err
 			}
-			bo.Wait(ctx)
 			continue
 		}
-		if redisDown {
-			r.logger.Info("outbox relay reads the outbox again")
-			redisDown = false
-		}
+		recovered(&redisDown, "outbox relay reads the outbox again")
 		var next *round
 		if len(res) > 0 && len(res[0].Messages) > 0 {
 			if !renew() {
 				return nil
 			}
+			// Publish only what the replicas hold (redisconn.Sync; free
+			// unless the client waits for replicas): an entry a failover
+			// could lose has no event.
+			if err := redisconn.Sync(ctx, r.o.rdb); err != nil {
+				if stop, err := stall(&unreplicated, "outbox relay waits for the redis replicas to hold the entries before publishing", err); stop {
+					return err
+				}
+				continue
+			}
+			recovered(&unreplicated, "outbox relay: the redis replicas hold the entries again")
 			entries := res[0].Messages
 			lastID = entries[len(entries)-1].ID
 			next = r.send(ctx, entries)
@@ -330,8 +368,9 @@ type round struct {
 }
 
 type sentEntry struct {
-	id  string // outbox entry id
-	fut jetstream.PubAckFuture
+	id   string // outbox entry id
+	fut  jetstream.PubAckFuture
+	span trace.Span // the publish span; nil without tracing
 }
 
 // send publishes entries in order without waiting for the acks. It stops
@@ -354,12 +393,14 @@ func (r *Relay) send(ctx context.Context, entries []redis.XMessage) *round {
 		}
 		msg := &nats.Msg{Subject: subj, Data: []byte(body), Header: nats.Header{}}
 		msg.Header.Set("Content-Type", cloudevent.ContentType)
+		span := r.startSpan(msg, body, id)
 		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(id))
 		if err != nil {
+			endSpan(span, err)
 			rd.err = err
 			break
 		}
-		rd.sent = append(rd.sent, sentEntry{id: e.ID, fut: f})
+		rd.sent = append(rd.sent, sentEntry{id: e.ID, fut: f, span: span})
 	}
 	return rd
 }
@@ -369,27 +410,70 @@ func (r *Relay) send(ctx context.Context, entries []redis.XMessage) *round {
 func (r *Relay) await(ctx context.Context, rd *round) error {
 	timer := time.NewTimer(max(0, r.ackWait-time.Since(rd.at)))
 	defer timer.Stop()
-	for _, s := range rd.sent {
+	for i, s := range rd.sent {
 		select {
 		case <-s.fut.Ok():
 			rd.acked = append(rd.acked, s.id)
+			endSpan(s.span, nil)
 		case err := <-s.fut.Err():
 			if rd.err == nil {
 				rd.err = err
 			}
+			endSpan(s.span, err)
 		case <-timer.C:
 			if rd.err == nil {
 				rd.err = jetstream.ErrAsyncPublishTimeout
 			}
+			endSpans(rd.sent[i:], rd.err)
 			return rd.err
 		case <-ctx.Done():
 			if rd.err == nil {
 				rd.err = ctx.Err()
 			}
+			endSpans(rd.sent[i:], rd.err)
 			return rd.err
 		}
 	}
 	return rd.err
+}
+
+// startSpan starts the publish span of an entry as a child of the commit
+// that wrote it (the event's traceparent extension attribute), and puts
+// its own trace context in the message's traceparent header. It returns
+// nil without tracing.
+func (r *Relay) startSpan(msg *nats.Msg, body, id string) trace.Span {
+	if r.tracer == nil {
+		return nil
+	}
+	parent := telemetry.WithTraceparent(context.Background(), cloudevent.TraceparentOf([]byte(body)))
+	ctx, span := r.tracer.Start(parent, r.o.context+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", msg.Subject),
+			attribute.String("messaging.message.id", id),
+		))
+	if tp := telemetry.Traceparent(ctx); tp != "" {
+		msg.Header.Set(telemetry.TraceparentHeader, tp)
+	}
+	return span
+}
+
+// endSpan ends a publish span (nil: none), failed when err is set.
+func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
+	}
+	span.End()
+}
+
+func endSpans(sent []sentEntry, err error) {
+	for _, s := range sent {
+		endSpan(s.span, err)
+	}
 }
 
 // reject moves an entry that can never be published to the rejected stream.
@@ -400,7 +484,7 @@ func (r *Relay) reject(ctx context.Context, e redis.XMessage, subject string) {
 		return nil
 	})
 	r.logger.Error("outbox entry cannot be published; moved aside", "entry", e.ID, "subject", subject,
-		"to", r.o.RejectedKey(), "err", err)
+		"to", r.o.RejectedKey(), "error", err)
 }
 
 // StreamConfig is the configuration the relay gives the context's stream.
@@ -434,7 +518,7 @@ func (r *Relay) ensureStream(ctx context.Context) bool {
 			return true
 		}
 		if !logged && ctx.Err() == nil {
-			r.logger.Warn("outbox relay cannot create or update its stream; retrying", "stream", r.StreamConfig().Name, "err", err)
+			r.logger.Warn("outbox relay cannot create or update its stream; retrying", "stream", r.StreamConfig().Name, "error", err)
 			logged = true
 		}
 		bo.Wait(ctx)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
-	"github.com/landscape-dev/landscape/pkg/natsconn"
+	"github.com/landscape-dev/landscape/pkg/eventctx"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/pkg/testkit"
@@ -28,62 +25,25 @@ const testContext = "registry"
 
 var testSpec = cloudevent.Spec{Context: testContext, Name: "system.updated"}
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// connect opens a client connection the way services do.
-func connect(t testing.TB, url string) jetstream.JetStream {
+// newOutbox is a fresh outbox of testContext in Redis, with its Redis
+// client and key prefix.
+func newOutbox(t testing.TB) (*outbox.Outbox, *redis.Client, string) {
 	t.Helper()
-	nc, js, err := natsconn.Connect(url, t.Name(), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return js
+	rdb, prefix := testkit.Redis(t)
+	return outbox.New(rdb, prefix, testContext), rdb, prefix
 }
 
 // commit writes revision rev of a resource and its event in one step.
 func commit(t testing.TB, ctx context.Context, ob *outbox.Outbox, prefix, resource string, rev int64) cloudevent.Message {
 	t.Helper()
-	payload, err := structpb.NewStruct(map[string]any{"revision": strconv.FormatInt(rev, 10), "name": resource})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := cloudevent.New(testSpec, "ga", "globalAccounts/ga/systems/"+resource, payload, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testkit.RevisionEvent(t, testSpec, resource, rev)
 	key := prefix + ":" + testContext + ":{ga}:system:" + resource
-	err = ob.Tx().ExpectRevision(key, rev-1).PutRecord(key, rev, []byte(strconv.FormatInt(rev, 10))).Emit(msg).Commit(ctx)
+	ctx = eventctx.WithActor(ctx, eventctx.ServicePrefix+testContext)
+	err := ob.Tx().ExpectRevision(key, rev-1).PutRecord(key, rev, []byte(strconv.FormatInt(rev, 10))).Emit(msg).Commit(ctx)
 	if err != nil {
 		t.Fatalf("commit %s rev %d: %v", resource, rev, err)
 	}
-	return msg
-}
-
-// run starts fn in the background; the returned stop cancels it and waits.
-func run(t testing.TB, fn func(ctx context.Context) error) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("run returned %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("run did not return within 10s of cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return msg.WithAttrs(eventctx.From(ctx)) // as committed
 }
 
 // startRelay starts a NATS server and a relay to it of a fresh outbox in
@@ -91,11 +51,10 @@ func run(t testing.TB, fn func(ctx context.Context) error) (stop func()) {
 // and the outbox.
 func startRelay(t testing.TB) (*redis.Client, string, jetstream.JetStream, *outbox.Outbox) {
 	t.Helper()
-	rdb, prefix := testkit.Redis(t)
+	ob, rdb, prefix := newOutbox(t)
 	ns := testkit.NATS(t)
-	js := connect(t, ns.URL())
-	ob := outbox.New(rdb, prefix, testContext)
-	run(t, outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{}).Run)
+	js := testkit.JetStream(t, ns.URL())
+	testkit.Go(t, outbox.NewRelay(ob, js, testkit.Logger(t), outbox.RelayOptions{}).Run)
 	return rdb, prefix, js, ob
 }
 
@@ -125,18 +84,6 @@ func streamIDs(t testing.TB, js jetstream.JetStream, stream string) []string {
 	return ids
 }
 
-func streamLen(t testing.TB, js jetstream.JetStream, stream string) uint64 {
-	s, err := js.Stream(t.Context(), stream)
-	if err != nil {
-		return 0
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		return 0
-	}
-	return info.State.Msgs
-}
-
 // assertExactlyOnceInOrder checks that the stream holds the events of want,
 // each once, in want's order.
 func assertExactlyOnceInOrder(t testing.TB, js jetstream.JetStream, want []cloudevent.Message) {
@@ -163,11 +110,11 @@ func TestRelayPublishesEverythingCommittedWhileNATSIsDown(t *testing.T) {
 	rdb, prefix := testkit.Redis(t)
 	ns := testkit.NATS(t)
 	ns.Stop()
-	js := connect(t, ns.URL())
+	js := testkit.JetStream(t, ns.URL())
 	ob := outbox.New(rdb, prefix, testContext)
 	reg := prometheus.NewRegistry()
-	relay := outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{Registerer: reg})
-	run(t, relay.Run) // must not block nor fail while NATS is down
+	relay := outbox.NewRelay(ob, js, testkit.Logger(t), outbox.RelayOptions{Registerer: reg})
+	testkit.Go(t, relay.Run) // must not block nor fail while NATS is down
 
 	// 500 changes while NATS has been down since the start, then 500 while
 	// it is down again after the relay had published.
@@ -186,7 +133,7 @@ func TestRelayPublishesEverythingCommittedWhileNATSIsDown(t *testing.T) {
 	ns.Stop()
 	commitMany(500, 1000)
 	testkit.Eventually(t, 10*time.Second, "failed publishes counted", func() bool {
-		return counterValue(t, reg, "landscape_outbox_retried_total") > 0
+		return testkit.CounterValue(t, reg, "landscape_outbox_retried_total") > 0
 	})
 	if n := outboxLen(t, rdb, ob); n != 500 {
 		t.Fatalf("outbox holds %d entries while NATS is down again, want 500", n)
@@ -194,7 +141,7 @@ func TestRelayPublishesEverythingCommittedWhileNATSIsDown(t *testing.T) {
 	ns.Start()
 	testkit.Eventually(t, 20*time.Second, "outbox drained", func() bool { return outboxLen(t, rdb, ob) == 0 })
 	assertExactlyOnceInOrder(t, js, want)
-	if got := counterValue(t, reg, "landscape_outbox_published_total"); got != 1000 {
+	if got := testkit.CounterValue(t, reg, "landscape_outbox_published_total"); got != 1000 {
 		t.Errorf("published metric = %v, want 1000", got)
 	}
 	st, err := relay.Stats(t.Context())
@@ -203,35 +150,18 @@ func TestRelayPublishesEverythingCommittedWhileNATSIsDown(t *testing.T) {
 	}
 }
 
-// counterValue reads a registered counter (the first series of name).
-func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not registered", name)
-	return 0
-}
-
 // Done when (2): a relay killed after publishing and before deleting leaves
 // each event in the stream once after a restart.
 func TestRelayCrashAfterPublishIsDeduplicated(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testkit.Redis(t)
+	ob, rdb, prefix := newOutbox(t)
 	ns := testkit.NATS(t)
-	js := connect(t, ns.URL())
-	ob := outbox.New(rdb, prefix, testContext)
+	js := testkit.JetStream(t, ns.URL())
 	var want []cloudevent.Message
 	for i := range 300 {
 		want = append(want, commit(t, t.Context(), ob, prefix, "a", int64(i+1)))
 	}
-	crashing := outbox.NewRelay(ob, js, testLogger(t), outbox.RelayOptions{BatchSize: 200})
+	crashing := outbox.NewRelay(ob, js, testkit.Logger(t), outbox.RelayOptions{BatchSize: 200})
 	outbox.CrashAfterPublish(crashing)
 	if err := crashing.Run(t.Context()); err != nil {
 		t.Fatal(err)
@@ -240,10 +170,10 @@ func TestRelayCrashAfterPublishIsDeduplicated(t *testing.T) {
 		t.Fatalf("after the crash the outbox holds %d, want all 300", n)
 	}
 	// The first round (200) was acked; the next may have been sent too.
-	if n := streamLen(t, js, cloudevent.StreamName(testContext)); n < 200 {
+	if n := testkit.StreamLen(t, js, cloudevent.StreamName(testContext)); n < 200 {
 		t.Fatalf("after the crash the stream holds %d, want at least the 200 acked", n)
 	}
-	run(t, outbox.NewRelay(ob, connect(t, ns.URL()), testLogger(t), outbox.RelayOptions{}).Run)
+	testkit.Go(t, outbox.NewRelay(ob, testkit.JetStream(t, ns.URL()), testkit.Logger(t), outbox.RelayOptions{}).Run)
 	testkit.Eventually(t, 10*time.Second, "outbox drained", func() bool { return outboxLen(t, rdb, ob) == 0 })
 	assertExactlyOnceInOrder(t, js, want)
 }
@@ -252,17 +182,16 @@ func TestRelayCrashAfterPublishIsDeduplicated(t *testing.T) {
 // order, also when the lease holder stops midway.
 func TestTwoRelaysPublishOnceInOrder(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testkit.Redis(t)
+	ob, rdb, prefix := newOutbox(t)
 	ns := testkit.NATS(t)
-	ob := outbox.New(rdb, prefix, testContext)
 	relays := make([]*outbox.Relay, 2)
 	stops := make([]func(), 2)
 	for i := range relays {
-		relays[i] = outbox.NewRelay(ob, connect(t, ns.URL()), testLogger(t), outbox.RelayOptions{BatchSize: 16})
+		relays[i] = outbox.NewRelay(ob, testkit.JetStream(t, ns.URL()), testkit.Logger(t), outbox.RelayOptions{BatchSize: 16})
 		outbox.SetLease(relays[i], time.Second, 200*time.Millisecond)
-		stops[i] = run(t, relays[i].Run)
+		stops[i] = testkit.Go(t, relays[i].Run)
 	}
-	js := connect(t, ns.URL())
+	js := testkit.JetStream(t, ns.URL())
 	var want []cloudevent.Message
 	for i := range 600 {
 		want = append(want, commit(t, t.Context(), ob, prefix, fmt.Sprintf("r%d", i%5), int64(i/5+1)))
@@ -338,11 +267,11 @@ func TestSubscriberAppliesInRevisionOrderOnce(t *testing.T) {
 		}
 		return nil
 	}
-	run(t, func(ctx context.Context) error {
+	testkit.Go(t, func(ctx context.Context) error {
 		return subscriber.Run(ctx, js, subscriber.Config{
 			Stream: cloudevent.StreamName(testContext), Durable: "order-test",
 			FilterSubject: "landscape.registry.*.system.>", Delays: []time.Duration{10 * time.Millisecond},
-		}, handler, testLogger(t))
+		}, handler, testkit.Logger(t))
 	})
 
 	var msgs []cloudevent.Message
@@ -377,169 +306,5 @@ func TestSubscriberAppliesInRevisionOrderOnce(t *testing.T) {
 	rev, data, err := outbox.GetRecord(t.Context(), rdb, stateKey)
 	if err != nil || rev != 50 || string(data) != msgs[49].ID {
 		t.Errorf("state = %d %q %v, want revision 50 from the last event", rev, data, err)
-	}
-}
-
-// Done when (4): a handler that fails 5 times sends the message to the
-// dead-letter stream, where it can be read.
-func TestSubscriberDeadLettersAfterMaxDeliveries(t *testing.T) {
-	t.Parallel()
-	_, prefix, js, ob := startRelay(t)
-
-	bad := commit(t, t.Context(), ob, prefix, "bad", 1)
-	good := commit(t, t.Context(), ob, prefix, "good", 1)
-	var mu sync.Mutex
-	calls := map[string]int{}
-	reg := prometheus.NewRegistry()
-	run(t, func(ctx context.Context) error {
-		return subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName(testContext), Durable: "dlq-test",
-			Delays:     []time.Duration{10 * time.Millisecond, 20 * time.Millisecond},
-			Registerer: reg,
-		}, func(_ context.Context, ev cloudevent.Event) error {
-			mu.Lock()
-			defer mu.Unlock()
-			calls[ev.ID]++
-			if ev.ID == bad.ID {
-				return errors.New("system type unknown")
-			}
-			return nil
-		}, testLogger(t))
-	})
-	testkit.Eventually(t, 10*time.Second, "a dead letter", func() bool {
-		return streamLen(t, js, subscriber.DeadLetterStream) == 1
-	})
-	s, err := js.Stream(t.Context(), subscriber.DeadLetterStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("dlq-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(dl.Data) != string(bad.Body) {
-		t.Errorf("dead letter body = %s, want the original", dl.Data)
-	}
-	if got := dl.Header.Get(subscriber.HeaderOriginalSubject); got != bad.Subject {
-		t.Errorf("original subject = %q, want %q", got, bad.Subject)
-	}
-	if got := dl.Header.Get(subscriber.HeaderError); got != "system type unknown" {
-		t.Errorf("error header = %q", got)
-	}
-	if got := dl.Header.Get("Content-Type"); got != cloudevent.ContentType {
-		t.Errorf("content type header = %q, want the original's", got)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if calls[bad.ID] != 5 || calls[good.ID] != 1 {
-		t.Errorf("handler calls: bad %d, good %d; want 5 and 1", calls[bad.ID], calls[good.ID])
-	}
-	if got := counterValue(t, reg, "landscape_subscriber_dead_lettered_total"); got != 1 {
-		t.Errorf("dead-lettered metric = %v, want 1", got)
-	}
-}
-
-// A message whose deliveries all time out (a process that crashes on it
-// every time) is not lost either: the delivery after MaxDeliver
-// dead-letters it without calling the handler.
-func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
-	t.Parallel()
-	_, prefix, js, ob := startRelay(t)
-	var mu sync.Mutex
-	calls := 0
-	cfg := subscriber.Config{
-		Stream: cloudevent.StreamName(testContext), Durable: "crashy", MaxDeliver: 3,
-		AckWait: 100 * time.Millisecond,
-	}
-	handler := func(context.Context, cloudevent.Event) error {
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		return nil
-	}
-	// Let the subscriber create its consumer, then stop it.
-	stop := run(t, func(ctx context.Context) error { return subscriber.Run(ctx, js, cfg, handler, testLogger(t)) })
-	testkit.Eventually(t, 10*time.Second, "the consumer", func() bool {
-		_, err := js.Consumer(t.Context(), cfg.Stream, cfg.Durable)
-		return err == nil
-	})
-	stop()
-	ev := commit(t, t.Context(), ob, prefix, "crashy", 1)
-
-	// A process that takes the event and dies, three times.
-	cons, err := js.Consumer(t.Context(), cfg.Stream, cfg.Durable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testkit.Eventually(t, 10*time.Second, "three unacknowledged deliveries", func() bool {
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return false
-		}
-		for m := range batch.Messages() {
-			if md, err := m.Metadata(); err == nil && md.NumDelivered >= 3 {
-				return true
-			}
-		}
-		return false
-	})
-	run(t, func(ctx context.Context) error { return subscriber.Run(ctx, js, cfg, handler, testLogger(t)) })
-	testkit.Eventually(t, 10*time.Second, "a dead letter", func() bool {
-		return streamLen(t, js, subscriber.DeadLetterStream) == 1
-	})
-	s, _ := js.Stream(t.Context(), subscriber.DeadLetterStream)
-	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("crashy"))
-	if err != nil || string(dl.Data) != string(ev.Body) {
-		t.Fatalf("dead letter %v %v", dl, err)
-	}
-	if got := dl.Header.Get(subscriber.HeaderError); got == "" {
-		t.Error("dead letter without an error header")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if calls != 0 {
-		t.Errorf("handler called %d times, want 0 (every delivery was taken by the crashing process)", calls)
-	}
-}
-
-// A subscriber with Events acks the filter's other events unread.
-func TestSubscriberReadsOnlyItsEvents(t *testing.T) {
-	t.Parallel()
-	_, prefix, js, ob := startRelay(t)
-
-	wanted := commit(t, t.Context(), ob, prefix, "a", 1)
-	other, err := cloudevent.New(cloudevent.Spec{Context: testContext, Name: "system.created"}, "ga", "globalAccounts/ga/systems/b",
-		wrapperspb.String("b"), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ob.Tx().Emit(other).Commit(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	last := commit(t, t.Context(), ob, prefix, "c", 1)
-	var mu sync.Mutex
-	var got []string
-	run(t, func(ctx context.Context) error {
-		return subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName(testContext), Durable: "events-test", Events: []string{testSpec.Name},
-		}, func(_ context.Context, ev cloudevent.Event) error {
-			mu.Lock()
-			defer mu.Unlock()
-			got = append(got, ev.ID)
-			return nil
-		}, testLogger(t))
-	})
-	testkit.Eventually(t, 10*time.Second, "every event acked", func() bool {
-		c, err := js.Consumer(t.Context(), cloudevent.StreamName(testContext), "events-test")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(t.Context())
-		return err == nil && info.AckFloor.Stream == 3 && info.NumPending == 0
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(got, ",") != wanted.ID+","+last.ID {
-		t.Fatalf("handler read %v, want %s and %s (not %s)", got, wanted.ID, last.ID, other.ID)
 	}
 }

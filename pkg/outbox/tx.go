@@ -17,10 +17,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/eventctx"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/pkg/telemetry"
 )
 
 // Outbox is the outbox of one service context in Redis: a Redis stream at
@@ -75,6 +80,9 @@ type Tx struct {
 	keys  []string
 	conds []string // keys of expectations, by index
 	args  []any
+	// emitted are the events, by the ARGV index of their body; Commit
+	// adds the extension attributes of its context to each.
+	emitted []emitted
 
 	keyBuf  [8]string
 	condBuf [4]string
@@ -153,9 +161,35 @@ func (t *Tx) ExpectCountBelow(key string, min float64, limit int64) *Tx {
 	return t.expect("zcount_lt", key, strconv.FormatFloat(min, 'f', -1, 64), limit)
 }
 
-// PutRecord stores an aggregate at key as a hash {rev, data}.
+// RecordChunk is the most bytes of a record's data in one hash field.
+// Redis keeps a hash whose values are all at most hash-max-listpack-value
+// bytes (64 by default) in one compact listpack; a single longer value
+// turns the whole hash into a hash table, about 200 bytes more per record.
+const RecordChunk = 64
+
+// chunkedMark is the data field of a record kept in chunks: one byte that
+// is no proto message, so that a version from before chunks, which reads
+// data alone, fails on such a record instead of reading part of it.
+const chunkedMark = "\xff"
+
+// chunkField names the n-th chunk of a record's data (from 0).
+func chunkField(n int) string { return "d" + strconv.Itoa(n) }
+
+// PutRecord stores an aggregate at key as a hash {rev, data, d0, d1, ...}:
+// d0 holds the first RecordChunk bytes of data, d1 the next and so on, so
+// that the hash stays a listpack (see RecordChunk), and the field data
+// holds chunkedMark. The chunk after the last is deleted, so a shorter
+// record never reads a longer one's tail. GetRecord also reads the
+// earlier form, {rev, data} with all of the data in data.
 func (t *Tx) PutRecord(key string, rev int64, data []byte) *Tx {
-	return t.op("hset", key, "rev", rev, "data", data)
+	n := max(1, (len(data)+RecordChunk-1)/RecordChunk)
+	args := make([]any, 0, 4+2*n)
+	args = append(args, "rev", rev, "data", chunkedMark)
+	for i := range n {
+		args = append(args, chunkField(i), data[i*RecordChunk:min((i+1)*RecordChunk, len(data))])
+	}
+	t.op("hset", key, args...)
+	return t.op("hdel", key, chunkField(n))
 }
 
 // HSet sets fields of a hash: pairs of field, value.
@@ -179,6 +213,12 @@ func (t *Tx) Del(keys ...string) *Tx {
 // ZAdd adds or re-scores a member of a sorted set.
 func (t *Tx) ZAdd(key string, score float64, member string) *Tx {
 	return t.op("zadd", key, strconv.FormatFloat(score, 'f', -1, 64), member)
+}
+
+// ZAddLT adds a member of a sorted set, or lowers its score, never
+// raising it (ZADD LT): a member keeps an earlier place in line.
+func (t *Tx) ZAddLT(key string, score float64, member string) *Tx {
+	return t.op("zadd_lt", key, strconv.FormatFloat(score, 'f', -1, 64), member)
 }
 
 // ZRem removes a member of a sorted set.
@@ -210,73 +250,305 @@ func (t *Tx) HIncrBy(key, field string, n int64) *Tx {
 	return t.op("hincrby", key, field, n)
 }
 
+type emitted struct {
+	arg int
+	msg cloudevent.Message
+}
+
 // Emit appends an event to the outbox; the relay publishes it after Commit.
+// Commit adds the extension attributes of its context (package eventctx)
+// to the event's envelope: what lands in the outbox is what is published.
 func (t *Tx) Emit(m cloudevent.Message) *Tx {
-	return t.op("xadd", t.o.key, m.Subject, m.ID, m.Body)
+	t.op("xadd", t.o.key, m.Subject, m.ID, m.Body)
+	t.emitted = append(t.emitted, emitted{arg: len(t.args) - 1, msg: m})
+	return t
+}
+
+// attrs returns the extension attributes of the events of a commit under
+// ctx: those of ctx, with actor service:<context> when ctx names none (a
+// change the service makes on its own), and traceparent naming the span
+// of ctx (the commit's span) when traced. A traceparent attribute that ctx
+// carries from elsewhere never passes: the event names the trace of the
+// commit or none.
+func (t *Tx) attrs(ctx context.Context, traced bool) eventctx.Attrs {
+	a := eventctx.From(ctx)
+	if a.Get(eventctx.Actor) == "" {
+		ctx = eventctx.WithActor(ctx, eventctx.ServicePrefix+t.o.context)
+		a = eventctx.From(ctx)
+	}
+	var tp string
+	if traced {
+		tp = telemetry.Traceparent(ctx)
+	}
+	if tp != "" || a.Get(cloudevent.TraceparentAttr) != "" {
+		a = eventctx.From(eventctx.With(ctx, cloudevent.TraceparentAttr, tp))
+	}
+	return a
 }
 
 // Commit runs the step. It returns nil, a *ConflictError when an
 // expectation failed (nothing written), or an apperr UNAVAILABLE error when
 // Redis cannot be reached.
+//
+// On a client that waits for replicas (redisconn.OpenDurable with N > 0)
+// Commit returns nil only once N replicas hold the step, and a conflict
+// only once they hold what it was judged on; when they do not in time it
+// returns UNAVAILABLE, and the step may or may not have happened (the
+// relay publishes its events only once the replicas hold them).
+//
+// Under a span (a traced call), the step is a span of its own
+// (outbox.commit), and its events carry its trace context (the CloudEvents
+// extension attribute traceparent) to the relay and the consumers.
 func (t *Tx) Commit(ctx context.Context) error {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return t.commit(ctx, false)
+	}
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(telemetry.TracerName("outbox")).Start(ctx, "outbox.commit",
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", "redis"), attribute.String("landscape.context", t.o.context)))
+	defer span.End()
+	err := t.commit(ctx, true)
+	if _, conflict := IsConflict(err); conflict {
+		span.SetAttributes(attribute.Bool("landscape.conflict", true))
+	} else if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "commit failed")
+	}
+	return err
+}
+
+// commit runs the step (Commit); traced: ctx holds the commit's span.
+func (t *Tx) commit(ctx context.Context, traced bool) error {
 	t.args[0] = len(t.conds)
-	res, err := commitScript.Run(ctx, t.o.rdb, t.keys, t.args...).Result()
+	if len(t.emitted) > 0 {
+		attrs := t.attrs(ctx, traced)
+		for _, e := range t.emitted {
+			t.args[e.arg] = e.msg.WithAttrs(attrs).Body
+		}
+	}
+	res, err := commitScript.Run(redisconn.Durable(ctx), t.o.rdb, t.keys, t.args...).Result()
 	if err != nil {
 		return redisconn.Classify(err)
 	}
 	if n, ok := res.(int64); ok && n >= 0 {
+		// The step wrote nothing, so its WAIT covered only what its
+		// connection wrote before: sync to cover the state that refused it.
+		if err := redisconn.Sync(ctx, t.o.rdb); err != nil {
+			return err
+		}
 		return &ConflictError{Index: int(n), Key: t.conds[n]}
 	}
 	return nil
 }
 
+// recordFields are the fields a read asks for at first: the revision, the
+// data field and up to 4 chunks (256 bytes, most records); a longer record
+// is read again whole (HGETALL). Every field asked for costs Redis a scan
+// of the listpack and a reply, found or not.
+var recordFields = func() []string {
+	f := []string{"rev", "data"}
+	for n := range 4 {
+		f = append(f, chunkField(n))
+	}
+	return f
+}()
+
 // GetRecord reads a record written by PutRecord. A missing record has
 // revision 0 and nil data.
 func GetRecord(ctx context.Context, rdb redis.Cmdable, key string) (rev int64, data []byte, err error) {
-	vals, err := rdb.HMGet(ctx, key, "rev", "data").Result()
+	revs, datas, err := GetRecords(ctx, rdb, []string{key})
 	if err != nil {
-		return 0, nil, redisconn.Classify(err)
+		return 0, nil, err
 	}
-	return parseRecord(vals)
+	return revs[0], datas[0], nil
 }
 
-// GetRecords reads several records in one round trip; missing ones have
-// revision 0 and nil data.
+// GetRecords reads several records in one round trip (two when any is
+// longer than 256 bytes); missing ones have revision 0 and nil data.
 func GetRecords(ctx context.Context, rdb redis.Cmdable, keys []string) (revs []int64, datas [][]byte, err error) {
 	if len(keys) == 0 {
 		return nil, nil, nil
 	}
-	cmds := make([]*redis.SliceCmd, len(keys))
-	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.HMGet(ctx, k, "rev", "data")
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, redisconn.Classify(err)
+	var cmds []*redis.SliceCmd
+	if len(keys) == 1 {
+		cmds = []*redis.SliceCmd{rdb.HMGet(ctx, keys[0], recordFields...)}
+	} else {
+		cmds = make([]*redis.SliceCmd, len(keys))
+		_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.HMGet(ctx, k, recordFields...)
+			}
+			return nil
+		})
 	}
 	revs = make([]int64, len(keys))
 	datas = make([][]byte, len(keys))
+	var long []int
 	for i, c := range cmds {
-		if revs[i], datas[i], err = parseRecord(c.Val()); err != nil {
+		vals, err := c.Result()
+		if err != nil {
+			return nil, nil, redisconn.Classify(err)
+		}
+		more := false
+		if revs[i], datas[i], more, err = parseRecord(vals); err != nil {
 			return nil, nil, err
 		}
+		if more {
+			long = append(long, i)
+		}
+	}
+	if err := readLong(ctx, rdb, keys, long, revs, datas); err != nil {
+		return nil, nil, err
 	}
 	return revs, datas, nil
 }
 
-func parseRecord(vals []any) (int64, []byte, error) {
-	if len(vals) != 2 || vals[0] == nil {
-		return 0, nil, nil
+// readLong reads whole, in one round trip, the records keys[i] for i in
+// long (longer than recordFields reach) into revs[i] and datas[i].
+func readLong(ctx context.Context, rdb redis.Cmdable, keys []string, long []int, revs []int64, datas [][]byte) error {
+	if len(long) == 0 {
+		return nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(long))
+	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for j, i := range long {
+			cmds[j] = p.HGetAll(ctx, keys[i])
+		}
+		return nil
+	})
+	for j, i := range long {
+		var err error
+		if revs[i], datas[i], err = WholeRecord(cmds[j]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadWholeRecord queues on a pipeline the read of the whole record at key,
+// one round trip whatever its length; WholeRecord decodes it.
+func ReadWholeRecord(ctx context.Context, p redis.Cmdable, key string) *redis.MapStringStringCmd {
+	return p.HGetAll(ctx, key)
+}
+
+// WholeRecord decodes a ReadWholeRecord: revision 0 and nil data when the
+// record is missing.
+func WholeRecord(c *redis.MapStringStringCmd) (rev int64, data []byte, err error) {
+	fields, err := c.Result()
+	if err != nil {
+		return 0, nil, redisconn.Classify(err)
+	}
+	return parseFields(fields)
+}
+
+// parseFields reads a record from all of its hash's fields (HGETALL).
+func parseFields(fields map[string]string) (rev int64, data []byte, err error) {
+	vals := []any{nil, fields["data"]}
+	if r, ok := fields["rev"]; ok {
+		vals[0] = r
+	}
+	for n := 0; ; n++ {
+		c, ok := fields[chunkField(n)]
+		if !ok {
+			break
+		}
+		vals = append(vals, c)
+	}
+	rev, data, _, err = parseRecord(vals)
+	return rev, data, err
+}
+
+// indexedScript reads, for GetIndexed, the rev field of the hash KEYS[1]
+// and the members of the sorted set KEYS[2] scored from ARGV[1] up, each
+// followed by all fields of the record at ARGV[2] .. member. It names the
+// record keys itself (they depend on what it reads), which a standalone
+// Redis or Sentinel allows; a Redis Cluster would need them in one slot.
+var indexedScript = redis.NewScript(`
+local out = {redis.call("HGET", KEYS[1], "rev") or "0"}
+for _, m in ipairs(redis.call("ZRANGE", KEYS[2], ARGV[1], "+inf", "BYSCORE")) do
+  out[#out+1] = m
+  out[#out+1] = redis.call("HGETALL", ARGV[2] .. m)
+end
+return out
+`)
+
+// Indexed is what GetIndexed read: the revision field of a hash, and the
+// members of a sorted set with the records they name (revision 0 and nil
+// data for a member whose record is gone).
+type Indexed struct {
+	Rev     int64
+	Members []string
+	Revs    []int64
+	Datas   [][]byte
+}
+
+// GetIndexed reads in one command (a read-only script, so that under the
+// batcher it shares a round trip with other callers' commands, which a
+// pipeline of several reads does not): the integer in field rev of the
+// hash at revKey (0 when missing), and the members of the sorted set index
+// scored min or more (Redis syntax: "(5" excludes 5) with the records
+// (PutRecord) at recordPrefix + member. The reads are one atomic snapshot.
+func GetIndexed(ctx context.Context, rdb redis.Scripter, revKey, index, min, recordPrefix string) (Indexed, error) {
+	res, err := indexedScript.Run(ctx, rdb, []string{revKey, index}, min, recordPrefix).Slice()
+	if err != nil {
+		return Indexed{}, redisconn.Classify(err)
+	}
+	var out Indexed
+	if len(res) == 0 || len(res)%2 != 1 {
+		return Indexed{}, apperr.Internalf("outbox: indexed read: %d values", len(res))
+	}
+	r, _ := res[0].(string)
+	if out.Rev, err = strconv.ParseInt(r, 10, 64); err != nil {
+		return Indexed{}, apperr.Internalf("outbox: bad revision %q: %w", res[0], err)
+	}
+	n := len(res) / 2
+	out.Members, out.Revs, out.Datas = make([]string, n), make([]int64, n), make([][]byte, n)
+	for i := range n {
+		out.Members[i], _ = res[1+2*i].(string)
+		flat, _ := res[2+2*i].([]any)
+		fields := make(map[string]string, len(flat)/2)
+		for j := 0; j+1 < len(flat); j += 2 {
+			k, _ := flat[j].(string)
+			v, _ := flat[j+1].(string)
+			fields[k] = v
+		}
+		if out.Revs[i], out.Datas[i], err = parseFields(fields); err != nil {
+			return Indexed{}, err
+		}
+	}
+	return out, nil
+}
+
+// parseRecord reads the values of a record's fields rev, data, d0, d1, ...:
+// its revision, and its data, joined from the chunks up to the first
+// missing one when data is chunkedMark (else data is the whole of it, the
+// earlier form). more reports that every chunk asked for was there, so
+// there may be more.
+func parseRecord(vals []any) (rev int64, data []byte, more bool, err error) {
+	if len(vals) < 2 || vals[0] == nil {
+		return 0, nil, false, nil
 	}
 	r, _ := vals[0].(string)
-	rev, err := strconv.ParseInt(r, 10, 64)
+	rev, err = strconv.ParseInt(r, 10, 64)
 	if err != nil {
-		return 0, nil, apperr.Internalf("outbox: bad revision %q: %w", vals[0], err)
+		return 0, nil, false, apperr.Internalf("outbox: bad revision %q: %w", vals[0], err)
 	}
-	s, _ := vals[1].(string)
-	return rev, []byte(s), nil
+	if d, _ := vals[1].(string); d != chunkedMark {
+		return rev, []byte(d), false, nil
+	}
+	size, n := 0, 2
+	for ; n < len(vals); n++ {
+		c, ok := vals[n].(string)
+		if !ok {
+			break
+		}
+		size += len(c)
+	}
+	data = make([]byte, 0, size)
+	for _, v := range vals[2:n] {
+		data = append(data, v.(string)...)
+	}
+	return rev, data, n == len(vals) && len(vals) == len(recordFields), nil
 }
 
 // commitScript checks every expectation first, then applies every write.
@@ -326,6 +598,8 @@ while i <= n do
     redis.call("XADD", KEYS[tonumber(A[i+1])], "*", "s", A[b], "i", A[b+1], "b", A[b+2])
   elseif name == "hset" then
     redis.call("HSET", KEYS[tonumber(A[i+1])], unpack(A, b, b + c - 1))
+  elseif name == "hdel" then
+    redis.call("HDEL", KEYS[tonumber(A[i+1])], unpack(A, b, b + c - 1))
   elseif name == "set" then
     if A[b+1] ~= "0" then
       redis.call("SET", KEYS[tonumber(A[i+1])], A[b], "PX", A[b+1])
@@ -334,6 +608,8 @@ while i <= n do
     end
   elseif name == "zadd" then
     redis.call("ZADD", KEYS[tonumber(A[i+1])], A[b], A[b+1])
+  elseif name == "zadd_lt" then
+    redis.call("ZADD", KEYS[tonumber(A[i+1])], "LT", A[b], A[b+1])
   elseif name == "del" then
     redis.call("DEL", KEYS[tonumber(A[i+1])])
   elseif name == "zrem" then

@@ -62,25 +62,38 @@ const (
 )
 
 type call struct {
-	ctx   context.Context
-	cmd   redis.Cmder
-	next  redis.ProcessHook
-	state atomic.Uint32
-	done  chan struct{}
+	ctx     context.Context
+	cmd     redis.Cmder
+	next    redis.ProcessHook
+	durable bool // followed by a WAIT (see Durable)
+	state   atomic.Uint32
+	done    chan struct{}
 }
 
 // batcher is the hook. It keeps no goroutine when idle: senders exist only
 // while calls are queued.
 type batcher struct {
 	client *redis.Client
+	wait   Durability
+	// waitClient sends the pipelines that end with a WAIT: client with
+	// read timeouts longer by the WAIT's (nil when wait.Replicas is 0).
+	waitClient *redis.Client
 
 	mu      sync.Mutex
 	senders int     // round trips in flight
 	queue   []*call // waiting for a sender
 }
 
-// batch installs a batcher on c.
-func batch(c *redis.Client) { c.AddHook(&batcher{client: c}) }
+// batch installs a batcher on c that waits for d's replicas after durable
+// writes.
+func batch(c *redis.Client, d Durability) *batcher {
+	b := &batcher{client: c, wait: d}
+	c.AddHook(b)
+	if d.Replicas > 0 {
+		b.waitClient = c.WithTimeout(ReadTimeout + d.Timeout)
+	}
+	return b
+}
 
 func (b *batcher) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -93,15 +106,20 @@ func (b *batcher) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if unbatched[cmd.Name()] {
 			return next(ctx, cmd)
 		}
+		durable := b.wait.Replicas > 0 && isDurable(ctx)
 		b.mu.Lock()
 		if b.senders < batchSenders {
 			// A free slot (so nothing is queued): send it now, alone.
 			b.senders++
 			b.mu.Unlock()
 			defer b.release()
+			if durable {
+				_ = b.sendDurable(ctx, []redis.Cmder{cmd}, []bool{true})
+				return cmd.Err()
+			}
 			return next(ctx, cmd)
 		}
-		c := &call{ctx: ctx, cmd: cmd, next: next, done: make(chan struct{})}
+		c := &call{ctx: ctx, cmd: cmd, next: next, durable: durable, done: make(chan struct{})}
 		b.queue = append(b.queue, c)
 		b.mu.Unlock()
 		select {
@@ -152,23 +170,26 @@ func (b *batcher) send() {
 
 // exec sends the calls whose callers still wait: one alone through the
 // client's usual path, several as one pipeline with the earliest deadline
-// among them.
+// among them. When any of them is durable, the pipeline ends with one
+// WAIT that covers them all.
 func (b *batcher) exec(calls []*call) {
 	live := calls[:0]
 	var deadline time.Time
+	durable := false
 	for _, c := range calls {
 		if !c.state.CompareAndSwap(callQueued, callTaken) {
 			continue
 		}
 		live = append(live, c)
+		durable = durable || c.durable
 		if d, ok := c.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
 			deadline = d
 		}
 	}
-	switch len(live) {
-	case 0:
+	switch {
+	case len(live) == 0:
 		return
-	case 1:
+	case len(live) == 1 && !durable:
 		c := live[0]
 		c.cmd.SetErr(c.next(c.ctx, c.cmd))
 		close(c.done)
@@ -180,12 +201,47 @@ func (b *batcher) exec(calls []*call) {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	pipe := b.client.Pipeline()
-	for _, c := range live {
-		_ = pipe.Process(ctx, c.cmd)
+	if durable {
+		cmds := make([]redis.Cmder, len(live))
+		marks := make([]bool, len(live))
+		for i, c := range live {
+			cmds[i], marks[i] = c.cmd, c.durable
+		}
+		_ = b.sendDurable(ctx, cmds, marks)
+	} else {
+		pipe := b.client.Pipeline()
+		for _, c := range live {
+			_ = pipe.Process(ctx, c.cmd)
+		}
+		_, _ = pipe.Exec(ctx) // each command holds its own reply or error
 	}
-	_, _ = pipe.Exec(ctx) // each command holds its own reply or error
 	for _, c := range live {
 		close(c.done)
 	}
+}
+
+// sendDurable sends cmds and a WAIT for the batcher's replicas as one
+// pipeline on one connection. When fewer replicas acknowledge in time (or
+// the WAIT fails), each command marked durable that had succeeded fails
+// with the not-replicated error instead, which sendDurable also returns.
+// A command's own error (NOSCRIPT, a conflict reply) is kept.
+func (b *batcher) sendDurable(ctx context.Context, cmds []redis.Cmder, durable []bool) error {
+	pipe := b.waitClient.Pipeline()
+	for _, c := range cmds {
+		_ = pipe.Process(ctx, c)
+	}
+	w := waitCmd(ctx, b.wait)
+	_ = pipe.Process(ctx, w)
+	_, _ = pipe.Exec(ctx) // each command holds its own reply or error
+	n, err := w.Result()
+	if err == nil && n >= int64(b.wait.Replicas) {
+		return nil
+	}
+	short := notReplicated(n, err)
+	for i, c := range cmds {
+		if durable[i] && c.Err() == nil {
+			c.SetErr(short)
+		}
+	}
+	return short
 }

@@ -19,6 +19,10 @@ import (
 	"github.com/landscape-dev/landscape/pkg/apperr"
 )
 
+// DefaultKeyPrefix starts every Redis key of a deployment that names no
+// prefix of its own (ls:registry:…); tests use a prefix per test.
+const DefaultKeyPrefix = "ls"
+
 // Timeouts bound every Redis call, whatever the caller's deadline.
 const (
 	DialTimeout  = 2 * time.Second
@@ -32,25 +36,38 @@ const (
 // the client asks them for the current primary and follows failovers.
 // It does not dial; Ping checks reachability. Concurrent callers' commands
 // share round trips (see batcher).
+//
+// Through Sentinel, every new connection goes to the primary Sentinel
+// names at that moment, and a failover Sentinel announces closes the
+// connections to the old one: after a failover the client reaches the new
+// primary by itself, within a second or so of the promotion. Meanwhile
+// commands fail fast (connection refused, or READONLY from a demoted
+// primary), which Classify turns into UNAVAILABLE.
 func Open(url string) (*redis.Client, error) {
+	c, _, err := open(url, Durability{})
+	return c, err
+}
+
+// open builds the client and installs its batcher, which waits for d's
+// replicas after durable writes.
+func open(url string, d Durability) (*redis.Client, *batcher, error) {
+	var c *redis.Client
 	if strings.Contains(url, "master_name=") {
 		opt, err := redis.ParseFailoverURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("redis sentinel url: %w", withoutURL(err))
+			return nil, nil, fmt.Errorf("redis sentinel url: %w", withoutURL(err))
 		}
 		tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
-		c := redis.NewFailoverClient(opt)
-		batch(c)
-		return c, nil
+		c = redis.NewFailoverClient(opt)
+	} else {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis url: %w", withoutURL(err))
+		}
+		tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
+		c = redis.NewClient(opt)
 	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", withoutURL(err))
-	}
-	tune(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.ContextTimeoutEnabled, &opt.MaxRetries, &opt.PoolSize)
-	c := redis.NewClient(opt)
-	batch(c)
-	return c, nil
+	return c, batch(c, d), nil
 }
 
 // withoutURL drops the URL from a parse error (url.Parse quotes it whole,

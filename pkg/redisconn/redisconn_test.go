@@ -1,10 +1,6 @@
 package redisconn_test
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,31 +13,8 @@ import (
 // and checks that a master_name URL reaches the primary through Sentinel.
 func TestOpenSentinel(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not on PATH (CI=true makes this a failure)")
-		}
-		t.Skip("redis-server is not on PATH")
-	}
-	dataPort, _ := testkit.FreePort()
-	sentinelPort, _ := testkit.FreePort()
-	start := func(args ...string) {
-		cmd := exec.Command(bin, args...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	}
-	start("--port", fmt.Sprint(dataPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	conf := filepath.Join(t.TempDir(), "sentinel.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor landscape 127.0.0.1 %d 1\n", sentinelPort, dataPort)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start(conf, "--sentinel")
-
-	rdb, err := redisconn.Open(fmt.Sprintf("redis://127.0.0.1:%d?master_name=landscape", sentinelPort))
+	rr := testkit.StartReplicatedRedis(t, 0, 5*time.Second)
+	rdb, err := redisconn.Open(rr.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

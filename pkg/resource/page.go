@@ -9,13 +9,13 @@ import (
 	"github.com/landscape-dev/landscape/pkg/apperr"
 )
 
-// Page sizes of DESIGN 2.3.
+// Page sizes of docs/API.md, "Filters and paging".
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 1000
 )
 
-// PageSize applies the page-size rules of DESIGN 2.3: 0 is
+// PageSize applies the page-size rules of docs/API.md, "Filters and paging": 0 is
 // DefaultPageSize, values above MaxPageSize are MaxPageSize, negative ones
 // are INVALID_ARGUMENT on pageSize.
 func PageSize(n int) (int, error) {
@@ -37,7 +37,7 @@ const memberTimeDigits = 20
 // lists: the create time in Unix nanoseconds, zero-padded to 20 digits, a
 // slash and the id. Members of equal score compare by bytes, so a ZRANGE
 // BYLEX orders by create time, then id (which orders the names within a
-// global account), as DESIGN 2.3 asks.
+// global account), as docs/API.md, "Resources" asks.
 func IndexMember(created time.Time, id string) string {
 	return fmt.Sprintf("%020d/%s", created.UnixNano(), id)
 }

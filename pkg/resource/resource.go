@@ -1,20 +1,20 @@
 // Package resource holds the contract rules that every resource of the API
-// shares (DESIGN 1.1, 1.3, 2.3): the id pattern and id generation, display
+// shares (docs/API.md, "Global accounts, callers and roles" and "System lifecycle" and "Resources"): the id pattern and id generation, display
 // names and their uniqueness key, resource names, page sizes, and the
 // sorted-set index members that page tokens carry.
 //
-// It is transport-free: it imports only the standard library and
-// pkg/apperr, so domain packages may use it.
+// It is transport-free: it imports only the standard library, pkg/apperr
+// and pure text libraries (Unicode normalization, the confusables table),
+// so domain packages may use it.
 package resource
 
 import (
 	"crypto/rand"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// IDPattern is the id pattern of DESIGN 1.1, for global accounts, systems,
+// IDPattern is the id pattern of docs/API.md, "Global accounts, callers and roles", for global accounts, systems,
 // formations, types and tokens.
 const IDPattern = `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`
 
@@ -56,7 +56,7 @@ func NewID(prefix byte) string {
 // MaxDisplayName is the longest display name, in characters (runes).
 const MaxDisplayName = 128
 
-// ValidateDisplayName checks the rules of DESIGN 1.3: 1–128 printable
+// ValidateDisplayName checks the rules of docs/API.md, "System lifecycle": 1–128 printable
 // characters, starting and ending with a letter or digit. It returns ""
 // when s is valid, else the message of a field violation.
 func ValidateDisplayName(s string) string {
@@ -85,11 +85,3 @@ func ValidateDisplayName(s string) string {
 }
 
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
-
-// NameKey is the form of a display name that uniqueness compares (DESIGN
-// 1.3, case-insensitive): two names that differ only in case have the same
-// key. Upper then lower case folds letters such as U+017F (ſ) and U+212A
-// (Kelvin sign) that lower case alone keeps apart.
-func NameKey(displayName string) string {
-	return strings.ToLower(strings.ToUpper(displayName))
-}

@@ -83,13 +83,21 @@ func TestNameKey(t *testing.T) {
 	t.Parallel()
 	for _, tc := range [][2]string{
 		{"SF Prod", "sf PROD"}, {"Straße", "STRAßE"}, {"ſ1", "S1"}, {"\u212a9", "k9"},
+		// look-alikes: Cyrillic о, а, с, е and Greek Ο for Latin letters
+		{"SF prod", "SF pr\u043ed"}, {"Acme", "\u0410\u0441m\u0435"}, {"SF PROD", "SF PR\u039fD"},
+		// compatibility forms: full-width letters, ligatures, superscripts
+		{"SF prod", "\uff33\uff26 prod"}, {"file 2", "\ufb01le \u00b2"},
+		// a precomposed letter and its decomposition
+		{"caf\u00e9", "cafe\u0301"},
 	} {
 		if NameKey(tc[0]) != NameKey(tc[1]) {
 			t.Errorf("NameKey(%q) = %q, NameKey(%q) = %q; want equal", tc[0], NameKey(tc[0]), tc[1], NameKey(tc[1]))
 		}
 	}
-	if NameKey("a") == NameKey("b") {
-		t.Error("different names have one key")
+	for _, tc := range [][2]string{{"a", "b"}, {"SF prod", "SF test"}, {"caf\u00e9", "cafe"}, {"sf-1", "sf-2"}} {
+		if NameKey(tc[0]) == NameKey(tc[1]) {
+			t.Errorf("%q and %q have one key %q", tc[0], tc[1], NameKey(tc[0]))
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package retry holds the waiting that background loops do between
-// attempts: jittered delays that end early when the context ends, and an
-// exponential backoff built on them.
+// attempts (jittered delays that end early when the context ends, and an
+// exponential backoff built on them) and the one retry of optimistic
+// commands on a concurrent change (OnConflict).
 package retry
 
 import (

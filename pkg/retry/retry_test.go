@@ -2,9 +2,12 @@ package retry_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/retry"
 )
 
@@ -26,7 +29,11 @@ func TestSleepEndsWithContext(t *testing.T) {
 	cancel()
 	done := make(chan struct{})
 	go func() { retry.Sleep(ctx, time.Hour); close(done) }()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // a failure, not a hang
+		t.Fatal("Sleep did not end with its context")
+	}
 }
 
 func TestBackoffDoublesUpToMaxAndResets(t *testing.T) {
@@ -50,5 +57,43 @@ func TestBackoffDoublesUpToMaxAndResets(t *testing.T) {
 	b.Reset()
 	if got := next(); got != 2*time.Millisecond {
 		t.Fatalf("delay after Reset and a wait = %v, want 2ms", got)
+	}
+}
+
+var errConflict = errors.New("conflict")
+
+func TestOnConflictRetriesOnlyConflicts(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	v, err := retry.OnConflict(t.Context(), errConflict, func() (int, error) {
+		calls++
+		if calls < 3 {
+			return 0, fmt.Errorf("commit: %w", errConflict) // wrapped: still a conflict
+		}
+		return 7, nil
+	})
+	if v != 7 || err != nil || calls != 3 {
+		t.Fatalf("OnConflict = %d, %v after %d calls; want 7, nil after 3", v, err, calls)
+	}
+	other := errors.New("name taken")
+	calls = 0
+	if _, err := retry.OnConflict(t.Context(), errConflict, func() (int, error) { calls++; return 0, other }); err != other || calls != 1 {
+		t.Fatalf("another error: %v after %d calls; want it returned at once", err, calls)
+	}
+}
+
+func TestOnConflictGivesUpUnavailable(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	_, err := retry.OnConflict(t.Context(), errConflict, func() (struct{}, error) { calls++; return struct{}{}, errConflict })
+	var ae *apperr.Error
+	if calls != retry.MaxConflicts || !errors.As(err, &ae) || ae.Reason != apperr.Unavailable || !errors.Is(err, retry.ErrTooMuchContention) {
+		t.Fatalf("after %d calls: %v; want UNAVAILABLE after %d", calls, err, retry.MaxConflicts)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	calls = 0
+	if _, err := retry.OnConflict(ctx, errConflict, func() (int, error) { calls++; return 0, errConflict }); !errors.Is(err, context.Canceled) || calls != 1 {
+		t.Fatalf("ended context: %v after %d calls; want context.Canceled after 1", err, calls)
 	}
 }

@@ -35,11 +35,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/eventctx"
 	promreg "github.com/landscape-dev/landscape/pkg/metrics"
 	"github.com/landscape-dev/landscape/pkg/natsconn"
+	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/pkg/retry"
+	"github.com/landscape-dev/landscape/pkg/telemetry"
 )
 
 // Handler applies one event. Returning nil acks it; an error redelivers it
@@ -73,15 +79,18 @@ type Config struct {
 	// Registerer receives the subscriber's Prometheus counters (handled,
 	// retried, dead-lettered, labelled with the durable); nil: none.
 	Registerer prometheus.Registerer
+	// TracerProvider makes a consumer span per delivery that continues the
+	// trace of the event's traceparent extension; nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Dead letters.
 const (
 	// DeadLetterStream keeps the events that handlers kept failing on.
-	DeadLetterStream = "LANDSCAPE_DEADLETTER"
+	DeadLetterStream = natsconn.DeadLetterStream
 	// DeadLetterSubjects is the dead-letter stream's subject filter; one
 	// durable's dead letters are on DeadLetterSubject(durable).
-	DeadLetterSubjects = "landscape.deadletter.>"
+	DeadLetterSubjects = natsconn.DeadLetterSubjects
 	// DeadLetterRetention is the dead-letter stream's max age.
 	DeadLetterRetention = 90 * 24 * time.Hour
 	// HeaderOriginalSubject holds the subject the event was published on.
@@ -91,6 +100,37 @@ const (
 	// HeaderDurable names the consumer that gave up.
 	HeaderDurable = "Landscape-Durable"
 )
+
+// ErrRejected marks an event that a handler refuses for good (it
+// contradicts what the consumer knows): it is dead-lettered at once, never
+// retried and never applied. Wrap it with Reject. An error that wraps
+// resource.ErrImplausibleRevision is treated the same.
+var ErrRejected = errors.New("event refused")
+
+// Reject wraps err so that the subscriber dead-letters the event at once.
+func Reject(err error) error { return fmt.Errorf("%w: %w", ErrRejected, err) }
+
+// CheckEnvelope checks that an event says what its NATS subject says:
+// subject landscape.<context>.<ga>.<entity>.<event> carries an event whose
+// source is /landscape/<context>, whose globalaccount extension is <ga>
+// and whose CloudEvent subject (the resource name) lies in <ga>. A
+// message that fails is not an event the owning service published.
+func CheckEnvelope(natsSubject string, ev cloudevent.Event) error {
+	parts := strings.Split(natsSubject, ".")
+	if len(parts) < 5 || parts[0] != "landscape" {
+		return fmt.Errorf("subject %q is not landscape.<context>.<globalAccount>.<entity>.<event>", natsSubject)
+	}
+	ctxName, ga := parts[1], parts[2]
+	switch {
+	case ev.Source != "/landscape/"+ctxName:
+		return fmt.Errorf("source %q does not match subject %q", ev.Source, natsSubject)
+	case ev.GlobalAccount != ga:
+		return fmt.Errorf("global account %q does not match subject %q", ev.GlobalAccount, natsSubject)
+	case resource.GlobalAccountOf(ev.Subject) != ga:
+		return fmt.Errorf("resource %q is not in the global account of subject %q", ev.Subject, natsSubject)
+	}
+	return nil
+}
 
 // DefaultDelays are the waits before the 2nd, 3rd, 4th and 5th delivery.
 var DefaultDelays = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second, 5 * time.Second}
@@ -119,7 +159,7 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, log
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &sub{js: js, cfg: cfg, h: h, m: newMetrics(cfg.Durable, cfg.Registerer),
+	s := &sub{js: js, cfg: cfg, h: h, m: newMetrics(cfg.Durable, cfg.Registerer), tracer: telemetry.Tracer(cfg.TracerProvider, "subscriber"),
 		logger: logger.With("component", "subscriber", "stream", cfg.Stream, "durable", cfg.Durable)}
 	return s.run(ctx)
 }
@@ -130,6 +170,7 @@ type sub struct {
 	h      Handler
 	logger *slog.Logger
 	m      *metrics
+	tracer trace.Tracer // nil: no spans
 }
 
 func (s *sub) consumerConfig() jetstream.ConsumerConfig {
@@ -149,6 +190,9 @@ func (s *sub) consumerConfig() jetstream.ConsumerConfig {
 
 func (s *sub) run(ctx context.Context) error {
 	go s.logLoop(ctx, 30*time.Second)
+	if s.cfg.Registerer != nil {
+		go s.lagLoop(ctx, 5*time.Second)
+	}
 	cons, ok := s.setup(ctx)
 	if !ok {
 		return nil
@@ -157,10 +201,10 @@ func (s *sub) run(ctx context.Context) error {
 		cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, m) },
 			jetstream.PullMaxMessages(64),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				s.logger.Debug("subscriber pull", "err", err)
+				s.logger.Debug("subscriber pull", "error", err)
 			}))
 		if err != nil {
-			s.logger.Warn("subscriber cannot consume; retrying", "err", err)
+			s.logger.Warn("subscriber cannot consume; retrying", "error", err)
 			retry.Sleep(ctx, time.Second)
 			if cons, ok = s.setup(ctx); !ok {
 				return nil
@@ -196,7 +240,7 @@ func (s *sub) setup(ctx context.Context) (jetstream.Consumer, bool) {
 			return cons, true
 		}
 		if !logged && ctx.Err() == nil {
-			s.logger.Warn("subscriber cannot set up its consumer yet; retrying", "err", err)
+			s.logger.Warn("subscriber cannot set up its consumer yet; retrying", "error", err)
 			logged = true
 		}
 		bo.Wait(ctx)
@@ -231,7 +275,7 @@ func ensureDeadLetterStream(ctx context.Context, js jetstream.JetStream, replica
 func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 	md, err := m.Metadata()
 	if err != nil {
-		s.logger.Error("subscriber got a message without metadata", "subject", m.Subject(), "err", err)
+		s.logger.Error("subscriber got a message without metadata", "subject", m.Subject(), "error", err)
 		_ = m.Term()
 		return
 	}
@@ -239,21 +283,42 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 		s.deadLetter(ctx, m, md, fmt.Errorf("not acknowledged within %s in %d deliveries", s.cfg.AckWait, s.cfg.MaxDeliver))
 		return
 	}
+	if md.NumDelivered > 1 {
+		s.m.redelivered.Inc()
+	}
+	ctx, span := s.startSpan(ctx, m, md)
+	defer span.End()
 	if !s.wanted(m.Subject()) {
+		span.SetAttributes(attribute.Bool("landscape.handled", false))
 		_ = m.Ack()
 		return
 	}
 	ev, err := cloudevent.Decode(m.Data())
+	if err == nil {
+		err = CheckEnvelope(m.Subject(), ev)
+	}
 	if err != nil {
 		// Never gets better: dead-letter at once.
+		s.logger.Warn("subscriber refused an event; dead-lettered", "subject", m.Subject(), "error", err)
 		s.deadLetter(ctx, m, md, err)
 		return
 	}
-	err = s.safeHandle(ctx, ev)
+	// What the handler changes keeps the event's actor and names it as
+	// its cause.
+	err = s.safeHandle(eventctx.Reaction(ctx, ev.ID, ev.Actor), ev)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "handler failed")
+	}
+	if errors.Is(err, ErrRejected) || errors.Is(err, resource.ErrImplausibleRevision) {
+		s.logger.Warn("subscriber handler refused an event; dead-lettered", "id", ev.ID, "subject", m.Subject(), "error", err)
+		s.deadLetter(ctx, m, md, err)
+		return
+	}
 	if err == nil {
 		if aerr := m.Ack(); aerr != nil {
 			// The server redelivers it; the handler is idempotent.
-			s.logger.Debug("subscriber ack failed", "id", ev.ID, "err", aerr)
+			s.logger.Debug("subscriber ack failed", "id", ev.ID, "error", aerr)
 		}
 		s.m.handled.Inc()
 		return
@@ -269,10 +334,27 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	s.m.retried.Inc()
 	if md.NumDelivered == 1 {
-		s.logger.Warn("subscriber handler failed; retrying", "id", ev.ID, "subject", m.Subject(), "err", err)
+		s.logger.Warn("subscriber handler failed; retrying", "id", ev.ID, "subject", m.Subject(), "error", err)
 	}
 	i := min(int(md.NumDelivered)-1, len(s.cfg.Delays)-1)
 	_ = m.NakWithDelay(s.cfg.Delays[max(i, 0)])
+}
+
+// startSpan starts the consumer span of a delivery, continuing the trace
+// of the event's traceparent extension attribute; the handler's calls and
+// commits are its children. Without a tracer it is a no-op span.
+func (s *sub) startSpan(ctx context.Context, m jetstream.Msg, md *jetstream.MsgMetadata) (context.Context, trace.Span) {
+	if s.tracer == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	parent := telemetry.WithTraceparent(ctx, cloudevent.TraceparentOf(m.Data()))
+	return s.tracer.Start(parent, s.cfg.Durable+" process", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", m.Subject()),
+			attribute.String("messaging.consumer.group.name", s.cfg.Durable),
+			attribute.Int64("messaging.message.delivery_count", int64(md.NumDelivered)),
+		))
 }
 
 // wanted reports whether the handler reads the event on subject.
@@ -313,14 +395,14 @@ func (s *sub) deadLetter(ctx context.Context, m jetstream.Msg, md *jetstream.Msg
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := s.js.PublishMsg(pctx, dl); err != nil {
-		s.logger.Error("subscriber cannot dead-letter a message; it will be redelivered", "subject", m.Subject(), "err", err)
+		s.logger.Error("subscriber cannot dead-letter a message; it will be redelivered", "subject", m.Subject(), "error", err)
 		_ = m.NakWithDelay(s.cfg.Delays[len(s.cfg.Delays)-1])
 		return
 	}
 	_ = m.Term()
 	s.m.deadLettered.Inc()
 	s.logger.Error("subscriber dead-lettered a message", "subject", m.Subject(), "streamSeq", md.Sequence.Stream,
-		"deliveries", md.NumDelivered, "to", dl.Subject, "err", truncate(cause.Error(), 256))
+		"deliveries", md.NumDelivered, "to", dl.Subject, "error", truncate(cause.Error(), 256))
 }
 
 func truncate(s string, n int) string {
@@ -331,18 +413,40 @@ func truncate(s string, n int) string {
 }
 
 type metrics struct {
-	handled, retried, deadLettered *promreg.Counter
+	handled, retried, deadLettered, redelivered *promreg.Counter
+	pending, ackPending                         prometheus.Gauge
 }
 
 func newMetrics(durable string, reg prometheus.Registerer) *metrics {
-	labels := prometheus.Labels{"durable": durable}
+	m := promreg.NewSet(reg, prometheus.Labels{"durable": durable})
 	return &metrics{
-		handled: promreg.NewCounter(reg, prometheus.CounterOpts{
-			Name: "landscape_subscriber_handled_total", Help: "Events handled and acked.", ConstLabels: labels}),
-		retried: promreg.NewCounter(reg, prometheus.CounterOpts{
-			Name: "landscape_subscriber_retried_total", Help: "Handler failures that were retried.", ConstLabels: labels}),
-		deadLettered: promreg.NewCounter(reg, prometheus.CounterOpts{
-			Name: "landscape_subscriber_dead_lettered_total", Help: "Events sent to the dead-letter stream.", ConstLabels: labels}),
+		handled:      m.Counter("landscape_subscriber_handled_total", "Events handled and acked."),
+		retried:      m.Counter("landscape_subscriber_retried_total", "Handler failures that were retried."),
+		deadLettered: m.Counter("landscape_subscriber_dead_lettered_total", "Events sent to the dead-letter stream."),
+		redelivered:  m.Counter("landscape_subscriber_redelivered_total", "Deliveries of an event that had been delivered before."),
+		pending:      m.Gauge("landscape_subscriber_pending", "Events in the stream not yet delivered to the consumer (its lag)."),
+		ackPending:   m.Gauge("landscape_subscriber_ack_pending", "Events delivered and not yet acknowledged."),
+	}
+}
+
+// lagLoop reads the consumer's lag from the server every period.
+func (s *sub) lagLoop(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, period)
+		if c, err := s.js.Consumer(cctx, s.cfg.Stream, s.cfg.Durable); err == nil {
+			if info, err := c.Info(cctx); err == nil {
+				s.m.pending.Set(float64(info.NumPending))
+				s.m.ackPending.Set(float64(info.NumAckPending))
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

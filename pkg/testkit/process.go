@@ -1,7 +1,6 @@
 package testkit
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +21,8 @@ type RedisOptions struct {
 	NoPersistence bool
 	// StartTimeout bounds each start (default 10 s).
 	StartTimeout time.Duration
+	// Args are more redis-server arguments ("--replicaof", "127.0.0.1", "6379").
+	Args []string
 }
 
 // RedisProc is a redis-server process that belongs to one test: its own
@@ -38,8 +39,11 @@ type RedisProc struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	logs    *lockedBuffer
+	logs    *Buffer
 	started int
+	// sentinelConf, when set, runs the process as a Sentinel with this
+	// configuration file.
+	sentinelConf string
 }
 
 // RedisProcess starts a redis-server for t. A missing redis-server skips
@@ -49,11 +53,8 @@ func RedisProcess(t testing.TB, opts RedisOptions) *RedisProc {
 	bin := opts.Binary
 	if bin == "" {
 		var err error
-		if bin, err = exec.LookPath("redis-server"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("testkit: redis-server is not on PATH (CI=true makes this a failure)")
-			}
-			t.Skipf("testkit: redis-server is not on PATH")
+		if bin, err = redisServer(t); err != nil {
+			t.Fatalf("testkit: %v", err)
 		}
 	}
 	if opts.StartTimeout <= 0 {
@@ -63,10 +64,24 @@ func RedisProcess(t testing.TB, opts RedisOptions) *RedisProc {
 	if err != nil {
 		t.Fatalf("testkit: free port: %v", err)
 	}
-	p := &RedisProc{t: t, bin: bin, port: port, dir: t.TempDir(), opts: opts, logs: &lockedBuffer{}}
+	p := &RedisProc{t: t, bin: bin, port: port, dir: t.TempDir(), opts: opts, logs: &Buffer{}}
 	t.Cleanup(p.Kill)
 	p.Start()
 	return p
+}
+
+// redisServer finds redis-server on PATH; when there is none it skips the
+// test, or fails it when CI=true.
+func redisServer(t testing.TB) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("testkit: redis-server is not on PATH (CI=true makes this a failure)")
+		}
+		t.Skipf("testkit: redis-server is not on PATH")
+	}
+	return bin, nil
 }
 
 // URL is the client URL, the same across restarts.
@@ -105,6 +120,10 @@ func (p *RedisProc) Start() {
 	} else {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	}
+	args = append(args, p.opts.Args...)
+	if p.sentinelConf != "" {
+		args = []string{p.sentinelConf, "--sentinel"}
+	}
 	cmd := exec.Command(p.bin, args...)
 	cmd.Stdout = p.logs
 	cmd.Stderr = p.logs
@@ -141,6 +160,21 @@ func (p *RedisProc) Stop() { p.signal(syscall.SIGTERM) }
 // Kill kills the server with SIGKILL and waits until it has exited. With
 // appendfsync always, every write it acknowledged is in the AOF.
 func (p *RedisProc) Kill() { p.signal(syscall.SIGKILL) }
+
+// Pause stops the server with SIGSTOP (it keeps its connections but
+// answers nothing) until Resume.
+func (p *RedisProc) Pause() { p.sendOnly(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (p *RedisProc) Resume() { p.sendOnly(syscall.SIGCONT) }
+
+func (p *RedisProc) sendOnly(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
 
 // Starts is how many times the process was started.
 func (p *RedisProc) Starts() int {
@@ -184,8 +218,8 @@ type Process struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    *lockedBuffer
-	stderr *lockedBuffer
+	out    *Buffer
+	stderr *Buffer
 	mu     sync.Mutex
 	err    error
 }
@@ -196,7 +230,7 @@ func StartProcess(t testing.TB, bin string, env []string, args ...string) *Proce
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	out, stderr := &lockedBuffer{}, &lockedBuffer{}
+	out, stderr := &Buffer{}, &Buffer{}
 	cmd.Stdout, cmd.Stderr = out, io.MultiWriter(out, stderr)
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
@@ -249,22 +283,4 @@ func (p *Process) Signal(sig syscall.Signal) {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and readers at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

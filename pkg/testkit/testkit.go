@@ -155,18 +155,26 @@ func RandomID(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// handedOut are the ports FreePort returned in this process.
+var handedOut sync.Map
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 //
 // It picks from below the kernel's ephemeral range (Linux: 32768-60999),
 // where outgoing connections never take their local port: a port handed
 // out by listening on :0 was often taken by one of the test run's many
-// client connections before the test could listen on it again.
+// client connections before the test could listen on it again. A port is
+// handed out once per test process, so two tests that have not yet
+// listened on theirs never get the same one.
 func FreePort() (int, error) {
 	const low, high = 20000, 32768
 	var b [2]byte
 	for range 50 {
 		_, _ = rand.Read(b[:])
 		port := low + (int(b[0])<<8|int(b[1]))%(high-low)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			_ = l.Close()
@@ -195,6 +203,13 @@ type NATSServer struct {
 // store in a temporary folder. It is shut down when the test ends.
 func NATS(t testing.TB) *NATSServer {
 	t.Helper()
+	return NATSWith(t, nil)
+}
+
+// NATSWith is NATS with configure applied to the server's options first
+// (users and permissions, say).
+func NATSWith(t testing.TB, configure func(*server.Options)) *NATSServer {
+	t.Helper()
 	port, err := FreePort()
 	if err != nil {
 		t.Fatalf("testkit: free port: %v", err)
@@ -207,6 +222,9 @@ func NATS(t testing.TB) *NATSServer {
 		NoLog:     true,
 		NoSigs:    true,
 	}}
+	if configure != nil {
+		configure(&n.opts)
+	}
 	n.Start()
 	t.Cleanup(n.Stop)
 	return n
@@ -259,6 +277,14 @@ func (n *NATSServer) Server() *server.Server {
 // leader. It returns the client URLs, comma-separated (a URL natsconn
 // takes). The servers are shut down when the test ends.
 func NATSCluster(t testing.TB, size int) string {
+	t.Helper()
+	url, _ := NATSClusterServers(t, size)
+	return url
+}
+
+// NATSClusterServers is NATSCluster that also returns the servers, so
+// that a test can shut one down (Shutdown) to see the cluster lose a node.
+func NATSClusterServers(t testing.TB, size int) (string, []*server.Server) {
 	t.Helper()
 	ports := make([]int, 0, 2*size) // client, cluster
 	for len(ports) < 2*size {
@@ -315,7 +341,7 @@ func NATSCluster(t testing.TB, size int) string {
 		}
 		return false
 	})
-	return strings.Join(urls, ",")
+	return strings.Join(urls, ","), servers
 }
 
 // Eventually polls cond every 10 ms until it holds or the timeout passes.

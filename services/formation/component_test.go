@@ -25,6 +25,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/servicedeps"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 	"github.com/landscape-dev/landscape/services/formation"
 )
@@ -83,16 +84,7 @@ type harness struct {
 func start(t *testing.T) *harness {
 	t.Helper()
 	rdb, prefix := testkit.Redis(t)
-	ns := testkit.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testkit.JetStream(t, testkit.NATS(t).URL())
 	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{
 		Name: "LANDSCAPE_REGISTRY", Subjects: []string{"landscape.registry.>"}, Storage: jetstream.FileStorage,
 		Duplicates: 2 * time.Minute,
@@ -117,7 +109,7 @@ func start(t *testing.T) *harness {
 	t.Cleanup(func() { _ = regConn.Close() })
 
 	svc, err := formation.New(formation.Deps{
-		Redis: rdb, KeyPrefix: prefix, JetStream: js,
+		Common:   servicedeps.Common{Redis: rdb, KeyPrefix: prefix, JetStream: js},
 		Registry: registryv1.NewRegistryServiceClient(regConn), RegistryTimeout: time.Second,
 		ReactionsAckWait: 2 * time.Second,
 	})
@@ -130,15 +122,7 @@ func start(t *testing.T) *harness {
 	}
 	srv := grpcserver.New(nil, auth)
 	svc.Register(srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(sctx, lis) }()
-	t.Cleanup(func() { scancel(); <-served })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(testkit.Serve(t, srv.Serve), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,20 +9,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/egress"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/resource"
+	"github.com/landscape-dev/landscape/pkg/servicedeps"
 	"github.com/landscape-dev/landscape/pkg/subscriber"
+	"github.com/landscape-dev/landscape/pkg/workgroup"
+	"github.com/landscape-dev/landscape/services/formation/delivery"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 	"github.com/landscape-dev/landscape/services/formation/grpcapi"
 	"github.com/landscape-dev/landscape/services/formation/redisstore"
@@ -30,19 +32,24 @@ import (
 )
 
 // The durable consumer of registry events.
-const (
-	ReactionsStream  = "LANDSCAPE_REGISTRY"
-	ReactionsDurable = "formation-reactions"
-	ReactionsFilter  = "landscape.registry.*.system.>"
+const ReactionsDurable = natsconn.FormationReactionsDurable
+
+var (
+	ReactionsStream = cloudevent.StreamName("registry")
+	ReactionsFilter = cloudevent.EntitySubjects("registry", "system")
+)
+
+// The registry events formation reacts to, by event type.
+var (
+	systemRegisteredType            = cloudevent.TypeOf(&registryv1.SystemRegistered{})
+	systemRegistrationFailedType    = cloudevent.TypeOf(&registryv1.SystemRegistrationFailed{})
+	systemRegistrationRestartedType = cloudevent.TypeOf(&registryv1.SystemRegistrationRestarted{})
+	systemDeregisteredType          = cloudevent.TypeOf(&registryv1.SystemDeregistered{})
 )
 
 // Deps are what the service needs from its process.
 type Deps struct {
-	Logger    *slog.Logger
-	Redis     redis.UniversalClient
-	KeyPrefix string // "ls" in production
-	JetStream jetstream.JetStream
-	Now       func() time.Time // nil: time.Now
+	servicedeps.Common
 
 	// Registry is the RegistryService client, dialled by the composition
 	// root with the service credential. AssignSystem reads systems and the
@@ -58,11 +65,16 @@ type Deps struct {
 	// may stay unacked before JetStream redelivers it (after a crash, the
 	// events it held come back after this); 0: the subscriber's default.
 	ReactionsAckWait time.Duration
-	// StreamReplicas is the replica count of the JetStream streams the
-	// service creates or scales: its outbox stream and the dead-letter
-	// stream (3 on a 3-node cluster). 0 creates them with the server's
-	// default and keeps an existing stream's count.
-	StreamReplicas int
+	// MaxFormations is the quota of formations per global account; 0 is
+	// formations.DefaultMaxFormations.
+	MaxFormations int64
+	// Integration tunes webhook notifications (retry window, callback
+	// deadline); Delivery the engine that sends them; Egress checks every
+	// connection it makes (nil: the strict guard, https and public
+	// addresses only).
+	Integration formations.Integration
+	Delivery    delivery.Options
+	Egress      *egress.Guard
 }
 
 // Service is a running FormationService.
@@ -72,77 +84,70 @@ type Service struct {
 	store *redisstore.Store
 	app   *formations.Service
 	api   *grpcapi.Server
+	eng   *delivery.Engine
 }
 
 // New builds the service.
 func New(d Deps) (*Service, error) {
-	if d.Redis == nil {
-		return nil, errors.New("formation: Deps.Redis is required")
+	if err := d.Resolve("formation"); err != nil {
+		return nil, err
 	}
-	if d.KeyPrefix == "" {
-		d.KeyPrefix = "ls"
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	// The composition root names the service in d.Logger.
 	log := d.Logger
 	cat := formations.DefaultCatalog()
-	store := redisstore.New(d.Redis, d.KeyPrefix, cat)
+	store := redisstore.New(d.Redis, d.KeyPrefix)
 	dir := registryclient.New(d.Registry, d.RegistryTimeout, d.SystemTypesTTL)
 	app := formations.NewService(store, dir, cat, d.Now)
-	return &Service{deps: d, log: log, store: store, app: app, api: grpcapi.New(app)}, nil
+	app.SetMaxFormations(d.MaxFormations)
+	guard := d.Egress
+	if guard == nil {
+		guard = &egress.Guard{}
+	}
+	dopts := d.Delivery
+	dopts.Registerer, dopts.TracerProvider = d.Telemetry.Registerer(), d.Telemetry.TracerProvider()
+	eng := delivery.New(app, store, dir, guard, log, dopts)
+	integ := d.Integration
+	integ.Scheduled = eng.Wake
+	app.Integrate(integ)
+	return &Service{deps: d, log: log, store: store, app: app, api: grpcapi.New(app), eng: eng}, nil
 }
 
 // Register registers the gRPC service on srv, all methods with the User
 // policy, and watches the service's Redis for health.
 func (s *Service) Register(srv *grpcserver.Server) {
-	srv.Register(&formationv1.FormationService_ServiceDesc, s.api, nil)
+	srv.Register(&formationv1.FormationService_ServiceDesc, s.api, grpcapi.Policies)
 	srv.WatchDependency(context.Background(), formationv1.FormationService_ServiceDesc.ServiceName, s.store.Ping)
 }
 
-// Run runs the outbox relay and the reactions to registry events until ctx
-// ends.
+// Run runs the outbox relay, the reactions to registry events and the
+// webhook deliveries until ctx ends (workgroup.Run: if one stops, all stop,
+// so the process does not go on without one of them). It returns nil after ctx ends, or
+// the first failure.
 func (s *Service) Run(ctx context.Context) error {
 	if s.deps.JetStream == nil {
-		<-ctx.Done()
-		return nil
+		return errors.New("formation: Deps.JetStream is required to run")
 	}
-	// Both run until ctx ends; if one stops early (a configuration error),
-	// the other is stopped too and Run reports it, so the process does not
-	// go on without its relay or its reactions.
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	run := func(i int, name string, f func(context.Context) error) {
-		defer wg.Done()
-		err := f(rctx)
-		if ctx.Err() == nil {
-			if err == nil {
-				err = errors.New("stopped unexpectedly")
-			}
-			errs[i] = fmt.Errorf("formation %s: %w", name, err)
-			cancel()
-		}
+	relayOpts := s.deps.Relay
+	relayOpts.Replicas = s.deps.StreamReplicas
+	relayOpts.Registerer, relayOpts.TracerProvider = s.deps.Telemetry.Registerer(), s.deps.Telemetry.TracerProvider()
+	relay := outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.log, relayOpts)
+	cfg := subscriber.Config{
+		Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
+		Events: []string{
+			string(formations.SystemRegisteredEvent), string(formations.SystemRegistrationFailedEvent),
+			string(formations.SystemRegistrationRestartedEvent), string(formations.SystemDeregisteredEvent),
+		},
+		AckWait:            s.deps.ReactionsAckWait,
+		DeadLetterReplicas: s.deps.StreamReplicas,
+		Registerer:         s.deps.Telemetry.Registerer(),
+		TracerProvider:     s.deps.Telemetry.TracerProvider(),
 	}
-	wg.Add(2)
-	relay := s.deps.Relay
-	relay.Replicas = s.deps.StreamReplicas
-	go run(0, "outbox relay", outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.log, relay).Run)
-	go run(1, "reactions", func(ctx context.Context) error {
-		return subscriber.Run(ctx, s.deps.JetStream, subscriber.Config{
-			Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
-			Events: []string{
-				string(formations.SystemRegisteredEvent), string(formations.SystemRegistrationFailedEvent),
-				string(formations.SystemRegistrationRestartedEvent), string(formations.SystemDeregisteredEvent),
-			},
-			AckWait:            s.deps.ReactionsAckWait,
-			DeadLetterReplicas: s.deps.StreamReplicas,
-		}, s.HandleRegistryEvent, s.log)
-	})
-	wg.Wait()
-	return errors.Join(errs...)
+	return workgroup.Run(ctx, s.log,
+		workgroup.Worker{Name: "formation outbox relay", Run: relay.Run},
+		workgroup.Worker{Name: "formation reactions", Run: func(ctx context.Context) error {
+			return subscriber.Run(ctx, s.deps.JetStream, cfg, s.HandleRegistryEvent, s.log)
+		}},
+		workgroup.Worker{Name: "formation webhook deliveries", Run: s.eng.Run},
+	)
 }
 
 // HandleRegistryEvent applies one registry event (the subscriber handler).
@@ -151,8 +156,8 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) HandleRegistryEvent(ctx context.Context, ev cloudevent.Event) error {
 	sev, ok, err := DecodeRegistryEvent(ev)
 	if err != nil {
-		s.log.Error("registry event cannot be read; dropped", "id", ev.ID, "type", ev.Type, "err", err)
-		return nil
+		// Never readable: to the dead-letter stream, not applied.
+		return subscriber.Reject(err)
 	}
 	if !ok {
 		return nil
@@ -172,13 +177,13 @@ func DecodeRegistryEvent(ev cloudevent.Event) (formations.SystemEvent, bool, err
 		kind formations.SystemEventKind
 	)
 	switch ev.Type {
-	case "landscape.registry.v1.SystemRegistered":
+	case systemRegisteredType:
 		p, kind = &registryv1.SystemRegistered{}, formations.SystemRegisteredEvent
-	case "landscape.registry.v1.SystemRegistrationFailed":
+	case systemRegistrationFailedType:
 		p, kind = &registryv1.SystemRegistrationFailed{}, formations.SystemRegistrationFailedEvent
-	case "landscape.registry.v1.SystemRegistrationRestarted":
+	case systemRegistrationRestartedType:
 		p, kind = &registryv1.SystemRegistrationRestarted{}, formations.SystemRegistrationRestartedEvent
-	case "landscape.registry.v1.SystemDeregistered":
+	case systemDeregisteredType:
 		p, kind = &registryv1.SystemDeregistered{}, formations.SystemDeregisteredEvent
 	default:
 		return formations.SystemEvent{}, false, nil
@@ -186,9 +191,9 @@ func DecodeRegistryEvent(ev cloudevent.Event) (formations.SystemEvent, bool, err
 	if err := ev.UnmarshalData(p); err != nil {
 		return formations.SystemEvent{}, false, err
 	}
-	name := p.GetSystem().GetName()
-	if name == "" {
-		name = ev.Subject
+	name := ev.Subject
+	if pn := p.GetSystem().GetName(); pn != "" && pn != name {
+		return formations.SystemEvent{}, false, fmt.Errorf("payload system %q does not match the event subject %q", pn, name)
 	}
 	ga, id, err := resource.ParseSystemName("system", name)
 	if err != nil {
@@ -197,5 +202,6 @@ func DecodeRegistryEvent(ev cloudevent.Event) (formations.SystemEvent, bool, err
 	if p.GetRevision() <= 0 {
 		return formations.SystemEvent{}, false, fmt.Errorf("event %s without a revision", ev.ID)
 	}
-	return formations.SystemEvent{Kind: kind, GlobalAccount: ga, SystemID: id, Revision: p.GetRevision()}, true, nil
+	return formations.SystemEvent{Kind: kind, GlobalAccount: ga, SystemID: id, Revision: p.GetRevision(),
+		Webhook: p.GetSystem().GetWebhook().GetUrl() != ""}, true, nil
 }

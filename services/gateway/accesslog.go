@@ -3,12 +3,13 @@ package gateway
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // requestInfo is what the access log learns while a request is handled.
@@ -18,6 +19,9 @@ import (
 type requestInfo struct {
 	route    string // the route pattern, e.g. /v1/{name=globalAccounts/*/systems/*}
 	tooLarge atomic.Bool
+	// sub and ga name the caller of a request the gateway authenticates
+	// itself (the event watch); the services log the callers of the rest.
+	sub, ga string
 }
 
 type infoKey struct{}
@@ -100,25 +104,26 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 			if status >= 500 {
 				level = slog.LevelError
 			}
-			g.logger.LogAttrs(r.Context(), level, "http request",
+			elapsed := time.Since(start)
+			method := methodLabel(r.Method)
+			g.metrics.observe(method, route, status, elapsed)
+			// The server span (when tracing) is named after the route, never the path.
+			if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+				span.SetName(method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route))
+			}
+			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("route", route),
 				slog.Int("status", status),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", elapsed),
 				slog.Int64("bytes", sw.bytes),
-			)
+			}
+			if ri.sub != "" {
+				attrs = append(attrs, slog.String("sub", ri.sub), slog.String("ga", ri.ga))
+			}
+			g.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 	})
-}
-
-// clientAddr is the host of the request's RemoteAddr: the address the rate
-// limit counts. X-Forwarded-For is deliberately not trusted (any client can
-// set it); behind a proxy, the proxy's address is the client.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

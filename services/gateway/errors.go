@@ -19,7 +19,7 @@ import (
 )
 
 // handleError writes a failed call as the JSON status body
-// {"code","message","details"} (DESIGN 3.2). Errors from a service carry
+// {"code","message","details"} (docs/API.md, "Errors"). Errors from a service carry
 // their ErrorInfo (and BadRequest) already and pass through with the HTTP
 // status of their code. Errors grpc-gateway raises itself before any
 // service is called (a body or parameter it cannot decode) carry no
@@ -44,23 +44,23 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 	}
 	reason := grpcserver.ErrorInfo(st).GetReason()
 	if reason == "" {
-		switch st.Code() {
-		case codes.InvalidArgument:
-			// Only grpc-gateway's decoding answers InvalidArgument without
-			// an ErrorInfo: every service error is mapped by grpcserver.
-			writeRefusal(w, r, malformed(err))
-			return
-		case codes.Unavailable:
-			st = appStatus(apperr.Unavailable, "a Landscape service is unavailable; retry with backoff")
-		case codes.DeadlineExceeded:
-			st = withCode(codes.DeadlineExceeded, appStatus(apperr.Unavailable, "the request did not complete within the gateway's deadline; retry with backoff"))
-		case codes.Canceled:
-			st = withCode(codes.Canceled, appStatus(apperr.Unavailable, "the request was canceled"))
-		case codes.Unimplemented:
-			// Kept as is: the server does not offer this RPC.
-		default:
-			g.logger.ErrorContext(ctx, "service answered without an ErrorInfo", "code", st.Code().String())
-			st = appStatus(apperr.Internal, "internal error")
+		// A status without an ErrorInfo did not come from a service's
+		// interceptors (they map every error, grpcserver.Status).
+		if ts, ok := grpcserver.TransportStatus(st.Code()); ok {
+			st = ts // the service could not be reached or the call ran out of time
+		} else {
+			switch st.Code() {
+			case codes.InvalidArgument:
+				// Only grpc-gateway's decoding answers InvalidArgument
+				// without an ErrorInfo.
+				writeRefusal(w, r, malformed(err))
+				return
+			case codes.Unimplemented:
+				// Kept as is: the server does not offer this RPC.
+			default:
+				g.logger.ErrorContext(ctx, "service answered without an ErrorInfo", "code", st.Code().String())
+				st = appStatus(apperr.Internal, "internal error")
+			}
 		}
 	}
 	httpStatus := runtime.HTTPStatusFromCode(st.Code())
@@ -74,6 +74,11 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 // handleRoutingError answers a path no route knows (404) or a known path
 // with another method (405), both with reason ROUTE_NOT_FOUND.
 func (g *Gateway) handleRoutingError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus == http.StatusMethodNotAllowed && !g.templates.known(r.URL.Path) {
+		// An unknown custom method on a resource (…/systems/s1:explode):
+		// no route, whatever the method.
+		httpStatus = http.StatusNotFound
+	}
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
 		writeRefusal(w, r, refusalMethod(r))
@@ -128,7 +133,7 @@ func malformed(err error) refusal {
 }
 
 // secretPattern finds integration tokens and JWT-like strings, which must
-// never be echoed in an error (DESIGN 1.4, 3.2).
+// never be echoed in an error (docs/API.md, "Integration tokens" and "Errors").
 var secretPattern = regexp.MustCompile(`lsit_[0-9A-Za-z]*|eyJ[0-9A-Za-z_\-]*(\.[0-9A-Za-z_\-]*)*`)
 
 // protoFieldPattern finds proto field names in grpc-gateway's parameter
@@ -185,14 +190,6 @@ func safePath(r *http.Request) string {
 // given as key, value pairs.
 func appStatus(reason apperr.Reason, msg string, kv ...string) *status.Status {
 	return grpcserver.Status(apperr.New(reason, msg, kv...))
-}
-
-// withCode is st with another code, for a deadline or a cancellation, which
-// keep their own code with reason UNAVAILABLE.
-func withCode(code codes.Code, st *status.Status) *status.Status {
-	p := st.Proto()
-	p.Code = int32(code)
-	return status.FromProto(p)
 }
 
 func writeRefusal(w http.ResponseWriter, r *http.Request, f refusal) {

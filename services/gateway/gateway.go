@@ -1,5 +1,5 @@
 // Package gateway is Landscape's REST gateway: grpc-gateway v2 in front of
-// the registry and formation services (DESIGN 2.2, 2.3). It dials the
+// the registry and formation services (docs/API.md, "Routes" and "Resources"). It dials the
 // services over gRPC so that their interceptors (authentication, error
 // mapping, logging) run for every call; the gateway itself is stateless
 // apart from the pairing rate limit, which lives in Redis so that it holds
@@ -10,21 +10,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
-	"github.com/landscape-dev/landscape/gen/openapi"
+	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/web"
 )
 
 // Defaults of Config.
@@ -58,15 +66,41 @@ type Config struct {
 	RequestTimeout time.Duration
 
 	// Redis holds the pairing rate limit under
-	// <KeyPrefix>:gateway:ratelimit:<client address>. Nil, or
-	// PairRateLimit 0, turns the limit off.
+	// <KeyPrefix>:gateway:ratelimit:<client address> (nil, or
+	// PairRateLimit 0, turns the limit off) and the leases of the watch
+	// limit under <KeyPrefix>:gateway:watches:<global account> (nil: each
+	// gateway counts its own watches).
 	Redis     redis.UniversalClient
-	KeyPrefix string // "ls" when empty
+	KeyPrefix string // redisconn.DefaultKeyPrefix when empty
 	// PairRateLimit is the sustained rate (requests/s) per client address
 	// shared by POST /v1/systems:pair and :reportPairingFailure; 0 is off.
 	PairRateLimit float64
 	// PairRateBurst is how many requests a client may make at once.
 	PairRateBurst int
+	// TrustedProxies are the proxies (addresses, CIDR prefixes) whose
+	// Forwarded / X-Forwarded-For hops name the client the pairing limit
+	// counts; empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// ServiceSecret, when set, lets the gateway vouch for the client
+	// address of each pairing call (authn.ClientProof), so that the
+	// registry's own pairing limit counts that client rather than the
+	// gateway. Empty: the registry counts the gateway's address.
+	ServiceSecret string
+
+	// JetStream and Auth serve GET /v1/globalAccounts/{ga}/events:watch,
+	// which the gateway answers itself (it is no gRPC call): it verifies
+	// the JWT with Auth exactly as the services do and reads the event
+	// streams. Without them the watch answers 503.
+	JetStream jetstream.JetStream
+	Auth      *authn.Authenticator
+	// Registerer receives the request metrics (by method, route pattern
+	// and status); nil: none. Tracing is the caller's: wrap the Gateway
+	// (telemetry.WrapHTTP) and pass instrumented DialOptions.
+	Registerer prometheus.Registerer
+
+	// Console is the web console's built files, served at / and below
+	// /console/; nil serves the console embedded in the binary.
+	Console fs.FS
 }
 
 // Gateway is the REST gateway's HTTP handler.
@@ -77,10 +111,21 @@ type Gateway struct {
 	conns   []*grpc.ClientConn
 	health  *healthChecker
 	limiter *Limiter
+	console *console
 	handler http.Handler
+	watches *watchLimit
+	feeds   feeds
+	metrics *httpMetrics
+	// templates are the routes' path templates, to tell an unknown custom
+	// method (404) from a known path with another method (405).
+	templates routeTemplates
+	// openAPIV2 is /openapi.json: the generated document with the
+	// hand-written routes merged in; openAPIV3 is /openapi.v3.json, the
+	// same converted once.
+	openAPIV2, openAPIV3 []byte
 }
 
-// jsonMarshaler is the JSON of DESIGN 2.3: lowerCamelCase names, zero
+// jsonMarshaler is the JSON of docs/API.md, "Resources": lowerCamelCase names, zero
 // values and unset enums omitted, unknown fields rejected.
 var jsonMarshaler = &runtime.JSONPb{
 	MarshalOptions: protojson.MarshalOptions{
@@ -90,6 +135,16 @@ var jsonMarshaler = &runtime.JSONPb{
 	UnmarshalOptions: protojson.UnmarshalOptions{
 		DiscardUnknown: false,
 	},
+}
+
+// vouchForClient adds to a pairing call the client address the pairing
+// limit counted and the proof that the gateway sent it (authn.ClientProof).
+func (g *Gateway) vouchForClient(_ context.Context, r *http.Request) metadata.MD {
+	if g.cfg.ServiceSecret == "" || r.Method != http.MethodPost || (r.URL.Path != pairPath && r.URL.Path != reportFailurePath) {
+		return nil
+	}
+	client := clientAddr(r, g.cfg.TrustedProxies)
+	return metadata.Pairs(authn.ClientMetadataKey, client, authn.ClientProofMetadataKey, authn.ClientProof(g.cfg.ServiceSecret, client, time.Now()))
 }
 
 // New dials the services (lazily: grpc.NewClient) and builds the handler.
@@ -105,12 +160,28 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "ls"
+		cfg.KeyPrefix = redisconn.DefaultKeyPrefix
 	}
 	if cfg.PairRateLimit < 0 || cfg.PairRateBurst < 0 {
 		return nil, errors.New("gateway: the pairing rate limit and burst must not be negative")
 	}
-	g := &Gateway{cfg: cfg, logger: cfg.Logger}
+	if cfg.Console == nil {
+		cfg.Console = web.Files()
+	}
+	con, err := newConsole(cfg.Console)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: read the console's files: %w", err)
+	}
+	g := &Gateway{cfg: cfg, logger: cfg.Logger, console: con, metrics: newHTTPMetrics(cfg.Registerer),
+		watches: newWatchLimit(cfg.Redis, cfg.KeyPrefix, cfg.Logger), feeds: feeds{js: cfg.JetStream}}
+	if g.openAPIV2, g.openAPIV3, err = openAPIDocs(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	templates, err := loadRouteTemplates(g.openAPIV2)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: read the routes of the OpenAPI document: %w", err)
+	}
+	g.templates = templates
 
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
 	dial := func(addr string) (*grpc.ClientConn, error) {
@@ -158,15 +229,28 @@ func New(cfg Config) (*Gateway, error) {
 		// refuses the id) instead of splitting the path.
 		runtime.WithUnescapingMode(runtime.UnescapingModeAllExceptReserved),
 		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithMetadata(g.vouchForClient),
 	)
 	ctx := context.Background()
-	if err := registryv1.RegisterRegistryServiceHandler(ctx, g.mux, regConn); err != nil {
-		g.Close()
-		return nil, fmt.Errorf("gateway: register registry routes: %w", err)
+	routes := []struct {
+		name     string
+		register func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+		conn     *grpc.ClientConn
+	}{
+		{"registry", registryv1.RegisterRegistryServiceHandler, regConn},
+		{"caller", registryv1.RegisterCallerServiceHandler, regConn},
+		{"audit", registryv1.RegisterAuditServiceHandler, regConn},
+		{"formation", formationv1.RegisterFormationServiceHandler, formConn},
 	}
-	if err := formationv1.RegisterFormationServiceHandler(ctx, g.mux, formConn); err != nil {
+	for _, r := range routes {
+		if err := r.register(ctx, g.mux, r.conn); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("gateway: register %s routes: %w", r.name, err)
+		}
+	}
+	if err := g.registerReportStatus(formationv1.NewFormationServiceClient(formConn)); err != nil {
 		g.Close()
-		return nil, fmt.Errorf("gateway: register formation routes: %w", err)
+		return nil, fmt.Errorf("gateway: register the status callback: %w", err)
 	}
 	g.health = newHealthChecker(map[string]*grpc.ClientConn{
 		"registry":  regConn,
@@ -180,11 +264,14 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-// ServeHTTP serves the REST API, /healthz and /openapi.json.
+// ServeHTTP serves the REST API, /healthz, /openapi.json (OpenAPI 2, as
+// generated), /openapi.v3.json (the same document as OpenAPI 3) and the
+// web console.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
 // Close closes the connections to the services.
 func (g *Gateway) Close() error {
+	g.watches.close()
 	var errs []error
 	for _, c := range g.conns {
 		errs = append(errs, c.Close())
@@ -213,13 +300,31 @@ func (g *Gateway) routes() http.Handler {
 			}
 			g.serveHealth(w, r)
 			return
-		case "/openapi.json":
-			setRoute(r, "/openapi.json")
+		case "/openapi.json", "/openapi.v3.json":
+			setRoute(r, r.URL.Path)
 			if !getOrHead(w, r) {
 				return
 			}
+			doc := g.openAPIV2
+			if r.URL.Path == "/openapi.v3.json" {
+				doc = g.openAPIV3
+			}
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(openapi.JSON)
+			_, _ = w.Write(doc)
+			return
+		}
+		if isConsolePath(r.URL.Path) {
+			g.console.ServeHTTP(w, r)
+			return
+		}
+		// No /v1 answer may be kept by a cache: some carry an integration
+		// token (RegisterSystem, GenerateIntegrationToken), and the others
+		// are a tenant's data.
+		if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		if ga, ok := watchAccount(r.URL.Path); ok {
+			g.serveWatch(w, r, ga) // long-lived: no request deadline
 			return
 		}
 		if !validUTF8Request(r) {
@@ -233,11 +338,15 @@ func (g *Gateway) routes() http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes), flag: tooLargeFlag(r)}
 		}
-		if r.Method == http.MethodPost && (r.URL.Path == pairPath || r.URL.Path == reportFailurePath) && g.limiter != nil {
-			if ok, retry := g.limiter.Allow(r.Context(), clientAddr(r)); !ok {
+		if r.Method == http.MethodPost && (r.URL.Path == pairPath || r.URL.Path == reportFailurePath || isReportStatus(r)) && g.limiter != nil {
+			if ok, retry := g.limiter.Allow(r.Context(), clientAddr(r, g.cfg.TrustedProxies)); !ok {
 				writeRateLimited(w, r, retry)
 				return
 			}
+		}
+		if st := g.templates.customMethodStatus(r.Method, r.URL.Path); st != 0 {
+			g.handleRoutingError(r.Context(), g.mux, jsonMarshaler, w, r, st)
+			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RequestTimeout)
 		defer cancel()

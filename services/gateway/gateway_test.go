@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/metadata"
 
@@ -84,15 +85,7 @@ func backend(t testing.TB) (*grpcserver.Server, string) {
 	for _, s := range []string{"landscape.registry.v1.RegistryService", "landscape.token.v1.TokenService", "landscape.formation.v1.FormationService"} {
 		srv.SetServing(s, true)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, lis) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return srv, lis.Addr().String()
+	return srv, testkit.Serve(t, srv.Serve)
 }
 
 type env struct {
@@ -117,7 +110,7 @@ func start(t testing.TB, mod func(*gateway.Config)) env {
 	return env{srv: srv, url: hs.URL}
 }
 
-// statusBody is the JSON status body of DESIGN 3.2.
+// statusBody is the JSON status body of docs/API.md, "Errors".
 type statusBody struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
@@ -193,7 +186,7 @@ func TestErrors(t *testing.T) {
 		{"invalid UTF-8 in a query", "GET", sys + "?filter=%FF", "", 400, "MALFORMED_REQUEST", "UTF-8"},
 		{"invalid UTF-8 in the body", "POST", sys, "{\"displayName\":\"\xff\"}", 400, "MALFORMED_REQUEST", ""},
 		{"unknown route", "GET", e.url + "/v1/nothing", "", 404, "ROUTE_NOT_FOUND", "/v1/nothing"},
-		{"unknown verb (the GET route's id)", "POST", sys + "/s1:explode", "{}", 405, "ROUTE_NOT_FOUND", ""},
+		{"unknown verb on a resource (no route, not the GET route's id)", "POST", sys + "/s1:explode", "{}", 404, "ROUTE_NOT_FOUND", ""},
 		{"unknown verb on a collection", "POST", e.url + "/v1/systems:explode", "{}", 404, "ROUTE_NOT_FOUND", ""},
 		{"method not allowed", "PUT", e.url + "/v1/systemTypes", "{}", 405, "ROUTE_NOT_FOUND", "PUT"},
 		{"healthz method", "POST", e.url + "/healthz", "", 405, "ROUTE_NOT_FOUND", ""},
@@ -352,10 +345,74 @@ func TestHealthzAndOpenAPI(t *testing.T) {
 	if res.StatusCode != 200 || !json.Valid(b) {
 		t.Fatalf("openapi %d", res.StatusCode)
 	}
-	for _, p := range []string{"/v1/systemTypes", "/v1/systems:pair", "/v1/systems:reportPairingFailure", "/v1/formationTypes"} {
+	for _, p := range []string{"/v1/systemTypes", "/v1/systems:pair", "/v1/systems:reportPairingFailure", "/v1/formationTypes",
+		"/v1/globalAccounts/{globalAccount}/formations/{formation}/assignments/{assignment}:reportStatus"} {
 		if !bytes.Contains(b, []byte(`"`+p+`"`)) {
 			t.Errorf("openapi lacks %s", p)
 		}
+	}
+
+	// The same routes as OpenAPI 3, a document that validates as 3.x.
+	res, b3 := do(t, "GET", e.url+"/openapi.v3.json", nil)
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("openapi.v3.json %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(b3)
+	if err != nil {
+		t.Fatalf("openapi.v3.json does not load: %v", err)
+	}
+	if err := doc.Validate(t.Context()); err != nil {
+		t.Fatalf("openapi.v3.json is not valid OpenAPI 3: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi.v3.json: version %q", doc.OpenAPI)
+	}
+	var doc2 struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc2); err != nil {
+		t.Fatal(err)
+	}
+	for path, ops := range doc2.Paths {
+		item := doc.Paths.Value(path)
+		if item == nil {
+			t.Errorf("openapi.v3.json lacks %s", path)
+			continue
+		}
+		for method := range ops {
+			if item.GetOperation(strings.ToUpper(method)) == nil {
+				t.Errorf("openapi.v3.json lacks %s %s", strings.ToUpper(method), path)
+			}
+		}
+	}
+	if item := doc.Paths.Value("/v1/globalAccounts/{globalAccount}/systems"); item == nil || item.Post == nil || item.Post.RequestBody == nil {
+		t.Error("openapi.v3.json: RegisterSystem has no request body")
+	}
+	// The watch, which the gateway answers itself, is in both documents
+	// (hand-written, merged into the generated one).
+	const watchPath = "/v1/globalAccounts/{globalAccount}/events:watch"
+	if _, ok := doc2.Paths[watchPath]["get"]; !ok {
+		t.Errorf("openapi.json lacks GET %s", watchPath)
+	}
+	if item := doc.Paths.Value(watchPath); item == nil || item.Get == nil {
+		t.Errorf("openapi.v3.json lacks GET %s", watchPath)
+	} else {
+		ok := item.Get.Responses.Value("200")
+		if ok == nil || ok.Value.Content.Get("text/event-stream") == nil {
+			t.Errorf("openapi.v3.json: the watch's 200 is not text/event-stream")
+		}
+		for _, code := range []string{"400", "401", "403", "410", "429", "503"} {
+			if item.Get.Responses.Value(code) == nil {
+				t.Errorf("openapi.v3.json: the watch lacks its %s", code)
+			}
+		}
+		if item.Get.Parameters.GetByInAndName("header", "Last-Event-ID") == nil || item.Get.Parameters.GetByInAndName("query", "since") == nil {
+			t.Errorf("openapi.v3.json: the watch lacks Last-Event-ID or since")
+		}
+	}
+	res, _ = do(t, "POST", e.url+"/openapi.v3.json", nil)
+	if res.StatusCode != 405 {
+		t.Errorf("POST /openapi.v3.json: %d, want 405", res.StatusCode)
 	}
 }
 
@@ -392,15 +449,15 @@ func TestPairRateLimit(t *testing.T) {
 	}
 }
 
-func TestLimiterFailsOpen(t *testing.T) {
+func TestLimiterFailsClosed(t *testing.T) {
 	t.Parallel()
 	port, _ := testkit.FreePort()
 	down := rdbWith(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", itoa(port))}) // nothing listens there
 	defer down.Close()
 	l := gateway.NewLimiter(down, "x", 1, 1, nil)
 	for range 3 {
-		if ok, _ := l.Allow(t.Context(), "10.0.0.1"); !ok {
-			t.Fatal("refused while Redis is down; want fail open")
+		if ok, retry := l.Allow(t.Context(), "10.0.0.1"); ok || retry < 1 {
+			t.Fatalf("Redis down: allowed %v, retry after %d s; want refused with a Retry-After", ok, retry)
 		}
 	}
 }
@@ -454,6 +511,75 @@ func TestRawBadRequests(t *testing.T) {
 		got := string(buf[:n])
 		if len(got) < 12 || got[9] != '4' {
 			t.Errorf("%q: answer %q, want a 4xx", line, got)
+		}
+	}
+}
+
+// TestNoStoreOnEveryV1Response: every /v1 answer — a success that carries
+// an integration token, a list, an error, a refusal of the gateway itself,
+// an unknown route — says Cache-Control: no-store; /healthz and
+// /openapi.json need not.
+func TestNoStoreOnEveryV1Response(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/v1/globalAccounts/acme/systems", `{"displayName":"S","type":"sap-s4hana-cloud"}`, 200},
+		{"GET", "/v1/globalAccounts/acme/systems", "", 200},
+		{"GET", "/v1/globalAccounts/acme/systems/s1", "", 200},
+		{"POST", "/v1/systems:pair", `{"integrationToken":"lsit_x"}`, 200},
+		{"GET", "/v1/globalAccounts/acme/systems/missing", "", 404},
+		{"POST", "/v1/globalAccounts/acme/systems", `{"nope":1}`, 400},
+		{"GET", "/v1/nowhere", "", 404},
+	} {
+		res, b := do(t, c.method, e.url+c.path, strings.NewReader(c.body))
+		if res.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, res.StatusCode, c.status, b)
+		}
+		if got := res.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s %s: Cache-Control %q, want no-store", c.method, c.path, got)
+		}
+	}
+}
+
+// TestUnknownRoutesAre404 checks every route family: an unknown custom
+// method on a known resource, collection or custom route is 404
+// ROUTE_NOT_FOUND; a known path with another method is 405
+// ROUTE_NOT_FOUND; the body's code is NOT_FOUND (5) in both, so status
+// and body agree.
+func TestUnknownRoutesAre404(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "/v1/globalAccounts/acme/systems/s1:explode", 404},
+		{"GET", "/v1/globalAccounts/acme/systems/s1:explode", 404},
+		{"DELETE", "/v1/globalAccounts/acme/systems/s1:explode", 404},
+		{"POST", "/v1/globalAccounts/acme/systems:explode", 404},
+		{"POST", "/v1/globalAccounts/acme/formations/f1:explode", 404},
+		{"PATCH", "/v1/globalAccounts/acme/formations/f1:explode", 404},
+		{"POST", "/v1/globalAccounts/acme:explode", 404},
+		{"POST", "/v1/systems:explode", 404},
+		{"GET", "/v1/systemTypes:explode", 404},
+		{"GET", "/v1/formationTypes:explode", 404},
+		{"POST", "/v1/globalAccounts/acme/systems/s1:generateIntegrationToken:x", 404},
+		{"GET", "/v1/nowhere", 404},
+		// Known paths, other methods.
+		{"POST", "/v1/globalAccounts/acme/systems/s1", 405},
+		{"GET", "/v1/globalAccounts/acme/systems/s1:generateIntegrationToken", 405},
+		{"GET", "/v1/systems:pair", 405},
+		{"DELETE", "/v1/globalAccounts/acme/formations", 405},
+		{"GET", "/v1/globalAccounts/acme/formations/f1:assignSystem", 405},
+		{"POST", "/v1/systemTypes", 405},
+	} {
+		res, b := do(t, c.method, e.url+c.path, strings.NewReader("{}"))
+		st := decodeStatus(t, b)
+		if res.StatusCode != c.status || st.Code != 5 || st.reason() != "ROUTE_NOT_FOUND" {
+			t.Errorf("%s %s: HTTP %d, code %d, reason %q; want HTTP %d, code 5, ROUTE_NOT_FOUND", c.method, c.path, res.StatusCode, st.Code, st.reason(), c.status)
 		}
 	}
 }

@@ -7,33 +7,22 @@ package token
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/pkg/servicedeps"
+	"github.com/landscape-dev/landscape/pkg/workgroup"
 	"github.com/landscape-dev/landscape/services/token/grpcapi"
 	"github.com/landscape-dev/landscape/services/token/redisstore"
 	"github.com/landscape-dev/landscape/services/token/tokens"
 )
 
-// Deps are what the service needs from its process.
+// Deps are what the service needs from its process: the token service
+// needs nothing beyond what every service gets.
 type Deps struct {
-	Logger    *slog.Logger
-	Redis     redis.UniversalClient
-	KeyPrefix string // "ls" in production; a per-test prefix in tests
-	JetStream jetstream.JetStream
-	Now       func() time.Time // nil: time.Now
-	// StreamReplicas is the replica count of the JetStream streams the
-	// service creates or scales: its outbox stream and the dead-letter
-	// stream (3 on a 3-node cluster). 0 creates them with the server's
-	// default and keeps an existing stream's count.
-	StreamReplicas int
+	servicedeps.Common
 }
 
 // Service is the TokenService.
@@ -46,18 +35,12 @@ type Service struct {
 
 // New builds the service. It does not touch Redis or NATS.
 func New(d Deps) (*Service, error) {
-	if d.Redis == nil {
-		return nil, errors.New("token: Deps.Redis is required")
-	}
-	if d.KeyPrefix == "" {
-		d.KeyPrefix = "ls"
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
+	if err := d.Resolve("token"); err != nil {
+		return nil, err
 	}
 	store := redisstore.New(d.Redis, d.KeyPrefix, d.Now)
 	app := tokens.NewService(store, d.Now)
-	return &Service{deps: d, store: store, app: app, api: grpcapi.New(app)}, nil
+	return &Service{deps: d, store: store, app: app, api: grpcapi.New(app, d.Telemetry.Registerer())}, nil
 }
 
 // App is the domain service (for tests and tools).
@@ -77,14 +60,14 @@ func (s *Service) ping(ctx context.Context) error {
 }
 
 // Run relays the token outbox to JetStream (stream LANDSCAPE_TOKEN) until
-// ctx ends; it returns nil then, or the error that stopped the relay.
+// ctx ends (workgroup.Run, as every service runs its workers); it returns
+// nil then, or the failure that stopped the relay.
 func (s *Service) Run(ctx context.Context) error {
 	if s.deps.JetStream == nil {
 		return errors.New("token: Deps.JetStream is required to run")
 	}
-	err := outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.deps.Logger, outbox.RelayOptions{Replicas: s.deps.StreamReplicas}).Run(ctx)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	relay := outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.deps.Logger, outbox.RelayOptions{
+		Replicas: s.deps.StreamReplicas, Registerer: s.deps.Telemetry.Registerer(), TracerProvider: s.deps.Telemetry.TracerProvider(),
+	})
+	return workgroup.Run(ctx, s.deps.Logger, workgroup.Worker{Name: "token outbox relay", Run: relay.Run})
 }

@@ -1,18 +1,14 @@
 package token_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -27,6 +23,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/servicedeps"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 	"github.com/landscape-dev/landscape/services/token"
 	"github.com/landscape-dev/landscape/services/token/tokens"
@@ -38,27 +35,15 @@ const (
 	sys1          = "globalAccounts/acme/systems/s1"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type harness struct {
 	rdb     *redis.Client
 	prefix  string
-	clock   *clock
+	clock   *testkit.Clock
 	js      jetstream.JetStream
 	conn    *grpc.ClientConn
 	client  tokenv1.TokenServiceClient
 	addr    string
-	logs    *syncBuffer
+	logs    *testkit.Buffer
 	mu      sync.Mutex
 	secrets []string
 }
@@ -68,23 +53,15 @@ type harness struct {
 func start(t testing.TB, withNATS bool) *harness {
 	t.Helper()
 	rdb, prefix := testkit.Redis(t)
-	h := &harness{rdb: rdb, prefix: prefix, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
+	h := &harness{rdb: rdb, prefix: prefix, clock: testkit.NewClock(time.Now()), logs: &testkit.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	if withNATS {
-		ns := testkit.NATS(t)
-		nc, err := nats.Connect(ns.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		if h.js, err = jetstream.New(nc); err != nil {
-			t.Fatal(err)
-		}
+		h.js = testkit.JetStream(t, testkit.NATS(t).URL())
 	}
-	svc, err := token.New(token.Deps{Logger: logger, Redis: rdb, KeyPrefix: prefix, JetStream: h.js, Now: h.clock.Now})
+	svc, err := token.New(token.Deps{Common: servicedeps.Common{Logger: logger, Redis: rdb, KeyPrefix: prefix, JetStream: h.js, Now: h.clock.Now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +71,7 @@ func start(t testing.TB, withNATS bool) *harness {
 	}
 	srv := grpcserver.New(logger, auth)
 	svc.Register(srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.addr = lis.Addr().String()
-	wg.Go(func() { _ = srv.Serve(ctx, lis) })
+	h.addr = testkit.Serve(t, srv.Serve)
 	if withNATS {
 		wg.Go(func() {
 			if err := svc.Run(ctx); err != nil {
@@ -244,24 +216,6 @@ func TestGRPCFlowAndReasons(t *testing.T) {
 	h.assertLogsClean(t)
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // assertLogsClean checks that the service logged its calls and that no log
 // line holds a secret or its hash.
 func (h *harness) assertLogsClean(t testing.TB) {
@@ -343,32 +297,12 @@ func TestGRPCConcurrentConsume(t *testing.T) {
 	ctx := t.Context()
 	for r := range 20 {
 		secret := h.issue(t, fmt.Sprintf("globalAccounts/acme/systems/c%d", r), time.Hour, false).GetSecret()
-		var ok, used atomic.Int64
-		var other atomic.Value
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 100 {
-			wg.Go(func() {
-				<-start
-				_, err := h.client.ConsumeToken(ctx, &tokenv1.ConsumeTokenRequest{Secret: secret})
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case status.Code(err) == codes.Unauthenticated && strings.Contains(err.Error(), "already been used"):
-					used.Add(1)
-				default:
-					other.Store(err)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if err, _ := other.Load().(error); err != nil {
-			t.Fatalf("round %d: %v", r, err)
-		}
-		if ok.Load() != 1 || used.Load() != 99 {
-			t.Fatalf("round %d: %d succeeded, %d already used", r, ok.Load(), used.Load())
-		}
+		testkit.OneWins(t, fmt.Sprintf("round %d", r), 100, func(int) error {
+			_, err := h.client.ConsumeToken(ctx, &tokenv1.ConsumeTokenRequest{Secret: secret})
+			return err
+		}, func(err error) bool {
+			return status.Code(err) == codes.Unauthenticated && strings.Contains(err.Error(), "already been used")
+		})
 	}
 }
 

@@ -31,7 +31,7 @@ type Catalog struct {
 //go:embed catalog.json
 var catalogJSON []byte
 
-// DefaultCatalog is the catalog of DESIGN 1.5, read from the embedded data.
+// DefaultCatalog is the catalog of docs/API.md, "Formations", read from the embedded data.
 func DefaultCatalog() *Catalog {
 	c, err := ParseCatalog(catalogJSON)
 	if err != nil {

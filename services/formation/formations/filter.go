@@ -11,13 +11,13 @@ type Filter struct {
 	Type  string
 }
 
-// ParseFilter reads a list filter (DESIGN 2.3, pkg/filter) with the fields
+// ParseFilter reads a list filter (docs/API.md, "Filters and paging", pkg/filter) with the fields
 // state (a bare enum value) and formationType (a double-quoted string
 // naming a catalog type). Any other field, value or syntax, or a field
 // given twice, is INVALID_ARGUMENT on field filter.
 func ParseFilter(s string, cat *Catalog) (Filter, error) {
 	terms, err := filter.Parse(s,
-		filter.Enum("state", string(Ready), string(Pending), string(Error)),
+		filter.Enum("state", string(Ready), string(Pending), string(Error), string(Synchronizing)),
 		filter.String("formationType", "formation type", func(id string) bool {
 			_, ok := cat.Type(id)
 			return ok

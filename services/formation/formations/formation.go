@@ -1,6 +1,6 @@
 // Package formations is the domain of the FormationService: formations,
 // their assignments, the formation type catalog, the assignment rules of
-// DESIGN 1.5, the derived states, and the application service that applies
+// docs/API.md, "Formations", the derived states, and the application service that applies
 // them through a Repository and a Directory of systems declared here.
 //
 // It imports only the standard library and the transport-free pkg/apperr,
@@ -17,11 +17,13 @@ import (
 // State is the state of a formation or of an assignment.
 type State string
 
-// The states of DESIGN 1.5.
+// The states of docs/API.md, "Formations".
 const (
 	Ready   State = "READY"
 	Pending State = "PENDING"
 	Error   State = "ERROR"
+	// Synchronizing: a notification is out or a status callback is awaited.
+	Synchronizing State = "SYNCHRONIZING"
 )
 
 // Environment is a runtime environment; "" is none.
@@ -44,6 +46,14 @@ type Assignment struct {
 	State            State
 	APIAccessEnabled bool
 	AssignTime       time.Time
+	// StateMessage says why ERROR, or the last failed delivery while
+	// SYNCHRONIZING.
+	StateMessage string
+	// Configuration is the JSON object the system answered with; nil: none.
+	Configuration     []byte
+	ConfigurationTime time.Time
+	// Webhook: the system registered a webhook and is notified.
+	Webhook bool
 }
 
 // Formation is a group of systems of one global account.
@@ -70,7 +80,8 @@ func AssignmentSubject(ga, formationID, systemID string) string {
 }
 
 // State is the derived state: ERROR if any assignment is in ERROR, else
-// PENDING if any is PENDING, else READY (also when empty).
+// SYNCHRONIZING if any is, else PENDING if any is PENDING, else READY (also
+// when empty).
 func (f *Formation) State() State {
 	return DeriveState(f.Assignments)
 }
@@ -82,8 +93,12 @@ func DeriveState(as []Assignment) State {
 		switch a.State {
 		case Error:
 			return Error
+		case Synchronizing:
+			st = Synchronizing
 		case Pending:
-			st = Pending
+			if st != Synchronizing {
+				st = Pending
+			}
 		}
 	}
 	return st
@@ -99,4 +114,9 @@ func (f *Formation) Clone() *Formation {
 	c := *f
 	c.Assignments = slices.Clone(f.Assignments)
 	return &c
+}
+
+// AssignmentName is the resource name of the system's assignment.
+func (f *Formation) AssignmentName(systemID string) string {
+	return AssignmentSubject(f.GlobalAccount, f.ID, systemID)
 }

@@ -20,7 +20,7 @@ type AssignInput struct {
 	ExclusiveHolder string
 }
 
-// CheckAssign applies rules 2–6 of DESIGN 1.5 in order and returns the new
+// CheckAssign applies rules 2–6 of docs/API.md, "Formations" in order and returns the new
 // assignment's state and API access.
 func CheckAssign(in AssignInput) (State, bool, error) {
 	f, sys := in.Formation, in.System
@@ -79,6 +79,8 @@ type SystemEvent struct {
 	GlobalAccount string
 	SystemID      string
 	Revision      int64
+	// Webhook: the system registered one (system.registered).
+	Webhook bool
 }
 
 // systemStateAfter is the system's state once the event happened.

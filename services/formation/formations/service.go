@@ -9,10 +9,8 @@ import (
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/resource"
+	"github.com/landscape-dev/landscape/pkg/retry"
 )
-
-// maxAttempts bounds the optimistic retries of one command under contention.
-const maxAttempts = 32
 
 // Service is the application service: the commands and queries of the
 // FormationService, transport-neutral.
@@ -20,21 +18,110 @@ type Service struct {
 	repo    Repository
 	dir     Directory
 	catalog *Catalog
+	quota   int64
 	now     func() time.Time
+	integ   Integration
 }
+
+// DefaultMaxFormations is the default quota of formations per global
+// account: a stolen admin JWT cannot grow the shared Redis without bound.
+const DefaultMaxFormations = 1000
 
 // NewService builds the application service. now nil means time.Now.
 func NewService(repo Repository, dir Directory, catalog *Catalog, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{repo: repo, dir: dir, catalog: catalog, now: now}
+	return &Service{repo: repo, dir: dir, catalog: catalog, quota: DefaultMaxFormations, now: now, integ: Integration{}.withDefaults()}
+}
+
+// SetMaxFormations sets the quota of formations per global account
+// (DefaultMaxFormations unless set; n <= 0 keeps the current one).
+func (s *Service) SetMaxFormations(n int64) {
+	if n > 0 {
+		s.quota = n
+	}
 }
 
 // Catalog is the formation type catalog.
 func (s *Service) Catalog() *Catalog { return s.catalog }
 
 func (s *Service) clock() time.Time { return s.now().UTC() }
+
+// get reads a formation; a missing one is FORMATION_NOT_FOUND.
+func (s *Service) get(ctx context.Context, ga, id string) (*Formation, error) {
+	f, err := s.repo.Get(ctx, ga, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, formationNotFound(ga, id)
+	}
+	return f, err
+}
+
+func formationNotFound(ga, id string) error {
+	name := resource.FormationName(ga, id)
+	return apperr.New(apperr.FormationNotFound, "no such formation: "+name, "formation", name)
+}
+
+// commit writes a step: it marks the puts of exclusive formation types,
+// so that the repository holds their systems in one formation of the type,
+// turns the repository's refusals into the API's errors, and tells the
+// local engine when the step scheduled deliveries. ErrConflict is
+// returned as it is (the caller retries).
+func (s *Service) commit(ctx context.Context, step Step) error {
+	for i, p := range step.Puts {
+		f := p.Next
+		if f == nil {
+			f = p.Prev
+		}
+		if f == nil {
+			return apperr.Internalf("formation step: empty put")
+		}
+		ft, ok := s.catalog.Type(f.Type)
+		if !ok {
+			return apperr.Internalf("formation %s: type %q not in the catalog", f.ID, f.Type)
+		}
+		step.Puts[i].Exclusive = ft.Exclusive
+	}
+	err := s.repo.Commit(ctx, step)
+	switch {
+	case err == nil:
+		s.scheduled(step)
+		return nil
+	case errors.Is(err, ErrConflict):
+		return err
+	case errors.Is(err, ErrQuotaExceeded):
+		q := strconv.FormatInt(step.Quota, 10)
+		return apperr.New(apperr.QuotaExceeded, "the global account holds its quota of "+q+" formations; delete one first",
+			"globalAccount", step.GlobalAccount, "quota", q)
+	}
+	for _, p := range step.Puts {
+		switch {
+		case p.Next == nil:
+		case errors.Is(err, ErrIDTaken) && p.Prev == nil:
+			name := p.Next.Name()
+			return apperr.New(apperr.FormationIDTaken, "a formation with this id exists: "+name, "formation", name)
+		case errors.Is(err, ErrNameTaken) && (p.Prev == nil || resource.NameKey(p.Prev.DisplayName) != resource.NameKey(p.Next.DisplayName)):
+			return apperr.New(apperr.FormationNameTaken, "another formation has this display name", "displayName", p.Next.DisplayName)
+		case errors.Is(err, ErrExclusive) && p.Exclusive:
+			if sys, ok := joined(p); ok {
+				f := p.Next
+				return apperr.New(apperr.SystemInExclusiveFormation, "the system is already in another formation of type "+f.Type,
+					"system", resource.SystemName(f.GlobalAccount, sys), "formation", f.Name())
+			}
+		}
+	}
+	return err
+}
+
+// joined returns the first system that a put adds to its formation.
+func joined(p Put) (string, bool) {
+	for _, a := range p.Next.Assignments {
+		if p.Prev == nil || p.Prev.Assignment(a.SystemID) < 0 {
+			return a.SystemID, true
+		}
+	}
+	return "", false
+}
 
 // CreateInput is a new formation as the caller gave it.
 type CreateInput struct {
@@ -87,7 +174,7 @@ func (s *Service) Create(ctx context.Context, ga string, in CreateInput) (*Forma
 		b := newBuilder(f, 0, now)
 		b.add(FormationCreated, Assignment{}, "")
 		b.finish()
-		err := s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Next: f}}, Events: b.events})
+		err := s.commit(ctx, Step{GlobalAccount: ga, Quota: s.quota, Puts: []Put{{Next: f}}, Events: b.events})
 		if in.ID == "" && errors.Is(err, apperr.New(apperr.FormationIDTaken, "")) && attempt < 3 {
 			continue // a generated id collided: draw another
 		}
@@ -100,7 +187,7 @@ func (s *Service) Create(ctx context.Context, ga string, in CreateInput) (*Forma
 
 // Get returns one formation.
 func (s *Service) Get(ctx context.Context, ga, id string) (*Formation, error) {
-	return s.repo.Get(ctx, ga, id)
+	return s.get(ctx, ga, id)
 }
 
 // List returns a page of formations ordered by create time then name.
@@ -129,8 +216,8 @@ func (s *Service) Update(ctx context.Context, ga, id string, in UpdateInput) (*F
 			return nil, apperr.Invalid("formation.displayName", msg)
 		}
 	}
-	return s.retry(ctx, func() (*Formation, error) {
-		f, err := s.repo.Get(ctx, ga, id)
+	return retry.OnConflict(ctx, ErrConflict, func() (*Formation, error) {
+		f, err := s.get(ctx, ga, id)
 		if err != nil {
 			return nil, err
 		}
@@ -147,15 +234,15 @@ func (s *Service) Update(ctx context.Context, ga, id string, in UpdateInput) (*F
 		b := newBuilder(next, f.Revision, now)
 		b.add(FormationUpdated, Assignment{}, "")
 		b.finish()
-		return next, s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Prev: f, Next: next}}, Events: b.events})
+		return next, s.commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Prev: f, Next: next}}, Events: b.events})
 	})
 }
 
 // Delete removes a formation's assignments (each published as
 // assignment.deleted), then the formation, in one step.
 func (s *Service) Delete(ctx context.Context, ga, id string) error {
-	_, err := s.retry(ctx, func() (*Formation, error) {
-		f, err := s.repo.Get(ctx, ga, id)
+	_, err := retry.OnConflict(ctx, ErrConflict, func() (*Formation, error) {
+		f, err := s.get(ctx, ga, id)
 		if err != nil {
 			return nil, err
 		}
@@ -164,18 +251,26 @@ func (s *Service) Delete(ctx context.Context, ga, id string) error {
 		gone.Assignments = nil
 		gone.UpdateTime = now
 		b := newBuilder(gone, f.Revision, now)
+		step := Step{GlobalAccount: ga, Puts: []Put{{Prev: f}}}
 		for _, a := range f.Assignments {
 			b.add(AssignmentDeleted, a, "")
+			if a.Webhook {
+				notify(&step, f, a.SystemID, NotifyAssignmentDeleted, 0, now)
+			}
 		}
 		b.add(FormationDeleted, Assignment{}, "")
 		b.finish()
-		return nil, s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Prev: f}}, Events: b.events})
+		step.Events = b.events
+		if err := s.commit(ctx, step); err != nil {
+			return nil, err
+		}
+		return nil, nil
 	})
 	return err
 }
 
 // Assign assigns the system named systemName to a formation, checking the
-// rules of DESIGN 1.5 in order.
+// rules of docs/API.md, "Formations" in order.
 func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Formation, error) {
 	sga, sid, err := resource.ParseSystemName("system", systemName)
 	if err != nil {
@@ -183,7 +278,7 @@ func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Forma
 	}
 	// 1: the system exists in the same global account.
 	if sga != ga {
-		if _, err := s.repo.Get(ctx, ga, id); err != nil {
+		if _, err := s.get(ctx, ga, id); err != nil {
 			return nil, err
 		}
 		return nil, apperr.New(apperr.SystemNotFound, "no such system in this global account", "system", systemName)
@@ -199,7 +294,7 @@ func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Forma
 		sys, err := s.dir.GetSystem(ctx, ga, sid)
 		sysc <- sysResult{sys, err}
 	}()
-	f, err := s.repo.Get(ctx, ga, id)
+	f, err := s.get(ctx, ga, id)
 	r := <-sysc
 	if err != nil {
 		return nil, err
@@ -220,9 +315,9 @@ func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Forma
 		return nil, apperr.Internalf("formation %s has type %q, not in the catalog", f.Name(), f.Type)
 	}
 	first := true
-	return s.retry(ctx, func() (*Formation, error) {
+	return retry.OnConflict(ctx, ErrConflict, func() (*Formation, error) {
 		if !first {
-			if f, err = s.repo.Get(ctx, ga, id); err != nil {
+			if f, err = s.get(ctx, ga, id); err != nil {
 				return nil, err
 			}
 		}
@@ -250,20 +345,27 @@ func (s *Service) Assign(ctx context.Context, ga, id, systemName string) (*Forma
 			return nil, err
 		}
 		now := s.clock()
-		a := Assignment{SystemID: sid, SystemType: sys.Type, State: state, APIAccessEnabled: api, AssignTime: now}
+		a := Assignment{SystemID: sid, SystemType: sys.Type, State: state, APIAccessEnabled: api, AssignTime: now,
+			Webhook: sys.Webhook != nil}
+		step := Step{
+			GlobalAccount: ga,
+			Guard:         &Guard{GlobalAccount: ga, SystemID: sid, Expect: known, Set: KnownSystem{Revision: known.Revision, State: known.State}},
+		}
 		next := f.Clone()
+		if a.Webhook && a.State == Ready {
+			a.State = Synchronizing
+			notify(&step, next, sid, NotifyAssignmentCreated, 0, now)
+		}
 		next.Assignments = append(next.Assignments, a)
 		next.UpdateTime = now
 		b := newBuilder(next, f.Revision, now)
 		b.add(AssignmentCreated, a, "")
-		b.stateChange(f.State())
-		b.finish()
-		return next, s.repo.Commit(ctx, Step{
-			GlobalAccount: ga,
-			Puts:          []Put{{Prev: f, Next: next}},
-			Guard:         &Guard{GlobalAccount: ga, SystemID: sid, Expect: known, Set: KnownSystem{Revision: known.Revision, State: known.State}},
-			Events:        b.events,
-		})
+		notifyPeers(&step, b, next, sid, 0, now)
+		b.close(&step, f)
+		if err := s.commit(ctx, step); err != nil {
+			return nil, err
+		}
+		return next, nil
 	})
 }
 
@@ -273,8 +375,8 @@ func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*For
 	if err != nil {
 		return nil, err
 	}
-	return s.retry(ctx, func() (*Formation, error) {
-		f, err := s.repo.Get(ctx, ga, id)
+	return retry.OnConflict(ctx, ErrConflict, func() (*Formation, error) {
+		f, err := s.get(ctx, ga, id)
 		if err != nil {
 			return nil, err
 		}
@@ -290,9 +392,16 @@ func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*For
 		next.UpdateTime = now
 		b := newBuilder(next, f.Revision, now)
 		b.add(AssignmentDeleted, a, "")
-		b.stateChange(f.State())
-		b.finish()
-		return next, s.repo.Commit(ctx, Step{GlobalAccount: ga, Puts: []Put{{Prev: f, Next: next}}, Events: b.events})
+		step := Step{GlobalAccount: ga}
+		if a.Webhook {
+			notify(&step, next, sid, NotifyAssignmentDeleted, 0, now)
+		}
+		notifyPeers(&step, b, next, sid, 0, now)
+		b.close(&step, f)
+		if err := s.commit(ctx, step); err != nil {
+			return nil, err
+		}
+		return next, nil
 	})
 }
 
@@ -304,13 +413,16 @@ func (s *Service) Unassign(ctx context.Context, ga, id, systemName string) (*For
 // KnownSystem (guarded), so a replayed or stale event changes nothing and a
 // retry after a failure is safe.
 func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
-	_, err := s.retry(ctx, func() (*Formation, error) {
+	_, err := retry.OnConflict(ctx, ErrConflict, func() (*Formation, error) {
 		known, fs, err := s.repo.SystemView(ctx, ev.GlobalAccount, ev.SystemID)
 		if err != nil {
 			return nil, err
 		}
 		if known.State != "" && known.Revision >= ev.Revision {
 			return nil, nil // stale or repeated
+		}
+		if err := resource.CheckRevision(ev.Revision, known.Revision); err != nil {
+			return nil, err // not applied: the subscriber dead-letters it
 		}
 		now := s.clock()
 		step := Step{
@@ -328,7 +440,10 @@ func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
 			}
 			old := f.Assignments[i]
 			na, keep := react(old, ev.Kind)
-			if keep && na == old {
+			if keep && ev.Kind == SystemRegisteredEvent && ev.Webhook {
+				na.Webhook, na.State = true, Synchronizing
+			}
+			if keep && sameAssignment(na, old) {
 				continue
 			}
 			next := f.Clone()
@@ -337,33 +452,23 @@ func (s *Service) ApplySystemEvent(ctx context.Context, ev SystemEvent) error {
 			if keep {
 				next.Assignments[i] = na
 				b.add(AssignmentStateChanged, na, old.State)
+				if na.State == Synchronizing && old.State != Synchronizing {
+					notify(&step, next, ev.SystemID, NotifyAssignmentCreated, 0, now)
+					notifyPeers(&step, b, next, ev.SystemID, 0, now)
+				}
 			} else {
 				next.Assignments = slices.Delete(next.Assignments, i, i+1)
 				b.add(AssignmentDeleted, old, "")
+				notifyPeers(&step, b, next, ev.SystemID, 0, now)
 			}
-			b.stateChange(f.State())
-			b.finish()
-			step.Puts = append(step.Puts, Put{Prev: f, Next: next})
-			step.Events = append(step.Events, b.events...)
+			b.close(&step, f)
 		}
-		return nil, s.repo.Commit(ctx, step)
+		if err := s.commit(ctx, step); err != nil {
+			return nil, err
+		}
+		return nil, nil
 	})
 	return err
-}
-
-// retry runs an optimistic step again while the repository reports a
-// concurrent change.
-func (s *Service) retry(ctx context.Context, step func() (*Formation, error)) (*Formation, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		f, err := step()
-		if !errors.Is(err, ErrConflict) {
-			return f, err
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
-	return nil, apperr.UnavailableErr("formation store", errors.New("too much contention on one formation"))
 }
 
 // builder numbers a step's events: each gets the formation's next revision.
@@ -392,3 +497,13 @@ func (b *builder) stateChange(prev State) {
 
 // finish sets the formation's revision to the last event's.
 func (b *builder) finish() { b.f.Revision = b.rev }
+
+// close ends the change of prev into the builder's formation: it adds
+// formation.state_changed when the derived state moved, sets the
+// revision, and adds the put and its events to step.
+func (b *builder) close(step *Step, prev *Formation) {
+	b.stateChange(prev.State())
+	b.finish()
+	step.Puts = append(step.Puts, Put{Prev: prev, Next: b.f})
+	step.Events = append(step.Events, b.events...)
+}

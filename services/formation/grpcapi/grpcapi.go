@@ -6,12 +6,15 @@ package grpcapi
 
 import (
 	"context"
+	"strings"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/grpcserver"
 	"github.com/landscape-dev/landscape/pkg/resource"
-	"github.com/landscape-dev/landscape/services/formation/convert"
+	"github.com/landscape-dev/landscape/pkg/webhook"
+	"github.com/landscape-dev/landscape/services/formation/formationpb"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
 
@@ -24,12 +27,12 @@ type Server struct {
 
 // New returns the gRPC adapter of app.
 func New(app *formations.Service) *Server {
-	types := &formationv1.ListFormationTypesResponse{}
-	for _, t := range app.Catalog().Types() {
-		types.FormationTypes = append(types.FormationTypes, convert.FormationType(t))
-	}
+	types := &formationv1.ListFormationTypesResponse{FormationTypes: grpcserver.Each(app.Catalog().Types(), formationpb.FormationType)}
 	return &Server{app: app, types: types}
 }
+
+// formationReply is the tail of the handlers that answer with a formation.
+var formationReply = grpcserver.Reply(formationpb.Formation)
 
 // authorize checks access to the global account named at the start of a
 // resource name, before the rest of the name is validated: a caller of
@@ -59,10 +62,7 @@ func (s *Server) ListFormationTypes(ctx context.Context, _ *formationv1.ListForm
 
 // CreateFormation creates an empty formation.
 func (s *Server) CreateFormation(ctx context.Context, req *formationv1.CreateFormationRequest) (*formationv1.Formation, error) {
-	if err := authorize(ctx, req.GetParent(), authn.Write); err != nil {
-		return nil, err
-	}
-	ga, err := resource.ParseParent("parent", req.GetParent())
+	ga, err := parent(ctx, req.GetParent(), authn.Write)
 	if err != nil {
 		return nil, err
 	}
@@ -71,33 +71,22 @@ func (s *Server) CreateFormation(ctx context.Context, req *formationv1.CreateFor
 		ID:          req.GetFormationId(),
 		DisplayName: in.GetDisplayName(),
 		Type:        in.GetFormationType(),
-		Environment: convert.EnvironmentFromProto(in.GetEnvironment()),
+		Environment: formationpb.EnvironmentFromProto(in.GetEnvironment()),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return convert.Formation(f), nil
+	return formationpb.Formation(f), nil
 }
 
 // GetFormation returns one formation.
 func (s *Server) GetFormation(ctx context.Context, req *formationv1.GetFormationRequest) (*formationv1.Formation, error) {
-	ga, id, err := s.name(ctx, req.GetName(), authn.Read)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.app.Get(ctx, ga, id)
-	if err != nil {
-		return nil, err
-	}
-	return convert.Formation(f), nil
+	return s.formation(ctx, req.GetName(), authn.Read, s.app.Get)
 }
 
 // ListFormations lists a page of formations.
 func (s *Server) ListFormations(ctx context.Context, req *formationv1.ListFormationsRequest) (*formationv1.ListFormationsResponse, error) {
-	if err := authorize(ctx, req.GetParent(), authn.Read); err != nil {
-		return nil, err
-	}
-	ga, err := resource.ParseParent("parent", req.GetParent())
+	ga, err := parent(ctx, req.GetParent(), authn.Read)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +94,7 @@ func (s *Server) ListFormations(ctx context.Context, req *formationv1.ListFormat
 	if err != nil {
 		return nil, err
 	}
-	resp := &formationv1.ListFormationsResponse{NextPageToken: next, Formations: make([]*formationv1.Formation, 0, len(fs))}
-	for _, f := range fs {
-		resp.Formations = append(resp.Formations, convert.Formation(f))
-	}
-	return resp, nil
+	return &formationv1.ListFormationsResponse{NextPageToken: next, Formations: grpcserver.Each(fs, formationpb.Formation)}, nil
 }
 
 // UpdateFormation changes the display name.
@@ -153,17 +138,13 @@ func (s *Server) UpdateFormation(ctx context.Context, req *formationv1.UpdateFor
 			return nil, err
 		}
 		for _, p := range fixed {
-			if (p == "environment" && convert.EnvironmentFromProto(in.GetEnvironment()) != cur.Environment) ||
+			if (p == "environment" && formationpb.EnvironmentFromProto(in.GetEnvironment()) != cur.Environment) ||
 				(p != "environment" && in.GetFormationType() != cur.Type) {
 				return nil, apperr.Invalid("updateMask", p+" is fixed after creation")
 			}
 		}
 	}
-	f, err := s.app.Update(ctx, ga, id, upd)
-	if err != nil {
-		return nil, err
-	}
-	return convert.Formation(f), nil
+	return formationReply(s.app.Update(ctx, ga, id, upd))
 }
 
 // DeleteFormation deletes a formation and its assignments.
@@ -180,28 +161,36 @@ func (s *Server) DeleteFormation(ctx context.Context, req *formationv1.DeleteFor
 
 // AssignSystem assigns a system.
 func (s *Server) AssignSystem(ctx context.Context, req *formationv1.AssignSystemRequest) (*formationv1.Formation, error) {
-	ga, id, err := s.name(ctx, req.GetName(), authn.Write)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.app.Assign(ctx, ga, id, req.GetSystem())
-	if err != nil {
-		return nil, err
-	}
-	return convert.Formation(f), nil
+	return s.formation(ctx, req.GetName(), authn.Write, func(ctx context.Context, ga, id string) (*formations.Formation, error) {
+		return s.app.Assign(ctx, ga, id, req.GetSystem())
+	})
 }
 
 // UnassignSystem removes a system.
 func (s *Server) UnassignSystem(ctx context.Context, req *formationv1.UnassignSystemRequest) (*formationv1.Formation, error) {
-	ga, id, err := s.name(ctx, req.GetName(), authn.Write)
+	return s.formation(ctx, req.GetName(), authn.Write, func(ctx context.Context, ga, id string) (*formations.Formation, error) {
+		return s.app.Unassign(ctx, ga, id, req.GetSystem())
+	})
+}
+
+// formation runs op on the formation named name once the caller may access
+// it, and answers with the formation op returns.
+func (s *Server) formation(ctx context.Context, name string, access authn.Access,
+	op func(ctx context.Context, ga, id string) (*formations.Formation, error),
+) (*formationv1.Formation, error) {
+	ga, id, err := s.name(ctx, name, access)
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.app.Unassign(ctx, ga, id, req.GetSystem())
-	if err != nil {
-		return nil, err
+	return formationReply(op(ctx, ga, id))
+}
+
+// parent authorizes, then parses the parent of a collection.
+func parent(ctx context.Context, name string, access authn.Access) (string, error) {
+	if err := authorize(ctx, name, access); err != nil {
+		return "", err
 	}
-	return convert.Formation(f), nil
+	return resource.ParseParent("parent", name)
 }
 
 // name authorizes, then parses a formation name.
@@ -210,4 +199,44 @@ func (s *Server) name(ctx context.Context, name string, access authn.Access) (ga
 		return "", "", err
 	}
 	return resource.ParseFormationName("name", name)
+}
+
+// Policies are the per-method policies of FormationService: the status
+// callback takes no JWT (its Standard Webhooks signature is the
+// credential); everything else is User.
+var Policies = map[string]authn.Policy{
+	"ReportAssignmentStatus": authn.Public,
+}
+
+// ResynchronizeFormation notifies again every assignment that is not READY.
+func (s *Server) ResynchronizeFormation(ctx context.Context, req *formationv1.ResynchronizeFormationRequest) (*formationv1.Formation, error) {
+	return s.formation(ctx, req.GetName(), authn.Write, s.app.Resynchronize)
+}
+
+// ReportAssignmentStatus applies a system's signed status callback.
+func (s *Server) ReportAssignmentStatus(ctx context.Context, req *formationv1.ReportAssignmentStatusRequest) (*formationv1.ReportAssignmentStatusResponse, error) {
+	ga, fid, sid, err := parseAssignmentName(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.app.ReportStatus(ctx, formations.StatusReport{
+		Ref:       formations.DeliveryRef{GlobalAccount: ga, FormationID: fid, SystemID: sid},
+		Payload:   req.GetPayload(),
+		WebhookID: req.GetWebhookId(), Timestamp: req.GetWebhookTimestamp(), Signature: req.GetWebhookSignature(),
+	}, webhook.Verify)
+	if err != nil {
+		return nil, err
+	}
+	return &formationv1.ReportAssignmentStatusResponse{}, nil
+}
+
+// parseAssignmentName reads globalAccounts/{ga}/formations/{f}/assignments/{system}.
+func parseAssignmentName(name string) (string, string, string, error) {
+	f, sys, ok := strings.Cut(name, "/assignments/")
+	if ok {
+		if ga, fid, err := resource.ParseFormationName("name", f); err == nil && resource.ValidID(sys) {
+			return ga, fid, sys, nil
+		}
+	}
+	return "", "", "", apperr.Invalid("name", "must be globalAccounts/{ga}/formations/{formation}/assignments/{system}")
 }

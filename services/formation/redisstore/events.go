@@ -7,28 +7,28 @@ import (
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
-	"github.com/landscape-dev/landscape/services/formation/convert"
+	"github.com/landscape-dev/landscape/services/formation/formationpb"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
 
-// message encodes a domain event as its CloudEvent (DESIGN 3.4).
+// message encodes a domain event as its CloudEvent (docs/API.md, "Events").
 func message(ga string, ev formations.Event) (cloudevent.Message, error) {
 	f := ev.Formation
 	var payload proto.Message
 	subject := f.Name()
 	switch ev.Kind {
 	case formations.FormationCreated:
-		payload = &formationv1.FormationCreated{Revision: ev.Revision, Formation: convert.Formation(f)}
+		payload = &formationv1.FormationCreated{Revision: ev.Revision, Formation: formationpb.Formation(f)}
 	case formations.FormationUpdated:
-		payload = &formationv1.FormationUpdated{Revision: ev.Revision, Formation: convert.Formation(f)}
+		payload = &formationv1.FormationUpdated{Revision: ev.Revision, Formation: formationpb.Formation(f)}
 	case formations.FormationDeleted:
-		payload = &formationv1.FormationDeleted{Revision: ev.Revision, Formation: convert.Formation(f)}
+		payload = &formationv1.FormationDeleted{Revision: ev.Revision, Formation: formationpb.Formation(f)}
 	case formations.FormationStateChanged:
-		payload = &formationv1.FormationStateChanged{Revision: ev.Revision, Formation: convert.Formation(f),
-			PreviousState: convert.FormationState(ev.PreviousState)}
+		payload = &formationv1.FormationStateChanged{Revision: ev.Revision, Formation: formationpb.Formation(f),
+			PreviousState: formationpb.FormationState(ev.PreviousState)}
 	default:
 		subject = formations.AssignmentSubject(ga, f.ID, ev.Assignment.SystemID)
-		a := convert.Assignment(ga, ev.Assignment)
+		a := formationpb.Assignment(ga, ev.Assignment)
 		switch ev.Kind {
 		case formations.AssignmentCreated:
 			payload = &formationv1.AssignmentCreated{Revision: ev.Revision, Formation: f.Name(), FormationType: f.Type, Assignment: a}
@@ -36,7 +36,7 @@ func message(ga string, ev formations.Event) (cloudevent.Message, error) {
 			payload = &formationv1.AssignmentDeleted{Revision: ev.Revision, Formation: f.Name(), FormationType: f.Type, Assignment: a}
 		default:
 			payload = &formationv1.AssignmentStateChanged{Revision: ev.Revision, Formation: f.Name(), FormationType: f.Type,
-				Assignment: a, PreviousState: convert.AssignmentState(ev.PreviousState)}
+				Assignment: a, PreviousState: formationpb.AssignmentState(ev.PreviousState)}
 		}
 	}
 	at := ev.Time

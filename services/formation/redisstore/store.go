@@ -3,12 +3,12 @@
 // formation as its proto message, assignments inside), committed with their
 // indexes and outbox events in one atomic step (pkg/outbox).
 //
-// Keys, all under <prefix>:formation:{<ga>}: (see docs/ARCHITECTURE.md):
+// Keys, all under <prefix>:formation:{<ga>}: in the scheme of pkg/keyspace
+// (see docs/ARCHITECTURE.md, "Redis keys"):
 //
 //	formation:<id>                    record {rev, data}
 //	name:<lower-case display name>    -> id (unique display names)
-//	idx:all, idx:state:<S>, idx:type:<t>, idx:state:<S>:type:<t>
-//	                                  lists: members <createTime 20 digits>/<id>, score 0
+//	idx:…                             the list indexes of keyspace, by state and type
 //	exclusive:<formationType>:<sys>   -> id of the one formation of an exclusive type the system is in
 //	system:<sys>:formations           sorted set of the ids of the formations the system is in
 //	system:<sys>:known                "<rev>|<state>|<nonce>": the system's state from events; the guard
@@ -31,10 +31,12 @@ import (
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/keyspace"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
 	"github.com/landscape-dev/landscape/pkg/resource"
-	"github.com/landscape-dev/landscape/services/formation/convert"
+	"github.com/landscape-dev/landscape/pkg/telemetry"
+	"github.com/landscape-dev/landscape/services/formation/formationpb"
 	"github.com/landscape-dev/landscape/services/formation/formations"
 )
 
@@ -43,69 +45,35 @@ const Context = "formation"
 
 // Store implements formations.Repository on Redis.
 type Store struct {
-	rdb     redis.UniversalClient
-	prefix  string
-	ob      *outbox.Outbox
-	catalog *formations.Catalog
+	keyspace.Store
 }
 
 var _ formations.Repository = (*Store)(nil)
 
 // New returns a store under the key prefix ("ls" in production).
-func New(rdb redis.UniversalClient, prefix string, catalog *formations.Catalog) *Store {
-	return &Store{rdb: rdb, prefix: prefix, ob: outbox.New(rdb, prefix, Context), catalog: catalog}
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{keyspace.NewStore(rdb, prefix, Context)}
 }
 
-// Outbox is the store's outbox, for the relay.
-func (s *Store) Outbox() *outbox.Outbox { return s.ob }
-
-// Ping checks that Redis answers (health).
-func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
-
-func (s *Store) base(ga string) string { return s.prefix + ":" + Context + ":{" + ga + "}:" }
-
-func (s *Store) recordKey(ga, id string) string { return s.base(ga) + "formation:" + id }
-func (s *Store) nameKey(ga, displayName string) string {
-	return s.base(ga) + "name:" + resource.NameKey(displayName)
-}
+func (s *Store) recordKey(ga, id string) string { return s.Keys.Account(ga).Key("formation", id) }
 func (s *Store) exclusiveKey(ga, ftype, sys string) string {
-	return s.base(ga) + "exclusive:" + ftype + ":" + sys
+	return s.Keys.Account(ga).Key("exclusive", ftype, sys)
 }
 func (s *Store) systemFormationsKey(ga, sys string) string {
-	return s.base(ga) + "system:" + sys + ":formations"
+	return s.Keys.Account(ga).Key("system", sys, "formations")
 }
-func (s *Store) knownKey(ga, sys string) string { return s.base(ga) + "system:" + sys + ":known" }
+func (s *Store) knownKey(ga, sys string) string {
+	return s.Keys.Account(ga).Key("system", sys, "known")
+}
 
 // indexKey is the list index of a filter combination.
 func (s *Store) indexKey(ga string, f formations.Filter) string {
-	switch {
-	case f.State != "" && f.Type != "":
-		return s.base(ga) + "idx:state:" + string(f.State) + ":type:" + f.Type
-	case f.State != "":
-		return s.base(ga) + "idx:state:" + string(f.State)
-	case f.Type != "":
-		return s.base(ga) + "idx:type:" + f.Type
-	}
-	return s.base(ga) + "idx:all"
+	return s.Keys.Account(ga).Index(string(f.State), f.Type)
 }
 
-// indexKeys are the four indexes a formation is in.
-func (s *Store) indexKeys(f *formations.Formation) []string {
-	st := f.State()
-	return []string{
-		s.indexKey(f.GlobalAccount, formations.Filter{}),
-		s.indexKey(f.GlobalAccount, formations.Filter{State: st}),
-		s.indexKey(f.GlobalAccount, formations.Filter{Type: f.Type}),
-		s.indexKey(f.GlobalAccount, formations.Filter{State: st, Type: f.Type}),
-	}
-}
-
-// member orders by create time, then id (which orders names in a global account).
-func member(f *formations.Formation) string { return resource.IndexMember(f.CreateTime, f.ID) }
-
-func notFound(ga, id string) error {
-	name := resource.FormationName(ga, id)
-	return apperr.New(apperr.FormationNotFound, "no such formation: "+name, "formation", name)
+// entry is where a formation stands in the list indexes (by its derived state).
+func (s *Store) entry(f *formations.Formation) keyspace.Entry {
+	return s.Keys.Account(f.GlobalAccount).Entry(string(f.State()), f.Type, f.CreateTime, f.ID)
 }
 
 func decode(rev int64, data []byte) (*formations.Formation, error) {
@@ -113,89 +81,48 @@ func decode(rev int64, data []byte) (*formations.Formation, error) {
 	if err := proto.Unmarshal(data, &p); err != nil {
 		return nil, apperr.Internalf("formation record: %w", err)
 	}
-	f, ok := convert.FromProto(&p, rev)
+	f, ok := formationpb.FromProto(&p, rev)
 	if !ok {
 		return nil, apperr.Internalf("formation record: bad name %q", p.GetName())
 	}
 	return f, nil
 }
 
-// Get reads one formation.
+// Get reads one formation, whole in one round trip (a formation with a
+// few members and their configurations outgrows the first read of
+// outbox.GetRecord).
 func (s *Store) Get(ctx context.Context, ga, id string) (*formations.Formation, error) {
-	rev, data, err := outbox.GetRecord(ctx, s.rdb, s.recordKey(ga, id))
+	rev, data, err := outbox.WholeRecord(outbox.ReadWholeRecord(ctx, s.Redis, s.recordKey(ga, id)))
 	if err != nil {
 		return nil, err
 	}
 	if rev == 0 {
-		return nil, notFound(ga, id)
+		return nil, formations.ErrNotFound
 	}
 	return decode(rev, data)
 }
 
-// GetMany reads formations in one round trip; missing ones are nil.
+// GetMany reads formations in one round trip, in the order of ids;
+// missing ones are left out.
 func (s *Store) GetMany(ctx context.Context, ga string, ids []string) ([]*formations.Formation, error) {
 	keys := make([]string, len(ids))
 	for i, id := range ids {
 		keys[i] = s.recordKey(ga, id)
 	}
-	revs, datas, err := outbox.GetRecords(ctx, s.rdb, keys)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*formations.Formation, len(ids))
-	for i := range ids {
-		if revs[i] == 0 {
-			continue
-		}
-		if out[i], err = decode(revs[i], datas[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return keyspace.Records(ctx, s.Redis, keys, decode)
 }
 
 // List reads one page from the index of the filter: one ZRANGE BYLEX from
-// the page token's member and one pipelined read of the records.
+// the page token's member and one pipelined read of the records (a
+// formation deleted between the two reads is left out).
 func (s *Store) List(ctx context.Context, ga string, q formations.ListQuery) ([]*formations.Formation, string, error) {
-	start := "-"
-	if q.PageToken != "" {
-		after, err := resource.ParsePageToken(q.PageToken)
-		if err != nil {
-			return nil, "", err
-		}
-		start = "(" + after
-	}
-	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.indexKey(ga, q.Filter), Start: start, Stop: "+", ByLex: true, Count: int64(q.PageSize) + 1,
-	}).Result()
-	if err != nil {
-		return nil, "", redisconn.Classify(err)
-	}
-	next := ""
-	if len(members) > q.PageSize {
-		members = members[:q.PageSize]
-		next = resource.PageToken(members[len(members)-1])
-	}
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = resource.MemberID(m)
-	}
-	fs, err := s.GetMany(ctx, ga, ids)
-	if err != nil {
-		return nil, "", err
-	}
-	out := fs[:0]
-	for _, f := range fs {
-		if f != nil { // deleted between the two reads
-			out = append(out, f)
-		}
-	}
-	return out, next, nil
+	key := func(id string) string { return s.recordKey(ga, id) }
+	return keyspace.List(ctx, s.Redis, s.indexKey(ga, q.Filter), q.PageSize, q.PageToken, key, decode)
 }
 
 // ExclusiveHolder returns the formation of an exclusive type the system is in.
 func (s *Store) ExclusiveHolder(ctx context.Context, ga, ftype, sys string) (string, error) {
-	v, err := s.rdb.Get(ctx, s.exclusiveKey(ga, ftype, sys)).Result()
+	v, err := s.Redis.Get(ctx, s.exclusiveKey(ga, ftype, sys)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -204,13 +131,13 @@ func (s *Store) ExclusiveHolder(ctx context.Context, ga, ftype, sys string) (str
 
 // SystemFormations lists the ids of the formations the system is in.
 func (s *Store) SystemFormations(ctx context.Context, ga, sys string) ([]string, error) {
-	ids, err := s.rdb.ZRange(ctx, s.systemFormationsKey(ga, sys), 0, -1).Result()
+	ids, err := s.Redis.ZRange(ctx, s.systemFormationsKey(ga, sys), 0, -1).Result()
 	return ids, redisconn.Classify(err)
 }
 
 // KnownSystem reads what the registry's events said about the system.
 func (s *Store) KnownSystem(ctx context.Context, ga, sys string) (formations.KnownSystem, error) {
-	v, err := s.rdb.Get(ctx, s.knownKey(ga, sys)).Result()
+	v, err := s.Redis.Get(ctx, s.knownKey(ga, sys)).Result()
 	return parseKnown(sys, v, err)
 }
 
@@ -219,7 +146,7 @@ func (s *Store) KnownSystem(ctx context.Context, ga, sys string) (formations.Kno
 func (s *Store) SystemView(ctx context.Context, ga, sys string) (formations.KnownSystem, []*formations.Formation, error) {
 	var known *redis.StringCmd
 	var ids *redis.StringSliceCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		known = p.Get(ctx, s.knownKey(ga, sys))
 		ids = p.ZRange(ctx, s.systemFormationsKey(ga, sys), 0, -1)
 		return nil
@@ -252,11 +179,11 @@ func parseKnown(sys, v string, err error) (formations.KnownSystem, error) {
 
 // Commit writes a step atomically; see formations.Repository.
 func (s *Store) Commit(ctx context.Context, st formations.Step) error {
-	tx := s.ob.Tx()
+	tx := s.Box.Tx()
 	kinds := map[string]error{} // expectation key -> error when it fails
 	ga := st.GlobalAccount
 	for _, p := range st.Puts {
-		if err := s.put(tx, kinds, p); err != nil {
+		if err := s.put(tx, kinds, p, st.Quota); err != nil {
 			return err
 		}
 	}
@@ -270,11 +197,18 @@ func (s *Store) Commit(ctx context.Context, st formations.Step) error {
 		kinds[k] = formations.ErrConflict
 		tx.Set(k, fmt.Sprintf("%d|%s|%s", g.Set.Revision, g.Set.State, cloudevent.NewID(timeOf(st))), 0)
 	}
-	for _, ev := range st.Events {
+	msgs := make([]cloudevent.Message, len(st.Events))
+	for i, ev := range st.Events {
 		m, err := message(ga, ev)
 		if err != nil {
 			return apperr.Internalf("formation event: %w", err)
 		}
+		msgs[i] = m
+	}
+	if err := s.putDeliveries(tx, kinds, st, causes(st, msgs), telemetry.Traceparent(ctx)); err != nil {
+		return err
+	}
+	for _, m := range msgs {
 		tx.Emit(m)
 	}
 	err := tx.Commit(ctx)
@@ -287,7 +221,7 @@ func (s *Store) Commit(ctx context.Context, st formations.Step) error {
 	return err
 }
 
-func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put) error {
+func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put, quota int64) error {
 	prev, next := p.Prev, p.Next
 	f := next
 	if f == nil {
@@ -297,33 +231,34 @@ func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put) err
 		return apperr.Internalf("formation step: empty put")
 	}
 	ga, id := f.GlobalAccount, f.ID
-	ft, ok := s.catalog.Type(f.Type)
-	if !ok {
-		return apperr.Internalf("formation %s: type %q not in the catalog", id, f.Type)
-	}
 	rk := s.recordKey(ga, id)
 	var prevRev int64
 	if prev != nil {
 		prevRev = prev.Revision
 		kinds[rk] = formations.ErrConflict
 	} else {
-		name := resource.FormationName(ga, id)
-		kinds[rk] = apperr.New(apperr.FormationIDTaken, "a formation with this id exists: "+name, "formation", name)
+		kinds[rk] = formations.ErrIDTaken
 	}
 	tx.ExpectRevision(rk, prevRev)
+	if prev == nil && quota > 0 {
+		// Every formation of the global account is in idx:all (score 0).
+		all := s.indexKey(ga, formations.Filter{})
+		tx.ExpectCountBelow(all, 0, quota)
+		kinds[all] = formations.ErrQuotaExceeded
+	}
 
 	// Unique display name.
 	if next != nil && (prev == nil || resource.NameKey(prev.DisplayName) != resource.NameKey(next.DisplayName)) {
-		nk := s.nameKey(ga, next.DisplayName)
+		nk := s.NameKey(ga, next.DisplayName)
 		tx.ExpectAbsentOr(nk, id)
-		kinds[nk] = apperr.New(apperr.FormationNameTaken, "another formation has this display name", "displayName", next.DisplayName)
+		kinds[nk] = formations.ErrNameTaken
 		tx.Set(nk, id, 0)
 		if prev != nil {
-			tx.Del(s.nameKey(ga, prev.DisplayName))
+			tx.Del(s.NameKey(ga, prev.DisplayName))
 		}
 	}
 	if next == nil {
-		tx.Del(rk, s.nameKey(ga, prev.DisplayName))
+		tx.Del(rk, s.NameKey(ga, prev.DisplayName))
 	}
 
 	// Exclusive membership and the per-system index.
@@ -339,19 +274,17 @@ func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put) err
 		}
 	}
 	for _, sys := range minus(after, before) {
-		if ft.Exclusive {
-			ek := s.exclusiveKey(ga, ft.ID, sys)
+		if p.Exclusive {
+			ek := s.exclusiveKey(ga, f.Type, sys)
 			tx.ExpectAbsentOr(ek, id)
-			kinds[ek] = apperr.New(apperr.SystemInExclusiveFormation,
-				"the system is already in another formation of type "+ft.ID,
-				"system", resource.SystemName(ga, sys), "formation", resource.FormationName(ga, id))
+			kinds[ek] = formations.ErrExclusive
 			tx.Set(ek, id, 0)
 		}
 		tx.ZAdd(s.systemFormationsKey(ga, sys), 0, id)
 	}
 	for _, sys := range minus(before, after) {
-		if ft.Exclusive {
-			tx.Del(s.exclusiveKey(ga, ft.ID, sys))
+		if p.Exclusive {
+			tx.Del(s.exclusiveKey(ga, f.Type, sys))
 		}
 		tx.ZRem(s.systemFormationsKey(ga, sys), id)
 	}
@@ -359,25 +292,15 @@ func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put) err
 	// Lists.
 	switch {
 	case prev == nil:
-		for _, k := range s.indexKeys(next) {
-			tx.ZAdd(k, 0, member(next))
-		}
+		s.entry(next).Add(tx)
 	case next == nil:
-		for _, k := range s.indexKeys(prev) {
-			tx.ZRem(k, member(prev))
-		}
+		s.entry(prev).Remove(tx)
 	case prev.State() != next.State():
-		old, cur := s.indexKeys(prev), s.indexKeys(next)
-		for i := 1; i < len(old); i++ {
-			if old[i] != cur[i] {
-				tx.ZRem(old[i], member(prev))
-				tx.ZAdd(cur[i], 0, member(next))
-			}
-		}
+		s.entry(next).Move(tx, s.entry(prev))
 	}
 
 	if next != nil {
-		data, err := proto.Marshal(convert.Formation(next))
+		data, err := proto.Marshal(formationpb.Formation(next))
 		if err != nil {
 			return apperr.Internalf("encode formation: %w", err)
 		}

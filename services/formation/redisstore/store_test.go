@@ -54,6 +54,11 @@ func (d *directory) GetSystem(_ context.Context, ga, id string) (formations.Syst
 	return s, nil
 }
 
+// WebhookSecrets: the test systems have no webhook.
+func (d *directory) WebhookSecrets(context.Context, string, string) ([]string, error) {
+	return nil, nil
+}
+
 func (d *directory) SystemType(_ context.Context, id string) (formations.SystemType, bool, error) {
 	t, ok := systemTypes[id]
 	return t, ok, nil
@@ -71,7 +76,7 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	rdb, prefix := testkit.Redis(t)
 	cat := formations.DefaultCatalog()
-	store := redisstore.New(rdb, prefix, cat)
+	store := redisstore.New(rdb, prefix)
 	dir := &directory{systems: map[string]formations.System{}}
 	return &env{rdb: rdb, prefix: prefix, store: store, app: formations.NewService(store, dir, cat, nil), dir: dir}
 }
@@ -528,5 +533,66 @@ func TestConcurrentReactionAndAssign(t *testing.T) {
 				t.Fatalf("round %d: %s is %s after system.registered", round, f.ID, f.State())
 			}
 		}
+	}
+}
+
+// The schedule: urgent deliveries are claimed first; a claimed (formation,
+// system) is not claimed again while its claim holds, even when a newer
+// delivery is written for it meanwhile; a released claim lets the newer
+// one go, and a claim whose lease ran out (its worker died) comes back.
+func TestClaimsUrgentFirstOneAtATime(t *testing.T) {
+	e := setup(t)
+	ctx := t.Context()
+	now := time.Now()
+	ref := func(sys string) formations.DeliveryRef {
+		return formations.DeliveryRef{GlobalAccount: "acme", FormationID: "f1", SystemID: sys}
+	}
+	put := func(sys string, due time.Time, urgent bool) {
+		t.Helper()
+		d := &formations.Delivery{ID: formations.NewWebhookID(), Type: formations.NotifyPeersChanged, SystemID: sys, FormationID: "f1", Due: due}
+		if urgent {
+			d.Type = formations.NotifyAssignmentCreated
+		}
+		err := e.store.Commit(ctx, formations.Step{GlobalAccount: "acme", Deliveries: []formations.DeliveryPut{{Ref: ref(sys), Next: d, KeepPlace: true, Urgent: urgent}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(at time.Time, max int) []string {
+		t.Helper()
+		cs, err := e.store.ClaimDue(ctx, at, time.Minute, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			s := c.Ref.SystemID
+			if c.Delivery != nil && c.Delivery.Urgent {
+				s += "!"
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	put("peer", now.Add(-time.Second), false)
+	put("new", now, true)
+	if got := claim(now, 1); fmt.Sprint(got) != "[new!]" {
+		t.Fatalf("first claim %v, want the urgent [new!]", got)
+	}
+	put("new", now, false) // a peers.changed replaces it while it is out
+	if got := claim(now, 10); fmt.Sprint(got) != "[peer]" {
+		t.Fatalf("second claim %v, want [peer] (new is out)", got)
+	}
+	if err := e.store.Release(ctx, ref("new")); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(now, 10); fmt.Sprint(got) != "[new!]" {
+		t.Fatalf("after the release %v, want [new!]: the newer one, urgent still", got)
+	}
+	if got := claim(now.Add(2*time.Minute), 10); fmt.Sprint(got) != "[new! peer]" && fmt.Sprint(got) != "[peer new!]" {
+		t.Fatalf("after the leases ran out %v, want both again", got)
+	}
+	if n, _ := e.store.Scheduled(ctx); n != 2 {
+		t.Fatalf("%d scheduled, want 2 (both claimed)", n)
 	}
 }

@@ -54,24 +54,57 @@ func New(client registryv1.RegistryServiceClient, callTimeout, typesTTL time.Dur
 // SYSTEM_NOT_FOUND; any other failure (UNAVAILABLE, deadline) is returned
 // with its gRPC status, which the server passes through.
 func (d *Directory) GetSystem(ctx context.Context, ga, id string) (formations.System, error) {
-	if d.client == nil {
-		return formations.System{}, apperr.UnavailableErr("registry", fmt.Errorf("no registry client configured"))
-	}
 	name := resource.SystemName(ga, id)
-	cctx, cancel := context.WithTimeout(ctx, d.callTimeout)
-	defer cancel()
-	sys, err := d.client.GetSystem(cctx, &registryv1.GetSystemRequest{Name: name})
+	sys, err := systemCall(ctx, d, "GetSystem", name, func(ctx context.Context) (*registryv1.System, error) {
+		return d.client.GetSystem(ctx, &registryv1.GetSystemRequest{Name: name})
+	})
 	if err != nil {
-		if status.Code(err) == codes.NotFound {
-			return formations.System{}, apperr.New(apperr.SystemNotFound, "no such system in this global account", "system", name)
-		}
-		return formations.System{}, fmt.Errorf("registry GetSystem: %w", err)
+		return formations.System{}, err
 	}
 	if sys.GetName() != name {
-		return formations.System{}, apperr.New(apperr.SystemNotFound, "no such system in this global account", "system", name)
+		return formations.System{}, noSystem(name)
 	}
 	rev, _ := strconv.ParseInt(sys.GetEtag(), 10, 64)
-	return formations.System{GlobalAccount: ga, ID: id, Type: sys.GetType(), State: systemState(sys.GetState()), Revision: rev}, nil
+	out := formations.System{GlobalAccount: ga, ID: id, Type: sys.GetType(), State: systemState(sys.GetState()), Revision: rev,
+		BaseURL: sys.GetBaseUrl(), ExternalID: sys.GetExternalId()}
+	if w := sys.GetWebhook(); w.GetUrl() != "" {
+		out.Webhook = &formations.SystemWebhook{URL: w.GetUrl(), Async: w.GetMode() == registryv1.Webhook_ASYNC_CALLBACK}
+	}
+	return out, nil
+}
+
+// WebhookSecrets reads the secrets that sign a system's webhook requests
+// (an internal RPC that takes the service credential).
+func (d *Directory) WebhookSecrets(ctx context.Context, ga, id string) ([]string, error) {
+	name := resource.SystemName(ga, id)
+	res, err := systemCall(ctx, d, "GetWebhookSecrets", name, func(ctx context.Context) (*registryv1.GetWebhookSecretsResponse, error) {
+		return d.client.GetWebhookSecrets(ctx, &registryv1.GetWebhookSecretsRequest{Name: name})
+	})
+	return res.GetSecrets(), err
+}
+
+// systemCall makes a registry call (method) about the system named name
+// with the call deadline: NOT_FOUND becomes SYSTEM_NOT_FOUND; any other
+// failure is returned with its gRPC status.
+func systemCall[R any](ctx context.Context, d *Directory, method, name string, call func(context.Context) (R, error)) (R, error) {
+	var zero R
+	if d.client == nil {
+		return zero, apperr.UnavailableErr("registry", fmt.Errorf("no registry client configured"))
+	}
+	cctx, cancel := context.WithTimeout(ctx, d.callTimeout)
+	defer cancel()
+	res, err := call(cctx)
+	if err != nil {
+		if status.Code(err) == codes.NotFound {
+			return zero, noSystem(name)
+		}
+		return zero, fmt.Errorf("registry %s: %w", method, err)
+	}
+	return res, nil
+}
+
+func noSystem(name string) error {
+	return apperr.New(apperr.SystemNotFound, "no such system in this global account", "system", name)
 }
 
 func systemState(s registryv1.System_State) formations.SystemState {

@@ -1,6 +1,6 @@
 package e2e
 
-// Faults (issue 8, item 1). Each test owns its infrastructure: a
+// Faults. Each test owns its infrastructure: a
 // redis-server process (testkit.RedisProcess: own port, AOF with
 // appendfsync always) and a NATS server with JetStream (testkit.NATS:
 // embedded in the test process, stopped and started on the same port and
@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
@@ -60,6 +61,7 @@ type faultLoad struct {
 
 	mu       sync.Mutex
 	acked    map[string]int64
+	paired   map[string]string // token → system type, of each pairing answered OK
 	codes    map[string]int
 	maxFail  time.Duration
 	okCalls  atomic.Int64
@@ -68,7 +70,7 @@ type faultLoad struct {
 }
 
 func newFaultLoad(lb *logbook) *faultLoad {
-	return &faultLoad{lb: lb, acked: map[string]int64{}, codes: map[string]int{}}
+	return &faultLoad{lb: lb, acked: map[string]int64{}, paired: map[string]string{}, codes: map[string]int{}}
 }
 
 func (l *faultLoad) ack(name string, rev int64) {
@@ -105,44 +107,55 @@ func (l *faultLoad) snapshot() (map[string]int64, map[string]int, time.Duration)
 	return acked, codes, l.maxFail
 }
 
+// call makes one call with the fault deadline and counts it: acknowledged,
+// or failed (unless ctx ended: the load is stopping).
+func (l *faultLoad) call(ctx context.Context, what string, f func(context.Context) error) bool {
+	cctx, cancel := context.WithTimeout(ctx, faultCallDeadline)
+	defer cancel()
+	start := time.Now()
+	if err := f(cctx); err != nil {
+		if ctx.Err() == nil {
+			l.fail(what, err, time.Since(start))
+		}
+		return false
+	}
+	l.okCalls.Add(1)
+	return true
+}
+
 // cycle registers a system and pairs it; each acknowledged step is noted.
 func (l *faultLoad) cycle(ctx context.Context, reg registryv1.RegistryServiceClient, jwt string) {
 	n := l.seq.Add(1)
 	typ := systemTypes[n%int64(len(systemTypes))]
-	cctx, cancel := context.WithTimeout(stacktest.Ctx(ctx, jwt), faultCallDeadline)
-	start := time.Now()
-	res, err := reg.RegisterSystem(cctx, &registryv1.RegisterSystemRequest{
-		Parent: "globalAccounts/" + faultGA,
-		System: &registryv1.System{DisplayName: fmt.Sprintf("fault %d %s", n, testkit.RandomID(3)), Type: typ},
-	})
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			l.fail("RegisterSystem", err, time.Since(start))
-		}
+	var res *registryv1.RegisterSystemResponse
+	if !l.call(stacktest.Ctx(ctx, jwt), "RegisterSystem", func(ctx context.Context) (err error) {
+		res, err = reg.RegisterSystem(ctx, &registryv1.RegisterSystemRequest{
+			Parent: "globalAccounts/" + faultGA,
+			System: &registryv1.System{DisplayName: fmt.Sprintf("fault %d %s", n, testkit.RandomID(3)), Type: typ},
+		})
+		return err
+	}) {
 		return
 	}
-	l.okCalls.Add(1)
 	l.lb.keep(res.GetIntegrationToken().GetToken())
 	l.ack(res.GetSystem().GetName(), etagOf(res.GetSystem().GetEtag()))
 	if n%4 == 0 {
 		return // leave some systems PENDING
 	}
-	cctx, cancel = context.WithTimeout(ctx, faultCallDeadline)
-	start = time.Now()
-	sys, err := reg.PairSystem(cctx, &registryv1.PairSystemRequest{
-		IntegrationToken: res.GetIntegrationToken().GetToken(), SystemType: typ,
-		BaseUrl: "https://fault.example.com", ExternalId: "f" + strconv.FormatInt(n, 10),
-	})
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			l.fail("PairSystem", err, time.Since(start))
-		}
+	var sys *registryv1.System
+	if !l.call(ctx, "PairSystem", func(ctx context.Context) (err error) {
+		sys, err = reg.PairSystem(ctx, &registryv1.PairSystemRequest{
+			IntegrationToken: res.GetIntegrationToken().GetToken(), SystemType: typ,
+			BaseUrl: "https://fault.example.com", ExternalId: "f" + strconv.FormatInt(n, 10),
+		})
+		return err
+	}) {
 		return
 	}
-	l.okCalls.Add(1)
 	l.ack(sys.GetName(), etagOf(sys.GetEtag()))
+	l.mu.Lock()
+	l.paired[res.GetIntegrationToken().GetToken()] = typ
+	l.mu.Unlock()
 }
 
 // run starts workers that run cycles, each at most every pace, until the
@@ -201,7 +214,7 @@ func (e *faultEnv) inProcess(t *testing.T) (*stack.Stack, registryv1.RegistrySer
 func (e *faultEnv) processes(t *testing.T) (bin, serviceSecret string) {
 	t.Helper()
 	bin = buildLandscape(t)
-	serviceSecret = "faults-service-" + testkit.RandomID(8)
+	serviceSecret = "faults-service-" + testkit.RandomID(16) // the service commands take 32 bytes or more
 	e.lb.keep(serviceSecret)
 	return bin, serviceSecret
 }
@@ -272,9 +285,20 @@ func committedSystems(t testing.TB, reg registryv1.RegistryServiceClient, jwt st
 	out := map[string]int64{}
 	token := ""
 	for {
-		ctx, cancel := context.WithTimeout(stacktest.Ctx(context.Background(), jwt), 20*time.Second)
-		page, err := reg.ListSystems(ctx, &registryv1.ListSystemsRequest{Parent: "globalAccounts/" + faultGA, PageSize: 1000, PageToken: token})
-		cancel()
+		var page *registryv1.ListSystemsResponse
+		var err error
+		// UNAVAILABLE tells a client to retry (a connection that broke in
+		// the fault may fail one call after Redis is back); the verdict
+		// reads what is committed, so it retries too.
+		for try := 0; ; try++ {
+			ctx, cancel := context.WithTimeout(stacktest.Ctx(context.Background(), jwt), 20*time.Second)
+			page, err = reg.ListSystems(ctx, &registryv1.ListSystemsRequest{Parent: "globalAccounts/" + faultGA, PageSize: 1000, PageToken: token})
+			cancel()
+			if status.Code(err) != codes.Unavailable || try == 10 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		if err != nil {
 			t.Fatalf("list systems: %v", err)
 		}
@@ -559,7 +583,7 @@ func startDev(t *testing.T, bin, redisURL, natsURL, serviceSecret string) (*test
 	t.Helper()
 	p := testkit.StartProcess(t, bin, nil, "dev",
 		"--redis-url", redisURL, "--nats-url", natsURL,
-		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--jwt-hs256-secret", faultSecret, "--service-secret", serviceSecret,
 		"--pair-rate-limit", "0", "--log-level", "debug")
 	var grpcAddr, base string
@@ -660,7 +684,7 @@ func TestFaultPeerDown(t *testing.T) {
 	}
 	tokAddr, regAddr, formAddr, httpAddr := port(), port(), port(), port()
 	common := []string{"--redis-url", rp.URL(), "--nats-url", ns.URL(), "--service-secret", svcSecret,
-		"--jwt-hs256-secret", faultSecret, "--log-level", "debug"}
+		"--jwt-hs256-secret", faultSecret, "--log-level", "debug", "--metrics-addr", "127.0.0.1:0"}
 	var procs []*testkit.Process
 	run := func(args ...string) *testkit.Process {
 		p := testkit.StartProcess(t, bin, nil, args...)
@@ -677,7 +701,7 @@ func TestFaultPeerDown(t *testing.T) {
 	regP := startRegistry()
 	run(append([]string{"formation", "--grpc-addr", formAddr, "--registry-addr", regAddr}, common...)...)
 	run("gateway", "--http-addr", httpAddr, "--registry-addr", regAddr, "--token-addr", tokAddr, "--formation-addr", formAddr,
-		"--redis-url", rp.URL(), "--pair-rate-limit", "0", "--log-level", "debug")
+		"--redis-url", rp.URL(), "--pair-rate-limit", "0", "--log-level", "debug", "--metrics-addr", "127.0.0.1:0")
 	base := "http://" + httpAddr
 	waitHealthz(t, base, http.StatusOK, 60*time.Second)
 	hc := &http.Client{Timeout: 30 * time.Second}

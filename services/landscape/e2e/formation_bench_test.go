@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -35,10 +33,9 @@ import (
 //     and the delay a NATS subscriber sees from PairSystem's return to the
 //     arrival of that event. Target: commit-to-commit p99 <= 50 ms.
 //
-//	LANDSCAPE_FORMATION_LOAD=1 go test -count=1 -run TestFormationLoad -v ./services/landscape/e2e/
+//	go test -run '^$' -bench BenchmarkFormationLoad -benchtime 50x ./services/landscape/e2e/
 //
-// LANDSCAPE_FORMATION_LOAD_N sets the calls per client (default 50) and
-// LANDSCAPE_FORMATION_LOAD_PAIRS the pairings timed (default 200).
+// -benchtime Nx sets the calls per client and the pairings timed.
 
 const fmClients = 64
 
@@ -208,8 +205,7 @@ func reactionDelays(t testing.TB, st *stacktest.Stack, n int) (commit, observed 
 }
 
 func formationLoad(t testing.TB, perClient, pairs int) ([]loadResult, []time.Duration, []time.Duration) {
-	st := stacktest.Start(t, stacktest.Options{})
-	st.WaitHealthy()
+	st := stacktest.StartHealthy(t, stacktest.Options{})
 	clients := fmSetup(t, st, perClient)
 	// Warm-up: connections, JWT caches, Redis scripts, the system type cache.
 	fmRun(t, "warm-up", clients, 1, func(c *fmClient, _ int) error {
@@ -228,34 +224,8 @@ func formationLoad(t testing.TB, perClient, pairs int) ([]loadResult, []time.Dur
 	return []loadResult{get, assign}, commit, observed
 }
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-func TestFormationLoad(t *testing.T) {
-	if os.Getenv("LANDSCAPE_FORMATION_LOAD") == "" {
-		t.Skip("load run: set LANDSCAPE_FORMATION_LOAD=1 (prints throughput and latency; no timed assertion)")
-	}
-	res, commit, observed := formationLoad(t, envInt("LANDSCAPE_FORMATION_LOAD_N", 50), envInt("LANDSCAPE_FORMATION_LOAD_PAIRS", 200))
-	base := res[0].rate()
-	t.Logf("%d concurrent gRPC clients, GOMAXPROCS=%d", fmClients, runtime.GOMAXPROCS(0))
-	t.Logf("%-22s %8s %10s %9s %9s %9s", "operation", "calls", "calls/s", "p50", "p99", "x base")
-	for _, r := range res {
-		t.Logf("%-22s %8d %10.0f %9s %9s %9.2f", r.name, r.calls, r.rate(),
-			percentile(r.lat, 0.50).Round(10*time.Microsecond), percentile(r.lat, 0.99).Round(10*time.Microsecond), r.rate()/base)
-	}
-	t.Logf("system.registered -> formation READY, %d pairings one after another:", len(commit))
-	t.Logf("  commit to commit (CloudEvent times): p50 %s  p99 %s  max %s", percentile(commit, 0.5).Round(10*time.Microsecond),
-		percentile(commit, 0.99).Round(10*time.Microsecond), percentile(commit, 1).Round(10*time.Microsecond))
-	t.Logf("  PairSystem return to event at a subscriber: p50 %s  p99 %s  max %s", percentile(observed, 0.5).Round(10*time.Microsecond),
-		percentile(observed, 0.99).Round(10*time.Microsecond), percentile(observed, 1).Round(10*time.Microsecond))
-	t.Logf("target: commit-to-commit p99 <= 50ms")
-}
-
-// BenchmarkFormationLoad is the same run as a benchmark: b.N calls per
+// BenchmarkFormationLoad is the formation load run (make bench runs the
+// load generator; this is the same measure as a Go benchmark): b.N calls per
 // client and b.N pairings, with calls/s, p50/p99 (µs) and the reaction
 // delays as metrics.
 //

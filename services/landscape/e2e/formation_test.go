@@ -21,7 +21,7 @@ import (
 	"github.com/landscape-dev/landscape/services/landscape/stacktest"
 )
 
-// Formation types of the catalog (DESIGN 1.5).
+// Formation types of the catalog (docs/API.md, "Formations").
 const (
 	kymaFormation     = "side-by-side-extensibility-with-kyma"
 	eventingFormation = "eventing-between-sap-cloud-systems"
@@ -126,25 +126,29 @@ func TestFormationCreateRules(t *testing.T) {
 		form.GetState() != formationv1.Formation_READY || form.GetEtag() != "1" {
 		t.Fatalf("created %v", form)
 	}
-	_, err = create(f.ctx, "ext", "Other", kymaFormation, 0)
-	wantReason(t, "id taken", err, codes.AlreadyExists, "FORMATION_ID_TAKEN")
-	_, err = create(f.ctx, "", "EXTENSIONS", eventingFormation, 0)
-	wantReason(t, "name taken", err, codes.AlreadyExists, "FORMATION_NAME_TAKEN")
-	_, err = create(f.ctx, "", "Unknown", "no-such-type", 0)
-	wantReason(t, "unknown type", err, codes.InvalidArgument, "FORMATION_TYPE_UNKNOWN")
-	_, err = create(f.ctx, "", "Wrong env", kymaFormation, formationv1.Formation_CLOUD_FOUNDRY)
-	wantReason(t, "environment fixed by the type", err, codes.InvalidArgument, "INVALID_ARGUMENT")
-	if got := violationField(err); got != "environment" {
-		t.Fatalf("violation field %q, want environment", got)
+	for _, tc := range []struct {
+		what          string
+		ctx           context.Context
+		id, name, typ string
+		env           formationv1.Formation_Environment
+		code          codes.Code
+		reason, field string // field: the BadRequest violation's, if any
+	}{
+		{"id taken", f.ctx, "ext", "Other", kymaFormation, 0, codes.AlreadyExists, "FORMATION_ID_TAKEN", ""},
+		{"name taken", f.ctx, "", "EXTENSIONS", eventingFormation, 0, codes.AlreadyExists, "FORMATION_NAME_TAKEN", ""},
+		{"unknown type", f.ctx, "", "Unknown", "no-such-type", 0, codes.InvalidArgument, "FORMATION_TYPE_UNKNOWN", ""},
+		{"environment fixed by the type", f.ctx, "", "Wrong env", kymaFormation, formationv1.Formation_CLOUD_FOUNDRY, codes.InvalidArgument, "INVALID_ARGUMENT", "environment"},
+		{"display name", f.ctx, "", " bad name", kymaFormation, 0, codes.InvalidArgument, "INVALID_ARGUMENT", ""},
+		{"bad id", f.ctx, "Bad_ID", "Fine", kymaFormation, 0, codes.InvalidArgument, "INVALID_ARGUMENT", ""},
+		{"no type", f.ctx, "", "No type", "", 0, codes.InvalidArgument, "INVALID_ARGUMENT", ""},
+		{"viewer writes", viewer, "", "Viewer", kymaFormation, 0, codes.PermissionDenied, "PERMISSION_DENIED", ""},
+	} {
+		_, err := create(tc.ctx, tc.id, tc.name, tc.typ, tc.env)
+		wantReason(t, tc.what, err, tc.code, tc.reason)
+		if got := violationField(err); tc.field != "" && got != tc.field {
+			t.Fatalf("%s: violation field %q, want %s", tc.what, got, tc.field)
+		}
 	}
-	_, err = create(f.ctx, "", " bad name", kymaFormation, 0)
-	wantReason(t, "display name", err, codes.InvalidArgument, "INVALID_ARGUMENT")
-	_, err = create(f.ctx, "Bad_ID", "Fine", kymaFormation, 0)
-	wantReason(t, "bad id", err, codes.InvalidArgument, "INVALID_ARGUMENT")
-	_, err = create(f.ctx, "", "No type", "", 0)
-	wantReason(t, "no type", err, codes.InvalidArgument, "INVALID_ARGUMENT")
-	_, err = create(viewer, "", "Viewer", kymaFormation, 0)
-	wantReason(t, "viewer writes", err, codes.PermissionDenied, "PERMISSION_DENIED")
 	other := stacktest.Ctx(t.Context(), f.st.AdminJWT("other"))
 	_, err = f.st.Formation.GetFormation(other, &formationv1.GetFormationRequest{Name: form.GetName()})
 	wantReason(t, "another global account", err, codes.PermissionDenied, "PERMISSION_DENIED")

@@ -1,8 +1,8 @@
 package e2e
 
-// Races (issue 8, item 2), through the gateway of the whole stack: of N
+// Races, through the gateway of the whole stack: of N
 // concurrent requests that only one may win, exactly one wins and every
-// other one gets the reason DESIGN names, round after round.
+// other one gets the reason docs/API.md names, round after round.
 
 import (
 	"encoding/json"
@@ -202,7 +202,7 @@ func TestRaceExclusiveAssignment(t *testing.T) {
 		t.Fatalf("formation: %d %s", res.Status, res.Body)
 	}
 	for round := range rounds {
-		// Commerce Cloud may join before pairing (DESIGN 1.2).
+		// Commerce Cloud may join before pairing (docs/API.md, "System types").
 		id, _ := r.register(t, "exclusive race "+strconv.Itoa(round), "sap-commerce-cloud")
 		sys := `{"system":"globalAccounts/race/systems/` + id + `"}`
 		res := race(t, formations, func(i int) httpResult {

@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/telemetry"
 	"github.com/landscape-dev/landscape/services/landscape/stacktest"
 )
 
@@ -23,12 +24,12 @@ import (
 // with the tokens just issued. It prints a table; it asserts nothing about
 // time (the machine is shared).
 //
-//	LANDSCAPE_REGISTRY_LOAD=1 go test -count=1 -run TestRegistryLoad -v ./services/landscape/e2e/
+//	go test -run '^$' -bench BenchmarkRegistryLoad -benchtime 50x ./services/landscape/e2e/
 //
-// LANDSCAPE_REGISTRY_LOAD_N sets the calls per client for register and
-// pair (default 50; health Check runs 8 times as many).
+// -benchtime Nx sets the calls per client for register and pair (health
+// Check runs 8 times as many).
 //
-// Targets (issue 4): RegisterSystem >= 0.3 x the baseline's throughput,
+// Targets: RegisterSystem >= 0.3 x the baseline's throughput,
 // p99 <= 20 ms.
 
 const loadClients = 64
@@ -92,7 +93,7 @@ type loadClient struct {
 
 func loadSetup(t testing.TB) (*stacktest.Stack, []loadClient) {
 	t.Helper()
-	st := stacktest.Start(t, stacktest.Options{})
+	st := stacktest.Start(t, stacktest.Options{Telemetry: benchTelemetry(t)})
 	clients := make([]loadClient, loadClients)
 	for i := range clients {
 		conn := dialGRPC(t, st.GRPCAddr)
@@ -104,6 +105,35 @@ func loadSetup(t testing.TB) (*stacktest.Stack, []loadClient) {
 		}
 	}
 	return st, clients
+}
+
+// benchTelemetry is the telemetry of a load run, by LANDSCAPE_BENCH_TELEMETRY:
+// empty: none (no interceptor; what --metrics-addr "" without
+// --otlp-endpoint runs); "metrics": the Prometheus collectors; "tracing":
+// metrics and every call traced (sample ratio 1, spans to a discarding
+// exporter). The overhead comparison runs them alternately:
+//
+//	for i in 1 2 3; do for m in '' metrics tracing; do
+//	  LANDSCAPE_BENCH_TELEMETRY=$m go test -run '^$' -bench BenchmarkRegistryLoad -benchtime 50x ./services/landscape/e2e/
+//	done; done
+func benchTelemetry(t testing.TB) *telemetry.Telemetry {
+	t.Helper()
+	var cfg telemetry.Config
+	switch mode := os.Getenv("LANDSCAPE_BENCH_TELEMETRY"); mode {
+	case "":
+		return nil
+	case "metrics":
+		cfg = telemetry.Config{Service: "landscape", Metrics: true}
+	case "tracing":
+		cfg = telemetry.Config{Service: "landscape", Metrics: true, SampleRatio: 1, Exporter: tracetest.NewNoopExporter()}
+	default:
+		t.Fatalf("LANDSCAPE_BENCH_TELEMETRY=%q: want empty, metrics or tracing", mode)
+	}
+	tel, err := telemetry.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tel
 }
 
 // registryLoad runs the three phases and returns their results.
@@ -147,22 +177,7 @@ func registryLoad(t testing.TB, perClient int) []loadResult {
 	return []loadResult{health, register, pair}
 }
 
-func TestRegistryLoad(t *testing.T) {
-	if os.Getenv("LANDSCAPE_REGISTRY_LOAD") == "" {
-		t.Skip("load run: set LANDSCAPE_REGISTRY_LOAD=1 (prints throughput and latency; no timed assertion)")
-	}
-	res := registryLoad(t, envInt("LANDSCAPE_REGISTRY_LOAD_N", 50))
-	base := res[0].rate()
-	t.Logf("%d concurrent gRPC clients, GOMAXPROCS=%d", loadClients, runtime.GOMAXPROCS(0))
-	t.Logf("%-26s %8s %10s %9s %9s %9s", "operation", "calls", "calls/s", "p50", "p99", "x base")
-	for _, r := range res {
-		t.Logf("%-26s %8d %10.0f %9s %9s %9.2f", r.name, r.calls, r.rate(),
-			r.pct(0.50).Round(10*time.Microsecond), r.pct(0.99).Round(10*time.Microsecond), r.rate()/base)
-	}
-	t.Logf("targets: RegisterSystem >= 0.30 x base throughput, p99 <= 20ms")
-}
-
-// BenchmarkRegistryLoad is the same run as a benchmark: b.N calls per
+// BenchmarkRegistryLoad is the registry load run as a benchmark: b.N calls per
 // client and phase, with calls/s and p50/p99 (µs) per phase as metrics.
 //
 //	go test -run '^$' -bench BenchmarkRegistryLoad -benchtime 50x ./services/landscape/e2e/

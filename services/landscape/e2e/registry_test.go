@@ -64,7 +64,7 @@ func violationField(err error) string {
 
 const b62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// wellFormedToken builds a token with a valid checksum (DESIGN 1.4) that
+// wellFormedToken builds a token with a valid checksum (docs/API.md, "Integration tokens") that
 // was never issued.
 func wellFormedToken() string {
 	var body [43]byte
@@ -353,28 +353,10 @@ func TestOneTokenManyPresenters(t *testing.T) {
 	const rounds, presenters = 100, 100
 	for round := range rounds {
 		res := f.register(t, "sap-cloud-for-customer")
-		var ok, used atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for range presenters {
-			wg.Go(func() {
-				<-start
-				_, err := f.pair(res.GetIntegrationToken().GetToken(), "sap-cloud-for-customer")
-				switch _, r := reasonOf(err); {
-				case err == nil:
-					ok.Add(1)
-				case r == "TOKEN_ALREADY_USED":
-					used.Add(1)
-				default:
-					t.Errorf("round %d: %v", round, err)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if ok.Load() != 1 || used.Load() != presenters-1 {
-			t.Fatalf("round %d: %d succeeded, %d already used", round, ok.Load(), used.Load())
-		}
+		testkit.OneWins(t, fmt.Sprintf("round %d: one token, %d presenters", round, presenters), presenters, func(int) error {
+			_, err := f.pair(res.GetIntegrationToken().GetToken(), "sap-cloud-for-customer")
+			return err
+		}, hasReason("TOKEN_ALREADY_USED"))
 	}
 }
 
@@ -538,33 +520,45 @@ func TestRegisterRetriesAndRaces(t *testing.T) {
 		t.Fatalf("bad id field %q", violationField(err))
 	}
 	// 50 concurrent registrations of one display name: exactly one wins.
-	var wins, taken atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Go(func() {
-			name := "Contested"
-			if i%2 == 0 {
-				name = "CONTESTED"
-			}
-			res, err := f.st.Registry.RegisterSystem(f.ctx, &registryv1.RegisterSystemRequest{
-				Parent: "globalAccounts/acme", System: &registryv1.System{DisplayName: name, Type: "sap-successfactors"},
-			})
-			switch _, r := reasonOf(err); {
-			case err == nil:
-				f.keep(res.GetIntegrationToken().GetToken())
-				wins.Add(1)
-			case r == "SYSTEM_NAME_TAKEN":
-				taken.Add(1)
-			default:
-				t.Errorf("register: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 || taken.Load() != 49 {
-		t.Fatalf("%d wins, %d taken", wins.Load(), taken.Load())
-	}
+	f.keep(f.registerRace(t, "one display name", 50, "SYSTEM_NAME_TAKEN", func(i int) *registryv1.RegisterSystemRequest {
+		name := "Contested"
+		if i%2 == 0 {
+			name = "CONTESTED"
+		}
+		return &registryv1.RegisterSystemRequest{
+			Parent: "globalAccounts/acme", System: &registryv1.System{DisplayName: name, Type: "sap-successfactors"},
+		}
+	}))
 	f.assertNoSecretsAtRest(t)
+}
+
+// registerRace sends n registrations at once, the i-th req(i): exactly
+// one may win, every other is refused with reason taken. It returns the
+// winner's token.
+func (f *fixture) registerRace(t *testing.T, what string, n int, taken string, req func(i int) *registryv1.RegisterSystemRequest) string {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		winner string
+	)
+	testkit.OneWins(t, what, n, func(i int) error {
+		res, err := f.st.Registry.RegisterSystem(f.ctx, req(i))
+		if err == nil {
+			mu.Lock()
+			winner = res.GetIntegrationToken().GetToken()
+			mu.Unlock()
+		}
+		return err
+	}, hasReason(taken))
+	return winner
+}
+
+// hasReason tells whether an error carries the ErrorInfo reason.
+func hasReason(reason string) func(error) bool {
+	return func(err error) bool {
+		_, r := reasonOf(err)
+		return r == reason
+	}
 }
 
 func TestUpdateThroughGateway(t *testing.T) {
@@ -598,33 +592,12 @@ func TestSameIDRaceKeepsWinnersToken(t *testing.T) {
 	f := start(t, stacktest.Options{})
 	for round := range 5 {
 		id := fmt.Sprintf("contested-%d", round)
-		var mu sync.Mutex
-		var winner string
-		var wins, taken atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 20 {
-			wg.Go(func() {
-				res, err := f.st.Registry.RegisterSystem(f.ctx, &registryv1.RegisterSystemRequest{
-					Parent: "globalAccounts/acme", SystemId: id,
-					System: &registryv1.System{DisplayName: fmt.Sprintf("Contested %d-%d", round, i), Type: "sap-commerce-cloud"},
-				})
-				switch _, r := reasonOf(err); {
-				case err == nil:
-					mu.Lock()
-					winner = res.GetIntegrationToken().GetToken()
-					mu.Unlock()
-					wins.Add(1)
-				case r == "SYSTEM_ID_TAKEN":
-					taken.Add(1)
-				default:
-					t.Errorf("register: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if wins.Load() != 1 || taken.Load() != 19 {
-			t.Fatalf("round %d: %d wins, %d taken", round, wins.Load(), taken.Load())
-		}
+		winner := f.registerRace(t, fmt.Sprintf("round %d", round), 20, "SYSTEM_ID_TAKEN", func(i int) *registryv1.RegisterSystemRequest {
+			return &registryv1.RegisterSystemRequest{
+				Parent: "globalAccounts/acme", SystemId: id,
+				System: &registryv1.System{DisplayName: fmt.Sprintf("Contested %d-%d", round, i), Type: "sap-commerce-cloud"},
+			}
+		})
 		f.keep(winner)
 		if _, err := f.pair(winner, "sap-commerce-cloud"); err != nil {
 			t.Fatalf("round %d: the winner's token: %v", round, err)

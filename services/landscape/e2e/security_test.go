@@ -1,10 +1,11 @@
 package e2e
 
-// Security (issue 8, item 3): every REST route of DESIGN 2.2 against every
-// kind of credential, the service-only TokenService refusing users, and
-// the scans that no integration token or JWT reaches a log line, an event
-// or Redis in plain text. The helpers here (logbook, readStreams, httpCall,
-// keepRegistration, redisValues) are shared with the package's other tests.
+// Security: every REST route of docs/API.md, "Routes" against every
+// kind of credential, GET /v1/me reading the JWT back, the service-only
+// TokenService refusing users, and the scans that no integration token
+// or JWT reaches a log line, an event or Redis in plain text. The helpers
+// here (logbook, readStreams, httpCall, keepRegistration, redisValues)
+// are shared with the package's other tests.
 
 import (
 	"bufio"
@@ -165,7 +166,7 @@ func (e streamEvent) key() string {
 	return e.Subject + "|" + e.Event.Subject + "|" + strconv.FormatInt(e.Revision, 10)
 }
 
-// landscapeStreams are the three streams of DESIGN 3.4.
+// landscapeStreams are the three streams of docs/API.md, "Events".
 var landscapeStreams = []string{"LANDSCAPE_REGISTRY", "LANDSCAPE_TOKEN", "LANDSCAPE_FORMATION"}
 
 // readStreams returns every message of the Landscape streams that exist,
@@ -444,7 +445,7 @@ func tamperClaims(jwt, ga string) string {
 	return parts[0] + "." + b64url(c) + "." + parts[2]
 }
 
-// route is one REST route of DESIGN 2.2 with a request that an admin of
+// route is one REST route of docs/API.md, "Routes" with a request that an admin of
 // the right global account may make.
 type route struct {
 	method, path, body string
@@ -528,7 +529,7 @@ func TestSecurityRouteMatrix(t *testing.T) {
 	for _, c := range creds {
 		lb.keep(c.jwt)
 	}
-	// want is what DESIGN 2.2, 3.1 and 1.1 say a cell answers.
+	// want is what docs/API.md, "Routes" and "Authentication" and "Global accounts, callers and roles" say a cell answers.
 	want := func(r route, c credential) (int, string) {
 		if r.access == "public" {
 			return r.publicStatus, r.publicReason
@@ -609,7 +610,7 @@ func TestSecurityRouteMatrix(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("route matrix: %d routes x %d credentials = %d cells, %d answered otherwise than DESIGN", len(routes), len(creds), cells, wrong)
+	t.Logf("route matrix: %d routes x %d credentials = %d cells, %d answered otherwise than docs/API.md", len(routes), len(creds), cells, wrong)
 
 	// Every event of the run, and Redis, hold no secret.
 	evs := readStreams(t, s.st.JetStream, lb)
@@ -674,7 +675,7 @@ func redisValues(ctx context.Context, rdb redis.Cmdable, key string) (typ string
 
 // TestSecurityTokenServiceIsInternal: the TokenService shares the gRPC
 // port with the public services in dev mode; only the service credential
-// may call it (DESIGN 3.1), never a user JWT, however privileged.
+// may call it (docs/API.md, "Authentication"), never a user JWT, however privileged.
 func TestSecurityTokenServiceIsInternal(t *testing.T) {
 	t.Parallel()
 	lb := newLogbook(t)
@@ -749,5 +750,47 @@ func TestSecurityLogbookFindsSecrets(t *testing.T) {
 	}
 	if what := lb.leak(`{"msg":"pairing refused","reason":"TOKEN_INVALID","token_name":"globalAccounts/a/systems/b/integrationTokens/k3x9"}`); what != "" {
 		t.Errorf("a clean line flagged: %s", what)
+	}
+}
+
+// TestMe: GET /v1/me answers who the JWT says the caller is, for every
+// known role; no JWT is 401 and a JWT without a known role 403.
+func TestMe(t *testing.T) {
+	t.Parallel()
+	st := stacktest.Start(t, stacktest.Options{})
+	for _, role := range []authn.Role{authn.RoleGlobalAccountAdmin, authn.RoleSystemLandscapeAdmin, authn.RoleSystemLandscapeViewer} {
+		exp := time.Now().Add(time.Hour).Truncate(time.Second)
+		jwt, err := authn.MintHS256(stacktest.Secret, "alice", "acme", []string{string(role), "unknown-role"}, time.Until(exp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httpCall(t, st.HTTP, http.MethodGet, st.BaseURL+"/v1/me", jwt, "")
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: GET /v1/me = %d: %s", role, r.Status, r.Body)
+		}
+		var me struct {
+			Subject       string    `json:"subject"`
+			GlobalAccount string    `json:"globalAccount"`
+			Roles         []string  `json:"roles"`
+			ExpireTime    time.Time `json:"expireTime"`
+		}
+		if err := json.Unmarshal(r.Body, &me); err != nil {
+			t.Fatalf("decode %s: %v", r.Body, err)
+		}
+		if me.Subject != "alice" || me.GlobalAccount != "acme" || len(me.Roles) != 1 || me.Roles[0] != string(role) {
+			t.Fatalf("%s: /v1/me = %s", role, r.Body)
+		}
+		if d := me.ExpireTime.Sub(exp); d < -time.Second || d > time.Second {
+			t.Fatalf("%s: expireTime %v, want about %v", role, me.ExpireTime, exp)
+		}
+	}
+	if r := httpCall(t, st.HTTP, http.MethodGet, st.BaseURL+"/v1/me", "", ""); r.Status != http.StatusUnauthorized {
+		t.Fatalf("no JWT: %d %s", r.Status, r.Body)
+	}
+	if r := httpCall(t, st.HTTP, http.MethodGet, st.BaseURL+"/v1/me", st.JWT("acme", "auditor"), ""); r.Status != http.StatusForbidden {
+		t.Fatalf("no known role: %d %s", r.Status, r.Body)
+	}
+	if r := httpCall(t, st.HTTP, http.MethodPost, st.BaseURL+"/v1/me", st.AdminJWT("acme"), "{}"); r.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /v1/me: %d %s", r.Status, r.Body)
 	}
 }

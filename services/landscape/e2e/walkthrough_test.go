@@ -34,8 +34,7 @@ func TestWalkthrough(t *testing.T) {
 	t.Parallel()
 	t.Run("real-redis", func(t *testing.T) {
 		t.Parallel()
-		s := stacktest.Start(t, stacktest.Options{})
-		s.WaitHealthy()
+		s := stacktest.StartHealthy(t, stacktest.Options{})
 		runWalkthrough(t, walkTarget{baseURL: s.BaseURL, jwt: s.AdminJWT("dev"), js: s.JetStream})
 	})
 	t.Run("dev-defaults", func(t *testing.T) {
@@ -175,13 +174,21 @@ func runWalkthrough(t *testing.T, w walkTarget) {
 			t.Errorf("event %s carries a token: %s", ev.Type, ev.Data)
 		}
 	}
+	checkWalkthroughActors(t, events, w.jwt, reg.IntegrationToken.Name, reg.IntegrationToken.Token)
 }
 
 // walkEvents collects the events of every Landscape stream.
 type walkEvents struct {
-	mu   sync.Mutex
-	subj []string
-	evs  []cloudevent.Event
+	mu     sync.Mutex
+	subj   []string
+	evs    []cloudevent.Event
+	bodies [][]byte
+}
+
+func (w *walkEvents) raw() [][]byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.bodies)
 }
 
 func (w *walkEvents) subjects() []string {
@@ -225,6 +232,7 @@ func walkWatch(t *testing.T, js jetstream.JetStream) *walkEvents {
 					w.mu.Lock()
 					defer w.mu.Unlock()
 					w.subj = append(w.subj, m.Subject())
+					w.bodies = append(w.bodies, m.Data())
 					if err == nil {
 						w.evs = append(w.evs, ev)
 					}

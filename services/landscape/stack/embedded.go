@@ -59,8 +59,8 @@ func startEmbeddedNATS(dir string, port int) (*server.Server, error) {
 // connectNATS connects with the service kit's settings: it never fails
 // because NATS is not up yet, and reconnects forever (the outbox relays
 // keep their backlog meanwhile).
-func connectNATS(url string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, js, err := natsconn.Connect(url, "landscape", logger)
+func connectNATS(url string, auth natsconn.Auth, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, js, err := natsconn.ConnectAs(url, "landscape", auth, logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("stack: %w", err)
 	}

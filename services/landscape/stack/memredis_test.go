@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
 	"github.com/landscape-dev/landscape/pkg/testkit"
@@ -142,7 +144,7 @@ func TestMemoryRedisRelaysToJetStream(t *testing.T) {
 	t.Parallel()
 	rdb := memRedis(t)
 	ns := testkit.NATS(t)
-	nc, js, err := connectNATS(ns.URL(), nil)
+	nc, js, err := connectNATS(ns.URL(), natsconn.Auth{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,5 +179,25 @@ func TestMemoryRedisRelaysToJetStream(t *testing.T) {
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMemoryRedisRunsChunkedRecords checks that the embedded store keeps
+// records in chunks (HSET/HDEL in the commit script, HMGET, HGETALL).
+func TestMemoryRedisRunsChunkedRecords(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	rdb := memRedis(t)
+	o := outbox.New(rdb, "ls", "token")
+	long := []byte(strings.Repeat("0123456789", 40))
+	if err := o.Tx().PutRecord("ls:token:hash:a", 1, long).PutRecord("ls:token:hash:b", 2, []byte("short")).Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Tx().PutRecord("ls:token:hash:b", 3, []byte("shorter")).Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	revs, datas, err := outbox.GetRecords(ctx, rdb, []string{"ls:token:hash:a", "ls:token:hash:b"})
+	if err != nil || revs[0] != 1 || string(datas[0]) != string(long) || revs[1] != 3 || string(datas[1]) != "shorter" {
+		t.Fatalf("GetRecords = %v %q %v", revs, datas, err)
 	}
 }

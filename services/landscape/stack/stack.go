@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -26,13 +27,16 @@ import (
 
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
+	"github.com/landscape-dev/landscape/pkg/telemetry"
+	"github.com/landscape-dev/landscape/pkg/workgroup"
 	"github.com/landscape-dev/landscape/services/gateway"
 )
 
 // Defaults of Config.
 const (
-	DefaultKeyPrefix = "ls"
+	DefaultKeyPrefix = redisconn.DefaultKeyPrefix
 	DefaultNATSPort  = 4222
 )
 
@@ -51,8 +55,11 @@ type Config struct {
 	// RedisURL of a real Redis; empty starts an embedded in-memory store
 	// (miniredis) on 127.0.0.1, whose data is lost at Close.
 	RedisURL string
-	// KeyPrefix of every Redis key ("ls" when empty).
+	// KeyPrefix of every Redis key (DefaultKeyPrefix when empty).
 	KeyPrefix string
+	// RedisWait is how many replicas of RedisURL must hold each change
+	// before it is acknowledged and published (zero: none).
+	RedisWait redisconn.Durability
 
 	// NATSURL of a NATS server with JetStream; empty starts an embedded
 	// one on 127.0.0.1 (port NATSPort).
@@ -60,34 +67,66 @@ type Config struct {
 	// NATSPort of the embedded server: 0 tries 4222 and takes a free port
 	// when 4222 is taken; -1 always takes a free port.
 	NATSPort int
+	// NATSAuth, when set, gives each service ("registry", "token",
+	// "formation") a NATS connection of its own with its credentials, as
+	// separate processes have; "gateway" is the stack's own connection
+	// (the event watch). Empty: one connection without credentials.
+	NATSAuth map[string]natsconn.Auth
 	// DataDir holds the embedded NATS server's JetStream store (in
 	// DataDir/nats). Empty: a temporary folder removed at Close.
 	DataDir string
 
-	// JWT verification (DESIGN 3.1): at least the HS256 secret or a keys
+	// JWT verification (docs/API.md, "Authentication"): at least the HS256 secret or a keys
 	// file for user JWTs.
 	JWTHS256Secret string
 	JWTKeysFile    string
 	JWTIssuer      string
 	JWTAudience    string
+	// JWTMaxLifetime is the longest lifetime of a user JWT (0: 24h).
+	JWTMaxLifetime time.Duration
 	// ServiceSecret signs the service credential between the services;
 	// empty: random per process.
 	ServiceSecret string
 
-	// PairRateLimit is the gateway's pairing limit per client address
-	// (requests/s; 0 turns it off) and PairRateBurst its burst.
+	// PairRateLimit is the pairing limit per client address of the
+	// gateway and of the registry (requests/s; 0 turns both off) and
+	// PairRateBurst its burst.
 	PairRateLimit float64
 	PairRateBurst int
+	// TrustedProxies are the gateway's trusted proxies (see
+	// gateway.Config.TrustedProxies).
+	TrustedProxies []netip.Prefix
 	// RequestTimeout is the gateway's per-request deadline (0: 10s).
 	RequestTimeout time.Duration
+
+	// InMemoryPeers connects the services to each other and the gateway
+	// to the services over an in-memory listener served by the same gRPC
+	// server, instead of loopback TCP: no syscalls per frame. `landscape
+	// dev` sets it; the default, TCP, is what separate processes get.
+	InMemoryPeers bool
 
 	// TokenTTL, when positive, overrides the integration token lifetime of
 	// every system type (tests use short TTLs). Passed to the registry
 	// once its Deps has such a field.
 	TokenTTL time.Duration
 
+	// Webhooks configures webhook registration and delivery; an empty
+	// PublicURL is the gateway's own address.
+	Webhooks Webhooks
+	// MaxSystems and MaxFormations are the quotas per global account
+	// (0: 10,000 systems, 1,000 formations).
+	MaxSystems, MaxFormations int64
+	// AuditRetention is how long the audit trail keeps entries; 0: 400 days.
+	AuditRetention time.Duration
+
 	// Logger receives every component's JSON logs; nil discards them.
 	Logger *slog.Logger
+
+	// Telemetry observes every component (metrics, spans); nil: nothing.
+	Telemetry *telemetry.Telemetry
+	// MetricsAddr is where GET /metrics serves Telemetry's metrics for
+	// the whole process; empty: not served.
+	MetricsAddr string
 }
 
 // Stack is a running landscape.
@@ -108,30 +147,24 @@ type Stack struct {
 	EmbeddedRedis bool
 	// KeyPrefix is the Redis key prefix in use.
 	KeyPrefix string
+	// MetricsAddr is where /metrics is served (dialable); empty when not.
+	MetricsAddr string
 
 	// Redis, NATS and JetStream are the stack's own clients, for tests.
 	Redis     *redis.Client
 	NATS      *nats.Conn
 	JetStream jetstream.JetStream
 
-	logger   *slog.Logger
-	closers  []func() error // run in reverse order by Close, after the runners stop
-	runners  []*runner      // stopped in order by Close
-	failed   chan struct{}  // closed when a component fails
-	failOnce sync.Once
-	failErr  error
+	// durableRedis is Redis with its durability: what the services get.
+	durableRedis *redisconn.Client
+
+	logger  *slog.Logger
+	closers []func() error   // run in reverse order by Close, after the workers stop
+	workers *workgroup.Group // the components, stopped in order by Close
 
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
-}
-
-// runner is a component that runs until its context ends.
-type runner struct {
-	name   string
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
 }
 
 // Start builds and starts every component, and returns once every listener
@@ -156,7 +189,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	s := &Stack{
 		KeyPrefix: cfg.KeyPrefix,
 		logger:    cfg.Logger,
-		failed:    make(chan struct{}),
+		workers:   workgroup.New(cfg.Logger),
 		done:      make(chan struct{}),
 	}
 	defer func() {
@@ -171,6 +204,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		Issuer:        cfg.JWTIssuer,
 		Audience:      cfg.JWTAudience,
 		ServiceSecret: cfg.ServiceSecret,
+		MaxLifetime:   cfg.JWTMaxLifetime,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
@@ -199,33 +233,64 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	s.closers = append(s.closers, httpLis.Close)
 	s.HTTPAddr = dialable(httpLis.Addr())
+	var metricsLis net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("stack: metrics listen %s: %w", cfg.MetricsAddr, err)
+		}
+		s.closers = append(s.closers, metricsLis.Close)
+		s.MetricsAddr = dialable(metricsLis.Addr())
+	}
+	tel := cfg.Telemetry
+	redisconn.RegisterPoolMetrics(tel.Registerer(), s.Redis)
 
-	// In-process peers: the services' and the gateway's connections to the
-	// stack's own gRPC server go over an in-memory listener served by the
-	// same grpc.Server (every interceptor: auth, logging, status mapping),
-	// not over loopback TCP: no syscalls per frame. The target stays the
-	// TCP address; only the dialer differs.
-	memLis := bufconn.Listen(memListenerBuffer)
-	s.closers = append(s.closers, memLis.Close)
-	memDial := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-		return memLis.DialContext(ctx)
-	})
+	// With InMemoryPeers, the services' and the gateway's connections to
+	// the stack's own gRPC server go over an in-memory listener served by
+	// the same grpc.Server (every interceptor: auth, logging, status
+	// mapping). The target stays the TCP address; only the dialer differs.
+	var peerDial []grpc.DialOption
+	var memLis *bufconn.Listener
+	if cfg.InMemoryPeers {
+		memLis = bufconn.Listen(memListenerBuffer)
+		s.closers = append(s.closers, memLis.Close)
+		peerDial = append(peerDial, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return memLis.DialContext(ctx)
+		}))
+	}
 
 	// Each service that calls another dials the stack's own gRPC server
-	// with the service credential (DESIGN 3.1).
-	srv := grpcserver.New(cfg.Logger.With("component", "grpc"), auth)
+	// with the service credential (docs/API.md, "Authentication").
+	srv := grpcserver.New(cfg.Logger.With("component", "grpc"), auth, tel.ServerOptions()...)
 	svcs := make([]Service, len(serviceNames))
 	for i, name := range serviceNames {
 		var peer grpc.ClientConnInterface
 		if Peer(name) != "" {
-			c, err := DialPeer(s.GRPCAddr, cfg.ServiceSecret, name, memDial)
+			c, err := DialPeer(s.GRPCAddr, cfg.ServiceSecret, name, append(tel.DialOptions(), peerDial...)...)
 			if err != nil {
 				return nil, fmt.Errorf("stack: dial %s for %s: %w", s.GRPCAddr, name, err)
 			}
 			s.closers = append(s.closers, c.Close)
 			peer = c
 		}
-		base := Base{Logger: cfg.Logger.With("service", name), Redis: s.Redis, KeyPrefix: cfg.KeyPrefix, JetStream: s.JetStream}
+		js := s.JetStream
+		if auth, ok := cfg.NATSAuth[name]; ok {
+			nc, own, err := connectNATS(s.NATSURL, auth, cfg.Logger.With("service", name))
+			if err != nil {
+				return nil, err
+			}
+			s.closers = append(s.closers, func() error { nc.Close(); return nil })
+			js = own
+		}
+		wh := cfg.Webhooks
+		if wh.PublicURL == "" {
+			wh.PublicURL = "http://" + s.HTTPAddr
+		}
+		base := Base{
+			Logger: cfg.Logger.With("service", name), Redis: s.durableRedis, KeyPrefix: cfg.KeyPrefix, JetStream: js,
+			MaxSystems: cfg.MaxSystems, MaxFormations: cfg.MaxFormations, Webhooks: wh, Telemetry: tel,
+			PairRateLimit: cfg.PairRateLimit, PairRateBurst: cfg.PairRateBurst,
+			AuditRetention: cfg.AuditRetention,
+		}
 		svc, err := NewService(name, base, peer, cfg.TokenTTL)
 		if err != nil {
 			return nil, err
@@ -233,31 +298,43 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		svc.Register(srv)
 		svcs[i] = svc
 	}
+	tel.InitServer(srv.Server)
 
 	gw, err := gateway.New(gateway.Config{
 		Logger:         cfg.Logger.With("component", "gateway"),
 		RegistryAddr:   s.GRPCAddr,
 		TokenAddr:      s.GRPCAddr,
 		FormationAddr:  s.GRPCAddr,
-		DialOptions:    []grpc.DialOption{memDial},
+		DialOptions:    append(tel.DialOptions(), peerDial...),
 		RequestTimeout: cfg.RequestTimeout,
 		Redis:          s.Redis,
 		KeyPrefix:      cfg.KeyPrefix,
 		PairRateLimit:  cfg.PairRateLimit,
 		PairRateBurst:  cfg.PairRateBurst,
+		TrustedProxies: cfg.TrustedProxies,
+		ServiceSecret:  cfg.ServiceSecret,
+		JetStream:      s.JetStream,
+		Auth:           auth,
+		Registerer:     tel.Registerer(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
+	handler := tel.WrapHTTP(gw, "gateway")
 	s.closers = append(s.closers, gw.Close)
 
 	// Runners, in shutdown order: gateway, gRPC (drain), services' background work.
 	gwLogger := cfg.Logger.With("component", "gateway")
-	s.run("gateway", func(ctx context.Context) error { return gateway.Serve(ctx, httpLis, gw, gwLogger) })
+	s.run("gateway", func(ctx context.Context) error { return gateway.Serve(ctx, httpLis, handler, gwLogger) })
+	if metricsLis != nil {
+		s.run("metrics", func(ctx context.Context) error { return tel.ServeMetrics(ctx, metricsLis) })
+	}
 	// The in-memory listener is served beside the TCP one; the "grpc"
-	// runner's graceful stop closes both, so this Serve's return is no
+	// worker's graceful stop closes both, so this Serve's return is no
 	// failure of its own.
-	go func() { _ = srv.Server.Serve(memLis) }()
+	if memLis != nil {
+		go func() { _ = srv.Server.Serve(memLis) }()
+	}
 	s.run("grpc", func(ctx context.Context) error { return srv.Serve(ctx, grpcLis) })
 	for i, svc := range svcs {
 		s.run(serviceNames[i], svc.Run)
@@ -266,7 +343,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-		case <-s.failed:
+		case <-s.workers.Failed():
 		case <-s.done:
 			return
 		}
@@ -287,12 +364,16 @@ func (s *Stack) startRedis(cfg Config) error {
 		url = "redis://" + m.Addr()
 		s.EmbeddedRedis = true
 	}
-	rdb, err := redisconn.Open(url)
+	if cfg.RedisWait.Replicas > 0 && s.EmbeddedRedis {
+		return errors.New("stack: the embedded Redis has no replicas to wait for: set RedisURL")
+	}
+	rdb, err := redisconn.OpenDurable(url, cfg.RedisWait)
 	if err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
 	s.closers = append(s.closers, rdb.Close)
-	s.Redis = rdb
+	s.Redis = rdb.Client
+	s.durableRedis = rdb
 	s.RedisURL = url
 	return nil
 }
@@ -318,7 +399,7 @@ func (s *Stack) startNATS(cfg Config) error {
 		url = ns.ClientURL()
 		s.EmbeddedNATS = true
 	}
-	nc, js, err := connectNATS(url, cfg.Logger)
+	nc, js, err := connectNATS(url, cfg.NATSAuth["gateway"], cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -327,29 +408,9 @@ func (s *Stack) startNATS(cfg Config) error {
 	return nil
 }
 
-// run starts a component.
+// run starts a component; one that stops by itself stops the stack.
 func (s *Stack) run(name string, f func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{name: name, cancel: cancel, done: make(chan struct{})}
-	s.runners = append(s.runners, r)
-	go func() {
-		defer close(r.done)
-		r.err = f(ctx)
-		if ctx.Err() == nil { // stopped by itself: the stack cannot go on
-			if r.err == nil {
-				r.err = errors.New("stopped unexpectedly")
-			}
-			s.logger.Error("component failed; stopping the landscape", "component", name, "error", r.err.Error())
-			s.fail(fmt.Errorf("stack: %s: %w", name, r.err))
-		}
-	}()
-}
-
-func (s *Stack) fail(err error) {
-	s.failOnce.Do(func() {
-		s.failErr = err
-		close(s.failed)
-	})
+	s.workers.Go(workgroup.Worker{Name: name, Run: f})
 }
 
 // GatewayURL is the gateway's base URL, e.g. http://127.0.0.1:8080.
@@ -362,19 +423,13 @@ func (s *Stack) GatewayURL() string { return "http://" + s.HTTPAddr }
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		for _, r := range s.runners {
-			r.cancel()
-			<-r.done
+		if err := s.workers.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stack: %w", err))
 		}
 		for i := len(s.closers) - 1; i >= 0; i-- {
 			if err := s.closers[i](); err != nil && !isClosedErr(err) {
 				errs = append(errs, err)
 			}
-		}
-		select {
-		case <-s.failed:
-			errs = append([]error{s.failErr}, errs...)
-		default:
 		}
 		s.closeErr = errors.Join(errs...)
 		close(s.done)

@@ -1,4 +1,4 @@
-// Package catalog ships the system type catalog of DESIGN 1.2 as data
+// Package catalog ships the system type catalog of docs/API.md, "System types" as data
 // (system_types.json, embedded) and loads it into the domain's Catalog.
 package catalog
 

@@ -6,10 +6,13 @@ package grpcapi
 
 import (
 	"context"
+	"fmt"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/ratelimit"
 	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/registry/system"
 	"github.com/landscape-dev/landscape/services/registry/systempb"
@@ -20,21 +23,43 @@ import (
 var Policies = map[string]authn.Policy{
 	"PairSystem":           authn.Public,
 	"ReportPairingFailure": authn.Public,
+	"GetWebhookSecrets":    authn.Internal,
 }
+
+// The tails of the handlers that answer with a system or a token.
+var (
+	systemReply = grpcserver.Reply(systempb.System)
+	tokenReply  = grpcserver.Reply(systempb.IntegrationToken)
+)
 
 // Server implements registryv1.RegistryServiceServer.
 type Server struct {
 	registryv1.UnimplementedRegistryServiceServer
 	svc   *system.Service
 	types *registryv1.ListSystemTypesResponse
+	pairs *ratelimit.Limiter // nil: pairing is not limited here
+}
+
+// LimitPairing limits PairSystem and ReportPairingFailure together per
+// client (authn.ClientFrom) with l; a call over the limit, or one that
+// finds the limiter's Redis down, is RATE_LIMITED before the token is
+// looked at. Set it before serving.
+func (s *Server) LimitPairing(l *ratelimit.Limiter) { s.pairs = l }
+
+// allowPairing applies the pairing limit.
+func (s *Server) allowPairing(ctx context.Context) error {
+	if s.pairs == nil {
+		return nil
+	}
+	if ok, retry := s.pairs.Allow(ctx, authn.ClientFrom(ctx)); !ok {
+		return apperr.New(apperr.RateLimited, fmt.Sprintf("too many pairing attempts from this client: retry in %d s", retry))
+	}
+	return nil
 }
 
 // New returns the gRPC adapter of svc.
 func New(svc *system.Service) *Server {
-	res := &registryv1.ListSystemTypesResponse{}
-	for _, t := range svc.Catalog().Types() {
-		res.SystemTypes = append(res.SystemTypes, systempb.SystemType(t))
-	}
+	res := &registryv1.ListSystemTypesResponse{SystemTypes: grpcserver.Each(svc.Catalog().Types(), systempb.SystemType)}
 	return &Server{svc: svc, types: res}
 }
 
@@ -46,11 +71,8 @@ func (s *Server) ListSystemTypes(context.Context, *registryv1.ListSystemTypesReq
 
 // RegisterSystem registers a system and returns it with its first token.
 func (s *Server) RegisterSystem(ctx context.Context, req *registryv1.RegisterSystemRequest) (*registryv1.RegisterSystemResponse, error) {
-	ga, err := resource.ParseParent("parent", req.GetParent())
+	ga, err := parent(ctx, req.GetParent(), authn.Write)
 	if err != nil {
-		return nil, err
-	}
-	if err := authn.Authorize(ctx, ga, authn.Write); err != nil {
 		return nil, err
 	}
 	in := req.GetSystem() // output-only fields are ignored
@@ -71,6 +93,19 @@ func (s *Server) RegisterSystem(ctx context.Context, req *registryv1.RegisterSys
 	}, nil
 }
 
+// parent parses the parent of a collection and authorizes the call for its
+// global account.
+func parent(ctx context.Context, name string, access authn.Access) (string, error) {
+	ga, err := resource.ParseParent("parent", name)
+	if err != nil {
+		return "", err
+	}
+	if err := authn.Authorize(ctx, ga, access); err != nil {
+		return "", err
+	}
+	return ga, nil
+}
+
 func (s *Server) target(ctx context.Context, field, name string, access authn.Access) (string, string, error) {
 	ga, id, err := resource.ParseSystemName(field, name)
 	if err != nil {
@@ -88,34 +123,20 @@ func (s *Server) GetSystem(ctx context.Context, req *registryv1.GetSystemRequest
 	if err != nil {
 		return nil, err
 	}
-	sys, err := s.svc.Get(ctx, ga, id)
-	if err != nil {
-		return nil, err
-	}
-	return systempb.System(sys), nil
+	return systemReply(s.svc.Get(ctx, ga, id))
 }
 
 // ListSystems returns a page of systems.
 func (s *Server) ListSystems(ctx context.Context, req *registryv1.ListSystemsRequest) (*registryv1.ListSystemsResponse, error) {
-	ga, err := resource.ParseParent("parent", req.GetParent())
+	ga, err := parent(ctx, req.GetParent(), authn.Read)
 	if err != nil {
-		return nil, err
-	}
-	if err := authn.Authorize(ctx, ga, authn.Read); err != nil {
 		return nil, err
 	}
 	page, err := s.svc.List(ctx, ga, int(req.GetPageSize()), req.GetPageToken(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
-	res := &registryv1.ListSystemsResponse{
-		Systems:       make([]*registryv1.System, 0, len(page.Systems)),
-		NextPageToken: page.NextToken,
-	}
-	for _, sys := range page.Systems {
-		res.Systems = append(res.Systems, systempb.System(sys))
-	}
-	return res, nil
+	return &registryv1.ListSystemsResponse{Systems: grpcserver.Each(page.Systems, systempb.System), NextPageToken: page.NextToken}, nil
 }
 
 // UpdateSystem changes a system's display name or description.
@@ -160,32 +181,63 @@ func (s *Server) GenerateIntegrationToken(ctx context.Context, req *registryv1.G
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.svc.GenerateIntegrationToken(ctx, ga, id)
-	if err != nil {
-		return nil, err
-	}
-	return systempb.IntegrationToken(tok), nil
+	return tokenReply(s.svc.GenerateIntegrationToken(ctx, ga, id))
 }
 
 // PairSystem completes a pairing; the integration token is the credential.
 func (s *Server) PairSystem(ctx context.Context, req *registryv1.PairSystemRequest) (*registryv1.System, error) {
+	if err := s.allowPairing(ctx); err != nil {
+		return nil, err
+	}
 	sys, err := s.svc.Pair(ctx, system.PairInput{
 		Token:      req.GetIntegrationToken(),
 		SystemType: req.GetSystemType(),
 		BaseURL:    req.GetBaseUrl(),
 		ExternalID: req.GetExternalId(),
+		Webhook:    systempb.FromWebhook(req.GetWebhook()),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return systempb.System(sys), nil
+	out := systempb.System(sys)
+	out.WebhookSecret = sys.WebhookSecret
+	return out, nil
 }
 
 // ReportPairingFailure uses the token up and moves the system to ERROR.
 func (s *Server) ReportPairingFailure(ctx context.Context, req *registryv1.ReportPairingFailureRequest) (*registryv1.System, error) {
-	sys, err := s.svc.ReportPairingFailure(ctx, req.GetIntegrationToken(), req.GetMessage())
+	if err := s.allowPairing(ctx); err != nil {
+		return nil, err
+	}
+	return systemReply(s.svc.ReportPairingFailure(ctx, req.GetIntegrationToken(), req.GetMessage()))
+}
+
+// RotateWebhookSecret replaces a system's webhook secret; the response
+// carries the new one, this once.
+func (s *Server) RotateWebhookSecret(ctx context.Context, req *registryv1.RotateWebhookSecretRequest) (*registryv1.System, error) {
+	ga, id, err := s.target(ctx, "name", req.GetName(), authn.Write)
 	if err != nil {
 		return nil, err
 	}
-	return systempb.System(sys), nil
+	sys, secret, err := s.svc.RotateWebhookSecret(ctx, ga, id)
+	if err != nil {
+		return nil, err
+	}
+	out := systempb.System(sys)
+	out.WebhookSecret = secret
+	return out, nil
+}
+
+// GetWebhookSecrets returns a system's signing secrets to the formation
+// service (service credential only).
+func (s *Server) GetWebhookSecrets(ctx context.Context, req *registryv1.GetWebhookSecretsRequest) (*registryv1.GetWebhookSecretsResponse, error) {
+	ga, id, err := resource.ParseSystemName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := s.svc.WebhookSecrets(ctx, ga, id)
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.GetWebhookSecretsResponse{Secrets: secrets}, nil
 }

@@ -1,20 +1,20 @@
 // Package redisstore is the registry's Redis adapter: it implements
 // system.Repository with records, indexes and outbox events written in one
-// atomic step (pkg/outbox), in the key scheme of docs/ARCHITECTURE.md:
+// atomic step (pkg/outbox), in the key scheme of pkg/keyspace
+// (docs/ARCHITECTURE.md, "Redis keys"):
 //
-//	<prefix>:registry:{<ga>}:system:<id>             record {rev, data}
+//	<prefix>:registry:{<ga>}:system:<id>             record {rev, data, d0, d1, ...} (outbox.PutRecord)
 //	<prefix>:registry:{<ga>}:name:<folded name>      -> id (unique display names)
 //	<prefix>:registry:{<ga>}:request:<requestId>     -> id, 24 hours
-//	<prefix>:registry:{<ga>}:idx:all                 sorted sets, score 0,
-//	<prefix>:registry:{<ga>}:idx:state:<S>           members <createTime ns, 20 digits>/<id>
-//	<prefix>:registry:{<ga>}:idx:type:<t>
-//	<prefix>:registry:{<ga>}:idx:state:<S>:type:<t>
+//	<prefix>:registry:{<ga>}:idx:…                   the list indexes of keyspace, by state and type
 //	<prefix>:registry:{<ga>}:applied:<id>:<formation> last formation revision applied
 package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +23,7 @@ import (
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/keyspace"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/redisconn"
 	"github.com/landscape-dev/landscape/pkg/resource"
@@ -41,81 +42,76 @@ const AppliedRetention = 8 * 24 * time.Hour
 
 // Store implements system.Repository on Redis.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	ob     *outbox.Outbox
+	keyspace.Store
 }
 
 var _ system.Repository = (*Store)(nil)
 
 // New returns a store under the key prefix ("ls" in production).
 func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix, ob: outbox.New(rdb, prefix, Context)}
+	return &Store{keyspace.NewStore(rdb, prefix, Context)}
 }
-
-// Outbox is the registry's outbox (for the relay).
-func (s *Store) Outbox() *outbox.Outbox { return s.ob }
-
-func (s *Store) base(ga string) string { return s.prefix + ":" + Context + ":{" + ga + "}:" }
 
 // SystemKey is the key of a system record.
-func (s *Store) SystemKey(ga, id string) string { return s.base(ga) + "system:" + id }
+func (s *Store) SystemKey(ga, id string) string { return s.Keys.Account(ga).Key("system", id) }
 
-func (s *Store) nameKey(ga, displayName string) string {
-	return s.base(ga) + "name:" + resource.NameKey(displayName)
-}
-
-func (s *Store) requestKey(ga, rid string) string { return s.base(ga) + "request:" + rid }
+func (s *Store) requestKey(ga, rid string) string { return s.Keys.Account(ga).Key("request", rid) }
 
 func (s *Store) appliedKey(ga, id, formation string) string {
-	return s.base(ga) + "applied:" + id + ":" + formation
+	return s.Keys.Account(ga).Key("applied", id, formation)
+}
+
+// stateName is a state in index keys; "" for any.
+func stateName(st system.State) string {
+	if st == system.StateUnspecified {
+		return ""
+	}
+	return st.String()
 }
 
 // indexKey is the sorted set of a filter.
 func (s *Store) indexKey(ga string, f system.Filter) string {
-	k := s.base(ga) + "idx:"
-	switch {
-	case f.State != system.StateUnspecified && f.Type != "":
-		return k + "state:" + f.State.String() + ":type:" + f.Type
-	case f.State != system.StateUnspecified:
-		return k + "state:" + f.State.String()
-	case f.Type != "":
-		return k + "type:" + f.Type
-	}
-	return k + "all"
+	return s.Keys.Account(ga).Index(stateName(f.State), f.Type)
 }
 
-// indexKeys are the four sorted sets a system is in.
-func (s *Store) indexKeys(sys *system.System) []string {
-	return []string{
-		s.indexKey(sys.GlobalAccount, system.Filter{}),
-		s.indexKey(sys.GlobalAccount, system.Filter{State: sys.State}),
-		s.indexKey(sys.GlobalAccount, system.Filter{Type: sys.Type}),
-		s.indexKey(sys.GlobalAccount, system.Filter{State: sys.State, Type: sys.Type}),
-	}
+// entry is where a system stands in the list indexes.
+func (s *Store) entry(sys *system.System) keyspace.Entry {
+	return s.Keys.Account(sys.GlobalAccount).Entry(stateName(sys.State), sys.Type, sys.CreateTime, sys.ID)
 }
-
-// member orders by create time, then id (which orders names in a global account).
-func member(sys *system.System) string { return resource.IndexMember(sys.CreateTime, sys.ID) }
 
 // encode returns the record data of sys and its message for the event
 // (converted once): the data holds no etag, as the revision is the
 // record's rev field; the message has it.
+//
+// The stored name is the id alone: the key carries the global account
+// (decode puts the full name back), some 30 bytes less per system.
 func encode(sys *system.System) ([]byte, *registryv1.System, error) {
 	m := systempb.System(sys)
-	m.Etag = ""
+	name := m.Name
+	m.Etag, m.Name = "", sys.ID
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return nil, nil, apperr.Internalf("encode system: %w", err)
 	}
-	m.Etag = sys.Etag()
+	m.Etag, m.Name = sys.Etag(), name
 	return b, m, nil
 }
 
-func decode(rev int64, data []byte) (*system.System, error) {
+// decoder decodes the records of ga's systems: a stored name without "/"
+// is the id (encode); records of earlier versions hold the full name.
+func decoder(ga string) func(rev int64, data []byte) (*system.System, error) {
+	return func(rev int64, data []byte) (*system.System, error) {
+		return decode(ga, rev, data)
+	}
+}
+
+func decode(ga string, rev int64, data []byte) (*system.System, error) {
 	var m registryv1.System
 	if err := proto.Unmarshal(data, &m); err != nil {
 		return nil, apperr.Internalf("decode system: %w", err)
+	}
+	if !strings.Contains(m.Name, "/") {
+		m.Name = system.SystemName(ga, m.Name)
 	}
 	sys, err := systempb.FromSystem(&m, rev)
 	if err != nil {
@@ -139,25 +135,31 @@ func (s *Store) emit(tx *outbox.Tx, kind system.EventKind, sys *system.System, p
 }
 
 // Create stores a new system with its indexes, name and request id.
-func (s *Store) Create(ctx context.Context, sys *system.System, requestID string, ev system.EventKind) error {
+func (s *Store) Create(ctx context.Context, sys *system.System, requestID string, quota int64, ev system.EventKind) error {
 	data, pm, err := encode(sys)
 	if err != nil {
 		return err
 	}
 	ga := sys.GlobalAccount
-	tx := s.ob.Tx().
+	tx := s.Box.Tx().
 		ExpectRevision(s.SystemKey(ga, sys.ID), 0).
-		ExpectAbsentOr(s.nameKey(ga, sys.DisplayName), sys.ID)
+		ExpectAbsentOr(s.NameKey(ga, sys.DisplayName), sys.ID)
 	if requestID != "" {
 		tx.ExpectAbsentOr(s.requestKey(ga, requestID), sys.ID)
 		tx.Set(s.requestKey(ga, requestID), sys.ID, system.RequestIDLifetime)
 	}
-	tx.PutRecord(s.SystemKey(ga, sys.ID), sys.Revision, data).
-		Set(s.nameKey(ga, sys.DisplayName), sys.ID, 0)
-	m := member(sys)
-	for _, k := range s.indexKeys(sys) {
-		tx.ZAdd(k, 0, m)
+	quotaIndex := -1
+	if quota > 0 {
+		// Every system of the global account is in idx:all (score 0).
+		quotaIndex = 2
+		if requestID != "" {
+			quotaIndex = 3
+		}
+		tx.ExpectCountBelow(s.indexKey(ga, system.Filter{}), 0, quota)
 	}
+	tx.PutRecord(s.SystemKey(ga, sys.ID), sys.Revision, data).
+		Set(s.NameKey(ga, sys.DisplayName), sys.ID, 0)
+	s.entry(sys).Add(tx)
 	if err := s.emit(tx, ev, sys, pm); err != nil {
 		return err
 	}
@@ -168,6 +170,8 @@ func (s *Store) Create(ctx context.Context, sys *system.System, requestID string
 			return system.ErrIDTaken
 		case 1:
 			return system.ErrNameTaken
+		case quotaIndex:
+			return system.ErrQuotaExceeded
 		default:
 			return system.ErrRequestTaken
 		}
@@ -177,23 +181,23 @@ func (s *Store) Create(ctx context.Context, sys *system.System, requestID string
 
 // Get reads a system.
 func (s *Store) Get(ctx context.Context, ga, id string) (*system.System, error) {
-	rev, data, err := outbox.GetRecord(ctx, s.rdb, s.SystemKey(ga, id))
+	rev, data, err := outbox.GetRecord(ctx, s.Redis, s.SystemKey(ga, id))
 	if err != nil {
 		return nil, err
 	}
 	if rev == 0 {
 		return nil, system.ErrNotFound
 	}
-	return decode(rev, data)
+	return decode(ga, rev, data)
 }
 
 // Taken looks up an id and a display name in one round trip.
 func (s *Store) Taken(ctx context.Context, ga, id, displayName string) (bool, bool, error) {
 	var ex *redis.IntCmd
 	var nm *redis.StringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		ex = p.Exists(ctx, s.SystemKey(ga, id))
-		nm = p.Get(ctx, s.nameKey(ga, displayName))
+		nm = p.Get(ctx, s.NameKey(ga, displayName))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -211,25 +215,47 @@ func (s *Store) Save(ctx context.Context, prev, sys *system.System, ev system.Ev
 	}
 	ga := sys.GlobalAccount
 	key := s.SystemKey(ga, sys.ID)
-	tx := s.ob.Tx().ExpectRevision(key, prev.Revision)
-	oldName, newName := s.nameKey(ga, prev.DisplayName), s.nameKey(ga, sys.DisplayName)
+	tx := s.Box.Tx().ExpectRevision(key, prev.Revision)
+	oldName, newName := s.NameKey(ga, prev.DisplayName), s.NameKey(ga, sys.DisplayName)
 	if oldName != newName {
 		tx.ExpectAbsentOr(newName, sys.ID).Del(oldName).Set(newName, sys.ID, 0)
 	}
 	tx.PutRecord(key, sys.Revision, data)
-	if prev.State != sys.State {
-		m := member(prev)
-		old, cur := s.indexKeys(prev), s.indexKeys(sys)
-		for i := range old {
-			if old[i] != cur[i] {
-				tx.ZRem(old[i], m).ZAdd(cur[i], 0, m)
-			}
+	if sys.WebhookSecrets != nil {
+		b, err := json.Marshal(sys.WebhookSecrets)
+		if err != nil {
+			return apperr.Internalf("encode webhook secrets: %w", err)
 		}
+		tx.HSet(key, webhookSecretsField, b)
+	}
+	if prev.State != sys.State {
+		s.entry(sys).Move(tx, s.entry(prev))
 	}
 	if err := s.emit(tx, ev, sys, pm); err != nil {
 		return err
 	}
 	return conflictErr(tx.Commit(ctx))
+}
+
+// webhookSecretsField holds a system's sealed webhook secrets (JSON) in
+// its record hash, beside rev and data, so that they go with the record
+// and never into the data that events and reads convert.
+const webhookSecretsField = "whsec"
+
+// WebhookSecrets reads a system's sealed webhook secrets.
+func (s *Store) WebhookSecrets(ctx context.Context, ga, id string) ([]system.SealedSecret, error) {
+	v, err := s.Redis.HGet(ctx, s.SystemKey(ga, id), webhookSecretsField).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, redisconn.Classify(err)
+	}
+	var out []system.SealedSecret
+	if err := json.Unmarshal(v, &out); err != nil {
+		return nil, apperr.Internalf("decode webhook secrets: %w", err)
+	}
+	return out, nil
 }
 
 // conflictErr maps a failed expectation: index 0 is always the revision,
@@ -248,12 +274,9 @@ func conflictErr(err error) error {
 func (s *Store) Delete(ctx context.Context, prev, sys *system.System, ev system.EventKind) error {
 	ga := prev.GlobalAccount
 	key := s.SystemKey(ga, prev.ID)
-	tx := s.ob.Tx().ExpectRevision(key, prev.Revision).
-		Del(key, s.nameKey(ga, prev.DisplayName))
-	m := member(prev)
-	for _, k := range s.indexKeys(prev) {
-		tx.ZRem(k, m)
-	}
+	tx := s.Box.Tx().ExpectRevision(key, prev.Revision).
+		Del(key, s.NameKey(ga, prev.DisplayName))
+	s.entry(prev).Remove(tx)
 	if err := s.emit(tx, ev, sys, systempb.System(sys)); err != nil {
 		return err
 	}
@@ -262,7 +285,7 @@ func (s *Store) Delete(ctx context.Context, prev, sys *system.System, ev system.
 
 // LookupRequest returns the system id a request id created, or "".
 func (s *Store) LookupRequest(ctx context.Context, ga, requestID string) (string, error) {
-	id, err := s.rdb.Get(ctx, s.requestKey(ga, requestID)).Result()
+	id, err := s.Redis.Get(ctx, s.requestKey(ga, requestID)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -276,7 +299,14 @@ func (s *Store) LookupRequest(ctx context.Context, ga, requestID string) (string
 // the system's new formations when they change.
 func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, formationRev int64, prev, sys *system.System) error {
 	applied := s.appliedKey(ga, id, formation)
-	tx := s.ob.Tx().ApplyOnce(applied, formationRev).ExpireAt(applied, time.Now().Add(AppliedRetention))
+	last, err := s.Redis.Get(ctx, applied).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return redisconn.Classify(err)
+	}
+	if err := resource.CheckRevision(formationRev, last); err != nil {
+		return err // not applied: the subscriber dead-letters it
+	}
+	tx := s.Box.Tx().ApplyOnce(applied, formationRev).ExpireAt(applied, time.Now().Add(AppliedRetention))
 	if sys != nil {
 		data, pm, err := encode(sys)
 		if err != nil {
@@ -288,7 +318,7 @@ func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, f
 			return err
 		}
 	}
-	err := tx.Commit(ctx)
+	err = tx.Commit(ctx)
 	if outbox.AlreadyApplied(err, applied) {
 		return nil // stale or repeated
 	}
@@ -299,50 +329,13 @@ func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, f
 }
 
 // List returns one page: one ZRANGE BYLEX from the cursor, then the
-// records in one pipeline, so a page costs O(log n + page size).
+// records in one pipeline, so a page costs O(log n + page size); a system
+// deregistered between the two reads is left out.
 func (s *Store) List(ctx context.Context, ga string, f system.Filter, pageSize int, pageToken string) (system.Page, error) {
-	start := "-"
-	if pageToken != "" {
-		after, err := resource.ParsePageToken(pageToken)
-		if err != nil {
-			return system.Page{}, err
-		}
-		start = "(" + after
-	}
-	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.indexKey(ga, f), Start: start, Stop: "+", ByLex: true, Count: int64(pageSize) + 1,
-	}).Result()
-	if err != nil {
-		return system.Page{}, redisconn.Classify(err)
-	}
-	var page system.Page
-	if len(members) > pageSize {
-		members = members[:pageSize]
-		page.NextToken = resource.PageToken(members[len(members)-1])
-	}
-	keys := make([]string, len(members))
-	for i, m := range members {
-		keys[i] = s.SystemKey(ga, resource.MemberID(m))
-	}
-	revs, datas, err := outbox.GetRecords(ctx, s.rdb, keys)
+	key := func(id string) string { return s.SystemKey(ga, id) }
+	systems, next, err := keyspace.List(ctx, s.Redis, s.indexKey(ga, f), pageSize, pageToken, key, decoder(ga))
 	if err != nil {
 		return system.Page{}, err
 	}
-	page.Systems = make([]*system.System, 0, len(keys))
-	for i := range keys {
-		if revs[i] == 0 { // deregistered since the range was read
-			continue
-		}
-		sys, err := decode(revs[i], datas[i])
-		if err != nil {
-			return system.Page{}, err
-		}
-		page.Systems = append(page.Systems, sys)
-	}
-	return page, nil
-}
-
-// Ping checks that Redis answers (health).
-func (s *Store) Ping(ctx context.Context) error {
-	return s.rdb.Ping(ctx).Err()
+	return system.Page{Systems: systems, NextToken: next}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
@@ -20,6 +22,7 @@ import (
 	"github.com/landscape-dev/landscape/services/registry/catalog"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 	"github.com/landscape-dev/landscape/services/registry/system"
+	"github.com/landscape-dev/landscape/services/registry/systempb"
 )
 
 // fakeTokens stands in for the token service (tested in its own module);
@@ -374,29 +377,14 @@ func TestUpdateAndDeregister(t *testing.T) {
 func TestNameRace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var wins, taken atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Go(func() {
-			name := "Race Name"
-			if i%2 == 1 {
-				name = "RACE name"
-			}
-			_, err := e.svc.Register(t.Context(), system.RegisterInput{GlobalAccount: "acme", DisplayName: name, Type: "sap-successfactors"})
-			switch reasonOf(err) {
-			case "":
-				wins.Add(1)
-			case apperr.SystemNameTaken:
-				taken.Add(1)
-			default:
-				t.Errorf("register: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 || taken.Load() != 49 {
-		t.Fatalf("%d wins, %d taken", wins.Load(), taken.Load())
-	}
+	testkit.OneWins(t, "register", 50, func(i int) error {
+		name := "Race Name"
+		if i%2 == 1 {
+			name = "RACE name"
+		}
+		_, err := e.svc.Register(t.Context(), system.RegisterInput{GlobalAccount: "acme", DisplayName: name, Type: "sap-successfactors"})
+		return err
+	}, func(err error) bool { return reasonOf(err) == apperr.SystemNameTaken })
 	// Every losing call that had issued a token revoked exactly that one.
 	e.tokens.mu.Lock()
 	defer e.tokens.mu.Unlock()
@@ -415,25 +403,10 @@ func TestEtagRace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	a := e.register(t, "acme", "Etag", "sap-successfactors")
-	var wins, stale atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 30 {
-		wg.Go(func() {
-			_, err := e.svc.Update(t.Context(), system.UpdateInput{GlobalAccount: "acme", ID: a.ID, Description: fmt.Sprint("d", i), Etag: "1"})
-			switch reasonOf(err) {
-			case "":
-				wins.Add(1)
-			case apperr.EtagMismatch:
-				stale.Add(1)
-			default:
-				t.Errorf("update: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 || stale.Load() != 29 {
-		t.Fatalf("%d wins, %d stale", wins.Load(), stale.Load())
-	}
+	testkit.OneWins(t, "update", 30, func(i int) error {
+		_, err := e.svc.Update(t.Context(), system.UpdateInput{GlobalAccount: "acme", ID: a.ID, Description: fmt.Sprint("d", i), Etag: "1"})
+		return err
+	}, func(err error) bool { return reasonOf(err) == apperr.EtagMismatch })
 }
 
 func TestPagination(t *testing.T) {
@@ -501,6 +474,22 @@ func TestPagination(t *testing.T) {
 		if s.State != system.Pending || s.Type != "sap-commerce-cloud" {
 			t.Fatalf("filter returned %+v", s)
 		}
+	}
+	// A type alone: the type's systems in every state, in order, in pages
+	// that cross the states' sets.
+	byType := listAll(t, e, 29, `type = "sap-successfactors"`)
+	var wantIDs []string
+	for _, s := range all {
+		if s.Type == "sap-successfactors" {
+			wantIDs = append(wantIDs, s.ID)
+		}
+	}
+	var gotIDs []string
+	for _, s := range byType {
+		gotIDs = append(gotIDs, s.ID)
+	}
+	if !slices.Equal(gotIDs, wantIDs) {
+		t.Fatalf("type filter: %d systems, want the %d of the full list in its order", len(gotIDs), len(wantIDs))
 	}
 	// Defaults and bounds.
 	p, err := e.svc.List(ctx, "big", 0, "", "")
@@ -575,5 +564,35 @@ func TestQuotaRefusalCreatesNothing(t *testing.T) {
 	keys, err := e.rdb.Keys(t.Context(), e.prefix+":*").Result()
 	if err != nil || len(keys) != 0 {
 		t.Fatalf("a refused registration wrote %v (%v)", keys, err)
+	}
+}
+
+// A record of an earlier version, which stored the system's name in its
+// data and all of the data in one field, still reads and lists; the
+// records written now leave the name out.
+func TestEarlierRecordForm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	sys := e.register(t, "ga1", "Earlier", "sap-s4hana-cloud")
+	key := e.store.SystemKey("ga1", sys.ID)
+	if data := e.rdb.HGet(ctx, key, "data").Val(); strings.Contains(data, sys.Name()) {
+		t.Fatalf("the record holds the name %s", sys.Name())
+	}
+	m := systempb.System(sys)
+	m.Etag = ""
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rdb.Del(ctx, key)
+	e.rdb.HSet(ctx, key, "rev", sys.Revision, "data", data)
+	got, err := e.store.Get(ctx, "ga1", sys.ID)
+	if err != nil || got.Name() != sys.Name() || got.DisplayName != "Earlier" || got.Revision != sys.Revision {
+		t.Fatalf("earlier record: %+v, %v", got, err)
+	}
+	page, err := e.store.List(ctx, "ga1", system.Filter{}, 10, "")
+	if err != nil || len(page.Systems) != 1 || page.Systems[0].Name() != sys.Name() {
+		t.Fatalf("list of an earlier record: %+v, %v", page, err)
 	}
 }

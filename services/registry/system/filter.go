@@ -11,7 +11,7 @@ type Filter struct {
 	Type  string
 }
 
-// ParseFilter reads a list filter (DESIGN 2.3, pkg/filter) with the fields
+// ParseFilter reads a list filter (docs/API.md, "Filters and paging", pkg/filter) with the fields
 // state (a bare enum value) and type (a double-quoted system type id).
 // knownType reports whether a type id is in the catalog. Any other field,
 // value or syntax, or a field given twice, is INVALID_ARGUMENT on filter.

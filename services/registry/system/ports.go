@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Type is one entry of the system type catalog (DESIGN 1.2).
+// Type is one entry of the system type catalog (docs/API.md, "System types").
 type Type struct {
 	ID                      string
 	DisplayName             string
@@ -60,6 +60,8 @@ var (
 	ErrNameTaken = errors.New("system display name taken")
 	// ErrRequestTaken: the request id already names another system.
 	ErrRequestTaken = errors.New("request id already used")
+	// ErrQuotaExceeded: the global account holds its quota of systems.
+	ErrQuotaExceeded = errors.New("system quota of the global account reached")
 	// ErrRevision: the stored revision is not the expected one.
 	ErrRevision = errors.New("system revision changed")
 )
@@ -75,8 +77,11 @@ type Page struct {
 // stored revision to be s.Revision-1.
 type Repository interface {
 	// Create stores a new system (Revision 1) with its name index and, when
-	// requestID is set, the request id for 24 hours.
-	Create(ctx context.Context, s *System, requestID string, ev EventKind) error
+	// requestID is set, the request id for 24 hours. When quota is
+	// positive and the global account already holds quota systems, it
+	// stores nothing and returns ErrQuotaExceeded (checked in the same
+	// atomic step, so concurrent registrations cannot overshoot).
+	Create(ctx context.Context, s *System, requestID string, quota int64, ev EventKind) error
 	// Get reads a system; ErrNotFound when absent.
 	Get(ctx context.Context, ga, id string) (*System, error)
 	// Save stores a changed system at s.Revision, moving its name and state
@@ -97,6 +102,8 @@ type Repository interface {
 	// changes nothing and returns nil. s is the new state of the system, or
 	// nil when its formations do not change.
 	ApplyAssignment(ctx context.Context, ga, systemID, formation string, formationRev int64, prev, s *System) error
+	// WebhookSecrets reads the sealed webhook secrets of a system (nil when none).
+	WebhookSecrets(ctx context.Context, ga, id string) ([]SealedSecret, error)
 }
 
 // IssuedToken is a freshly issued integration token; Secret is shown once.

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/eventctx"
 	"github.com/landscape-dev/landscape/pkg/resource"
+	"github.com/landscape-dev/landscape/pkg/retry"
 )
-
-// maxAttempts bounds the re-reads after a concurrent change of a system.
-const maxAttempts = 8
 
 // compensateTimeout bounds a compensating token revocation, which runs even
 // when the caller's context has ended.
@@ -25,16 +25,27 @@ type Service struct {
 	tokens   Tokens
 	catalog  *Catalog
 	tokenTTL time.Duration
+	quota    int64
 	now      func() time.Time
 	logger   *slog.Logger
+	webhooks WebhookOptions
 }
+
+// DefaultMaxSystems is the default quota of systems per global account: a
+// stolen admin JWT cannot grow the shared Redis without bound.
+const DefaultMaxSystems = 10000
 
 // Options tune a Service.
 type Options struct {
 	// TokenTTL overrides the catalog's token TTL when positive (tests).
 	TokenTTL time.Duration
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// MaxSystems is the quota of systems per global account; 0 is
+	// DefaultMaxSystems.
+	MaxSystems int64
+	Now        func() time.Time
+	Logger     *slog.Logger
+	// Webhooks enables webhook registration at pairing.
+	Webhooks WebhookOptions
 }
 
 // NewService builds the application service.
@@ -45,7 +56,10 @@ func NewService(repo Repository, tokens Tokens, catalog *Catalog, o Options) *Se
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{repo: repo, tokens: tokens, catalog: catalog, tokenTTL: o.TokenTTL, now: o.Now, logger: o.Logger}
+	if o.MaxSystems <= 0 {
+		o.MaxSystems = DefaultMaxSystems
+	}
+	return &Service{repo: repo, tokens: tokens, catalog: catalog, tokenTTL: o.TokenTTL, quota: o.MaxSystems, now: o.Now, logger: o.Logger, webhooks: o.Webhooks}
 }
 
 // Catalog returns the system type catalog.
@@ -174,12 +188,16 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Registration,
 		GlobalAccount: ga, ID: id, DisplayName: in.DisplayName, Description: in.Description,
 		Type: typ.ID, State: Pending, CreateTime: now, UpdateTime: now, Revision: 1,
 	}
-	err = s.repo.Create(ctx, sys, in.RequestID, EventCreated)
+	err = s.repo.Create(ctx, sys, in.RequestID, s.quota, EventCreated)
 	if err == nil {
 		return Registration{System: sys, Token: tok}, nil
 	}
 	s.revokeIssued(ctx, name, tok.Name)
 	switch {
+	case errors.Is(err, ErrQuotaExceeded):
+		return Registration{}, apperr.New(apperr.QuotaExceeded,
+			fmt.Sprintf("the global account holds its quota of %d systems; deregister one first", s.quota),
+			"globalAccount", ga, "quota", strconv.FormatInt(s.quota, 10))
 	case errors.Is(err, ErrIDTaken), errors.Is(err, ErrNameTaken):
 		return Registration{}, takenError(ga, name, in.DisplayName, errors.Is(err, ErrIDTaken), errors.Is(err, ErrNameTaken))
 	case errors.Is(err, ErrRequestTaken):
@@ -254,57 +272,64 @@ func (s *Service) GenerateIntegrationToken(ctx context.Context, ga, id string) (
 // issued for a system that changed meanwhile is revoked. pendingOnly refuses
 // a system in ERROR instead of restarting its registration.
 func (s *Service) issueFor(ctx context.Context, sys *System, pendingOnly bool) (*System, IssuedToken, error) {
-	for attempt := 0; ; attempt++ {
-		if attempt == maxAttempts {
-			return nil, IssuedToken{}, apperr.New(apperr.Unavailable, "the system changed too often; retry")
+	type issued struct {
+		sys *System
+		tok IssuedToken
+	}
+	ga, id := sys.GlobalAccount, sys.ID
+	// decide is the system the next attempt decides on; nil: read it again.
+	decide := sys
+	r, err := retry.OnConflict(ctx, ErrRevision, func() (issued, error) {
+		sys := decide
+		if sys == nil {
+			cur, err := s.get(ctx, ga, id)
+			if err != nil {
+				return issued{}, err
+			}
+			sys = cur
 		}
+		decide = nil
 		switch sys.State {
 		case Registered:
-			return nil, IssuedToken{}, apperr.New(apperr.SystemAlreadyRegistered, "the system is already paired", "system", sys.Name())
+			return issued{}, apperr.New(apperr.SystemAlreadyRegistered, "the system is already paired", "system", sys.Name())
 		case Error:
 			if pendingOnly {
-				return nil, IssuedToken{}, apperr.New(apperr.SystemInError, "the system is in ERROR; use generateIntegrationToken", "system", sys.Name())
+				return issued{}, apperr.New(apperr.SystemInError, "the system is in ERROR; use generateIntegrationToken", "system", sys.Name())
 			}
 		}
 		typ, ok := s.catalog.Lookup(sys.Type)
 		if !ok {
-			return nil, IssuedToken{}, apperr.Internalf("system %s has type %q missing from the catalog", sys.Name(), sys.Type)
+			return issued{}, apperr.Internalf("system %s has type %q missing from the catalog", sys.Name(), sys.Type)
 		}
 		tok, err := s.tokens.Issue(ctx, sys.Name(), sys.Type, s.ttl(typ), true)
 		if err != nil {
-			return nil, IssuedToken{}, err
+			return issued{}, err
 		}
 		if sys.State == Error {
 			next := sys.next(s.now())
 			next.State, next.StateMessage = Pending, ""
 			err = s.repo.Save(ctx, sys, next, EventRegistrationRestarted)
 			if err == nil {
-				return next, tok, nil
+				return issued{next, tok}, nil
 			}
 			s.revokeIssued(ctx, sys.Name(), tok.Name)
-			if !errors.Is(err, ErrRevision) {
-				return nil, IssuedToken{}, err
-			}
-		} else {
-			cur, err := s.repo.Get(ctx, sys.GlobalAccount, sys.ID)
-			if err == nil && cur.State == Pending {
-				return cur, tok, nil
-			}
-			s.revokeIssued(ctx, sys.Name(), tok.Name)
-			if err == nil {
-				sys = cur // no longer PENDING: decide again on what was read
-				continue
-			}
-			if !errors.Is(err, ErrNotFound) {
-				return nil, IssuedToken{}, err
-			}
+			return issued{}, err // ErrRevision: read again and retry
 		}
-		next, err := s.get(ctx, sys.GlobalAccount, sys.ID)
-		if err != nil {
-			return nil, IssuedToken{}, err
+		cur, err := s.repo.Get(ctx, sys.GlobalAccount, sys.ID)
+		if err == nil && cur.State == Pending {
+			return issued{cur, tok}, nil
 		}
-		sys = next
-	}
+		s.revokeIssued(ctx, sys.Name(), tok.Name)
+		switch {
+		case err == nil:
+			decide = cur // no longer PENDING: decide again on what was read
+			return issued{}, ErrRevision
+		case errors.Is(err, ErrNotFound):
+			return issued{}, ErrRevision // read again: get answers SYSTEM_NOT_FOUND
+		}
+		return issued{}, err
+	})
+	return r.sys, r.tok, err
 }
 
 // UpdateInput is an update of a system's display name or description.
@@ -356,7 +381,7 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*System, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	return retry.OnConflict(ctx, ErrRevision, func() (*System, error) {
 		sys, err := s.get(ctx, in.GlobalAccount, in.ID)
 		if err != nil {
 			return nil, err
@@ -382,16 +407,12 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*System, error) {
 			return next, nil
 		case errors.Is(err, ErrNameTaken):
 			return nil, apperr.New(apperr.SystemNameTaken, "another system of the global account has this display name", "globalAccount", in.GlobalAccount, "displayName", in.DisplayName)
-		case errors.Is(err, ErrRevision):
-			if in.Etag != "" {
-				return nil, etagMismatch(sys)
-			}
-			continue
+		case errors.Is(err, ErrRevision) && in.Etag != "":
+			return nil, etagMismatch(sys)
 		default:
-			return nil, err
+			return nil, err // ErrRevision without an etag: last write wins, retry
 		}
-	}
-	return nil, apperr.New(apperr.Unavailable, "the system changed too often; retry")
+	})
 }
 
 func etagMismatch(sys *System) error {
@@ -402,35 +423,31 @@ func etagMismatch(sys *System) error {
 // tokens and frees its display name.
 func (s *Service) Deregister(ctx context.Context, ga, id string) error {
 	revoked := false
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	_, err := retry.OnConflict(ctx, ErrRevision, func() (struct{}, error) {
 		sys, err := s.get(ctx, ga, id)
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
 		if len(sys.Formations) > 0 {
-			return apperr.New(apperr.SystemInFormation, "the system is in a formation; unassign it first", "system", sys.Name())
+			return struct{}{}, apperr.New(apperr.SystemInFormation, "the system is in a formation; unassign it first", "system", sys.Name())
 		}
 		// Tokens go first, so that no token outlives its system.
 		if !revoked {
 			if err := s.tokens.Revoke(ctx, sys.Name(), ""); err != nil {
-				return err
+				return struct{}{}, err
 			}
 			revoked = true
 		}
 		next := sys.next(s.now())
-		err = s.repo.Delete(ctx, sys, next, EventDeregistered)
-		if errors.Is(err, ErrRevision) {
-			continue
-		}
-		if err != nil {
-			return err
+		if err := s.repo.Delete(ctx, sys, next, EventDeregistered); err != nil {
+			return struct{}{}, err // ErrRevision: retry
 		}
 		// A token issued between the revocation and the commit (a racing
 		// GenerateIntegrationToken) is revoked too.
 		s.revokeIssued(ctx, sys.Name(), "")
-		return nil
-	}
-	return apperr.New(apperr.Unavailable, "the system changed too often; retry")
+		return struct{}{}, nil
+	})
+	return err
 }
 
 // PairInput is what the system's side reports when it pairs.
@@ -439,11 +456,15 @@ type PairInput struct {
 	SystemType string
 	BaseURL    string
 	ExternalID string
+	Webhook    *Webhook // optional
 }
 
 // Pair completes a pairing with an integration token. The input is checked
 // before the token is consumed, so that bad input does not use it up.
+// With a webhook, the returned system's WebhookSecret holds the new secret
+// (shown this once).
 func (s *Service) Pair(ctx context.Context, in PairInput) (*System, error) {
+	paired := ""
 	var v apperr.Violations
 	if in.Token == "" {
 		v.Add("integrationToken", "is required")
@@ -460,6 +481,9 @@ func (s *Service) Pair(ctx context.Context, in PairInput) (*System, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	if field, msg := s.checkWebhook(ctx, in.Webhook); field != "" {
+		return nil, apperr.Invalid(field, msg)
+	}
 	if !s.catalog.Known(in.SystemType) {
 		return nil, apperr.New(apperr.SystemTypeUnknown, "unknown system type; see /v1/systemTypes", "systemType", in.SystemType)
 	}
@@ -467,7 +491,7 @@ func (s *Service) Pair(ctx context.Context, in PairInput) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.afterConsume(ctx, ct, func(sys *System, now time.Time) (*System, EventKind, error) {
+	sys, err := s.afterConsume(ctx, ct, func(sys *System, now time.Time) (*System, EventKind, error) {
 		next := sys.next(now)
 		if in.SystemType != sys.Type {
 			msg := fmt.Sprintf("system type mismatch: the system is registered as %q, but the pairing reported %q", sys.Type, in.SystemType)
@@ -478,8 +502,20 @@ func (s *Service) Pair(ctx context.Context, in PairInput) (*System, error) {
 		next.State, next.StateMessage = Registered, ""
 		next.BaseURL, next.ExternalID = in.BaseURL, in.ExternalID
 		next.RegisterTime = now
+		if in.Webhook != nil {
+			w := *in.Webhook
+			next.Webhook = &w
+			secret, sealed := s.sealNew(next)
+			next.WebhookSecrets = []SealedSecret{sealed}
+			paired = secret
+		}
 		return next, EventRegistered, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	sys.WebhookSecret = paired
+	return sys, nil
 }
 
 // ReportPairingFailure uses a token up and moves its system to ERROR with
@@ -509,7 +545,9 @@ func (s *Service) afterConsume(ctx context.Context, ct ConsumedToken, change fun
 	if err != nil {
 		return nil, apperr.Internalf("token %s has subject %q that is not a system", ct.Name, ct.Subject)
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	// The integration token acts (by its resource name, never its secret).
+	ctx = eventctx.WithActor(ctx, eventctx.TokenPrefix+ct.Name)
+	return retry.OnConflict(ctx, ErrRevision, func() (*System, error) {
 		sys, err := s.get(ctx, ga, id)
 		if err != nil {
 			return nil, err
@@ -521,19 +559,14 @@ func (s *Service) afterConsume(ctx context.Context, ct ConsumedToken, change fun
 			return nil, apperr.New(apperr.SystemInError, "the system is in ERROR; generate a new integration token", "system", sys.Name())
 		}
 		next, ev, result := change(sys, s.now())
-		err = s.repo.Save(ctx, sys, next, ev)
-		if errors.Is(err, ErrRevision) {
-			continue
-		}
-		if err != nil {
-			return nil, err
+		if err := s.repo.Save(ctx, sys, next, ev); err != nil {
+			return nil, err // ErrRevision: retry
 		}
 		if result != nil {
 			return nil, result
 		}
 		return next, nil
-	}
-	return nil, apperr.New(apperr.Unavailable, "the system changed too often; retry")
+	})
 }
 
 // ApplyAssignment keeps System.formations current from a formation's
@@ -541,13 +574,13 @@ func (s *Service) afterConsume(ctx context.Context, ct ConsumedToken, change fun
 // (assignment.deleted) at the formation's revision. Stale and repeated
 // events change nothing; an event for an unknown system is dropped.
 func (s *Service) ApplyAssignment(ctx context.Context, ga, systemID, formation string, formationRev int64, added bool) error {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	_, err := retry.OnConflict(ctx, ErrRevision, func() (struct{}, error) {
 		sys, err := s.repo.Get(ctx, ga, systemID)
 		if errors.Is(err, ErrNotFound) {
-			return nil
+			return struct{}{}, nil
 		}
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
 		var next *System
 		if has := slices.Contains(sys.Formations, formation); has != added {
@@ -559,13 +592,9 @@ func (s *Service) ApplyAssignment(ctx context.Context, ga, systemID, formation s
 				next.Formations = slices.DeleteFunc(next.Formations, func(f string) bool { return f == formation })
 			}
 		}
-		err = s.repo.ApplyAssignment(ctx, ga, systemID, formation, formationRev, sys, next)
-		if errors.Is(err, ErrRevision) {
-			continue
-		}
-		return err
-	}
-	return apperr.New(apperr.Unavailable, "the system changed too often; retry")
+		return struct{}{}, s.repo.ApplyAssignment(ctx, ga, systemID, formation, formationRev, sys, next) // ErrRevision: retry
+	})
+	return err
 }
 
 // NewID returns a generated system id: "s" and 15 characters of [a-z0-9]

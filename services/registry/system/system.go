@@ -18,7 +18,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/resource"
 )
 
-// State is the lifecycle state of a system (DESIGN 1.3).
+// State is the lifecycle state of a system (docs/API.md, "System lifecycle").
 type State int
 
 // The states. StateUnspecified is never stored.
@@ -80,6 +80,15 @@ type System struct {
 	CreateTime    time.Time
 	UpdateTime    time.Time
 	RegisterTime  time.Time
+	// Webhook is the webhook registered at pairing, or nil.
+	Webhook *Webhook
+	// WebhookSecrets, when not nil, replaces the stored sealed secrets in
+	// the next Save (pairing, rotation). It is never read back into a
+	// System: Repository.WebhookSecrets reads them.
+	WebhookSecrets []SealedSecret
+	// WebhookSecret is a new secret in plain text, only on the System that
+	// PairSystem returns; never stored.
+	WebhookSecret string
 	// Revision starts at 1 and grows by one with every change; it is the
 	// etag (in decimal) and the revision of the system's events.
 	Revision int64
@@ -95,6 +104,11 @@ func (s *System) Etag() string { return strconv.FormatInt(s.Revision, 10) }
 func (s *System) Clone() *System {
 	c := *s
 	c.Formations = append([]string(nil), s.Formations...)
+	c.WebhookSecrets, c.WebhookSecret = nil, ""
+	if s.Webhook != nil {
+		w := *s.Webhook
+		c.Webhook = &w
+	}
 	return &c
 }
 
@@ -113,15 +127,9 @@ func (s *System) next(now time.Time) *System {
 func SystemName(ga, id string) string { return resource.SystemName(ga, id) }
 
 // ValidateDescription checks a description: valid UTF-8, at most 4096
-// characters.
+// characters, no control or bidirectional formatting characters.
 func ValidateDescription(s string) string {
-	if !utf8.ValidString(s) {
-		return "must be valid UTF-8"
-	}
-	if utf8.RuneCountInString(s) > MaxDescription {
-		return "must be at most 4096 characters"
-	}
-	return ""
+	return resource.ValidateText(s, MaxDescription)
 }
 
 // ValidRequestID reports whether s is 1–64 of [A-Za-z0-9-].
@@ -138,7 +146,8 @@ func ValidRequestID(s string) bool {
 	return true
 }
 
-// ValidateBaseURL checks an absolute http(s) URL of at most 2048 bytes.
+// ValidateBaseURL checks an absolute http(s) URL of at most 2048 bytes,
+// without user information (user:password@).
 func ValidateBaseURL(s string) string {
 	if s == "" {
 		return "is required"
@@ -147,13 +156,18 @@ func ValidateBaseURL(s string) string {
 		return "must be at most 2048 characters"
 	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f {
-			return "must not contain spaces or control characters"
+		if r <= ' ' || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return "must not contain spaces, control or bidirectional formatting characters"
 		}
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
 		return "must be an absolute http or https URL"
+	}
+	if u.User != nil {
+		// A user name or password in the URL would be stored, returned
+		// and published on every event of the system.
+		return "must not contain a user name or password"
 	}
 	return ""
 }
@@ -173,10 +187,12 @@ func ValidateExternalID(s string) string {
 	return ""
 }
 
-// CutMessage cuts a reported failure message to 1024 characters (runes);
-// invalid UTF-8 is replaced, never refused.
+// CutMessage makes a reported failure message safe to store and show and
+// cuts it to 1024 characters (runes): invalid UTF-8 is replaced, control
+// characters become spaces and bidirectional formatting characters are
+// dropped (resource.CleanText). A report is never refused for its text.
 func CutMessage(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = resource.CleanText(s)
 	if utf8.RuneCountInString(s) <= MaxStateMessage {
 		return s
 	}
@@ -190,7 +206,7 @@ func CutMessage(s string) string {
 	return s
 }
 
-// EventKind names a registry event (DESIGN 3.4).
+// EventKind names a registry event (docs/API.md, "Events").
 type EventKind string
 
 // The registry's events.

@@ -28,6 +28,10 @@ func TestValidateBaseURL(t *testing.T) {
 		{"", false}, {"sf.example.com", false}, {"/relative", false}, {"ftp://x", false},
 		{"https://", false}, {"https://a b", false}, {"https://x/" + strings.Repeat("a", 2048), false},
 		{"mailto:a@b", false},
+		// user information is refused: it would be stored, returned and published
+		{"https://admin:secret@sf.example.com", false}, {"https://admin@sf.example.com", false},
+		{"https://:secret@sf.example.com", false}, {"https://sf.example.com/a@b", true},
+		{"https://sf.example.com/\u202egnp.exe", false}, {"https://sf.example.com/\u0085", false},
 	} {
 		if msg := ValidateBaseURL(tc.u); (msg == "") != tc.ok {
 			t.Errorf("ValidateBaseURL(%q) = %q, want ok=%v", tc.u, msg, tc.ok)
@@ -50,5 +54,30 @@ func TestCutMessage(t *testing.T) {
 	}
 	if !utf8.ValidString(CutMessage("a\xffb")) {
 		t.Fatal("invalid UTF-8 kept")
+	}
+	for in, want := range map[string]string{
+		"line1\nline2":               "line1 line2",
+		"nul\x00esc\x1b[31mred":      "nul esc [31mred",
+		"evil\u202eexe.pdf":          "evilexe.pdf",
+		"\u2066isolate\u2069 \u200f": "isolate ",
+		"c1\u0085next":               "c1 next",
+	} {
+		if got := CutMessage(in); got != want {
+			t.Errorf("CutMessage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestValidateDescription(t *testing.T) {
+	t.Parallel()
+	for in, ok := range map[string]bool{
+		"": true, "Production, EU datacenter": true, "Ünïcode — fine": true,
+		strings.Repeat("é", MaxDescription): true, strings.Repeat("é", MaxDescription+1): false,
+		"a\x00b": false, "a\x1b[2Jb": false, "a\nb": false, "a\tb": false, "a\u202eb": false,
+		"a\u2067b": false, "a\u0085b": false, "\xff": false,
+	} {
+		if msg := ValidateDescription(in); (msg == "") != ok {
+			t.Errorf("ValidateDescription(%q) = %q, want ok=%v", in, msg, ok)
+		}
 	}
 }

@@ -10,35 +10,21 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/pbenum"
 	"github.com/landscape-dev/landscape/pkg/pbtime"
 	"github.com/landscape-dev/landscape/pkg/resource"
 	"github.com/landscape-dev/landscape/services/registry/system"
 )
 
-// State converts a domain state.
-func State(s system.State) registryv1.System_State {
-	switch s {
-	case system.Pending:
-		return registryv1.System_PENDING
-	case system.Registered:
-		return registryv1.System_REGISTERED
-	case system.Error:
-		return registryv1.System_ERROR
-	}
-	return registryv1.System_STATE_UNSPECIFIED
-}
+// states is the table of system states, read both ways.
+var states = pbenum.New(map[system.State]registryv1.System_State{
+	system.Pending:    registryv1.System_PENDING,
+	system.Registered: registryv1.System_REGISTERED,
+	system.Error:      registryv1.System_ERROR,
+})
 
-func fromState(s registryv1.System_State) system.State {
-	switch s {
-	case registryv1.System_PENDING:
-		return system.Pending
-	case registryv1.System_REGISTERED:
-		return system.Registered
-	case registryv1.System_ERROR:
-		return system.Error
-	}
-	return system.StateUnspecified
-}
+// State converts a domain state.
+func State(s system.State) registryv1.System_State { return states.Proto(s) }
 
 // System converts a domain system, with its etag.
 func System(s *system.System) *registryv1.System {
@@ -56,7 +42,34 @@ func System(s *system.System) *registryv1.System {
 		UpdateTime:   pbtime.Proto(s.UpdateTime),
 		RegisterTime: pbtime.Proto(s.RegisterTime),
 		Etag:         s.Etag(),
+		Webhook:      Webhook(s.Webhook),
 	}
+}
+
+// Webhook converts a domain webhook (nil: none). The secret is never part
+// of it.
+func Webhook(w *system.Webhook) *registryv1.Webhook {
+	if w == nil {
+		return nil
+	}
+	m := registryv1.Webhook_SYNC
+	if w.Mode == system.WebhookAsyncCallback {
+		m = registryv1.Webhook_ASYNC_CALLBACK
+	}
+	return &registryv1.Webhook{Url: w.URL, Mode: m}
+}
+
+// FromWebhook converts a webhook of a request or a record (nil: none); an
+// unset mode is SYNC, an unknown one stays as given for validation.
+func FromWebhook(m *registryv1.Webhook) *system.Webhook {
+	if m == nil {
+		return nil
+	}
+	w := &system.Webhook{URL: m.GetUrl(), Mode: system.WebhookMode(m.GetMode().String())}
+	if m.GetMode() == registryv1.Webhook_MODE_UNSPECIFIED {
+		w.Mode = system.WebhookSync
+	}
+	return w
 }
 
 // FromSystem converts a stored system message back; rev is its revision.
@@ -71,10 +84,11 @@ func FromSystem(m *registryv1.System, rev int64) (*system.System, error) {
 		DisplayName:   m.GetDisplayName(),
 		Description:   m.GetDescription(),
 		Type:          m.GetType(),
-		State:         fromState(m.GetState()),
+		State:         states.Domain(m.GetState()),
 		StateMessage:  m.GetStateMessage(),
 		BaseURL:       m.GetBaseUrl(),
 		ExternalID:    m.GetExternalId(),
+		Webhook:       FromWebhook(m.GetWebhook()),
 		Formations:    m.GetFormations(),
 		CreateTime:    pbtime.Time(m.GetCreateTime()),
 		UpdateTime:    pbtime.Time(m.GetUpdateTime()),

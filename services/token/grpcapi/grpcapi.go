@@ -7,8 +7,11 @@ package grpcapi
 import (
 	"context"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/pkg/metrics"
 	"github.com/landscape-dev/landscape/services/token/tokenpb"
 	"github.com/landscape-dev/landscape/services/token/tokens"
 
@@ -26,10 +29,35 @@ var Policies = map[string]authn.Policy{
 type Server struct {
 	tokenv1.UnimplementedTokenServiceServer
 	svc *tokens.Service
+
+	issued, consumed prometheus.Counter
+	refused          *prometheus.CounterVec // by operation (issue, consume) and reason
 }
 
-// New returns the adapter over svc.
-func New(svc *tokens.Service) *Server { return &Server{svc: svc} }
+// New returns the adapter over svc. Its counters of tokens issued,
+// consumed and refused (by operation and reason; never by account, subject
+// or token) are registered with reg; nil registers none.
+func New(svc *tokens.Service, reg prometheus.Registerer) *Server {
+	return &Server{
+		svc: svc,
+		issued: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "landscape_tokens_issued_total", Help: "Integration tokens issued."})),
+		consumed: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "landscape_tokens_consumed_total", Help: "Integration tokens used up by a pairing."})),
+		refused: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "landscape_tokens_refused_total", Help: "Token issues and consumptions refused, by operation and error reason."},
+			[]string{"operation", "reason"})),
+	}
+}
+
+// count adds a call's outcome to the counters.
+func (s *Server) count(ok prometheus.Counter, operation string, err error) {
+	if err == nil {
+		ok.Inc()
+		return
+	}
+	s.refused.WithLabelValues(operation, string(apperr.ReasonOf(err))).Inc()
+}
 
 // IssueToken issues a token; the response holds the only copy of its secret.
 func (s *Server) IssueToken(ctx context.Context, req *tokenv1.IssueTokenRequest) (*tokenv1.IssueTokenResponse, error) {
@@ -46,6 +74,7 @@ func (s *Server) IssueToken(ctx context.Context, req *tokenv1.IssueTokenRequest)
 		TTL:            ttl.AsDuration(), // nil: 0, refused as not positive
 		RevokePrevious: req.GetRevokePrevious(),
 	})
+	s.count(s.issued, "issue", err)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +87,7 @@ func (s *Server) ConsumeToken(ctx context.Context, req *tokenv1.ConsumeTokenRequ
 		return nil, err
 	}
 	t, err := s.svc.Consume(ctx, req.GetSecret())
+	s.count(s.consumed, "consume", err)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 // without its Internal policy; the service (nil here) is never reached.
 func TestOnlyServices(t *testing.T) {
 	t.Parallel()
-	s := New(nil)
+	s := New(nil, nil)
 	person := authn.WithCaller(t.Context(), authn.Caller{Subject: "alice", GlobalAccount: "acme",
 		Roles: []authn.Role{authn.RoleGlobalAccountAdmin}})
 	for _, c := range []struct {

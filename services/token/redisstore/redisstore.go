@@ -4,7 +4,7 @@
 //
 // Keys (prefix p, "ls" in production):
 //
-//	p:token:hash:<sha256 hex of the secret>     hash {rev, data, state, exp}
+//	p:token:hash:<sha256 hex of the secret>     hash {rev, data, d0, ..., state, exp}
 //	p:token:{ga}:unused:type:<system type>      zset of the unused tokens of a type (quota)
 //	p:token:{ga}:unused:system:<system>         zset of the unused tokens of a system
 //	p:token:{ga}:system:<system>                hash {rev}: the system's token revision
@@ -21,24 +21,24 @@
 // Retention after the latest expire time they have held: an issue only
 // extends their expiry (outbox ExpireAtLeast), so it needs no read.
 //
-// Round trips: Insert is one Lua step (plus one or two reads with
-// revokePrevious), Consume a read and a step, Revoke one or two reads and
-// a step.
+// Round trips: Insert is one Lua step (plus one read with
+// revokePrevious), Consume a read and a step, Revoke a read and a step.
 package redisstore
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	tokenv1 "github.com/landscape-dev/landscape/gen/landscape/token/v1"
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/eventctx"
+	"github.com/landscape-dev/landscape/pkg/keyspace"
 	"github.com/landscape-dev/landscape/pkg/outbox"
-	"github.com/landscape-dev/landscape/pkg/redisconn"
 	"github.com/landscape-dev/landscape/services/token/tokenpb"
 	"github.com/landscape-dev/landscape/services/token/tokens"
 )
@@ -65,9 +65,7 @@ var (
 
 // Store implements tokens.Repository on Redis.
 type Store struct {
-	rdb       redis.UniversalClient
-	o         *outbox.Outbox
-	prefix    string
+	keyspace.Store
 	now       func() time.Time
 	retention time.Duration
 }
@@ -79,8 +77,7 @@ func New(rdb redis.UniversalClient, prefix string, now func() time.Time) *Store 
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{rdb: rdb, o: outbox.New(rdb, prefix, Context), prefix: prefix + ":" + Context + ":",
-		now: now, retention: DefaultRetention}
+	return &Store{Store: keyspace.NewStore(rdb, prefix, Context), now: now, retention: DefaultRetention}
 }
 
 // WithRetention sets how long records outlive their tokens' expire time
@@ -90,18 +87,30 @@ func (s *Store) WithRetention(d time.Duration) *Store {
 	return s
 }
 
-// Outbox is the store's outbox, for the relay.
-func (s *Store) Outbox() *outbox.Outbox { return s.o }
-
-func (s *Store) recordKey(hash string) string { return s.prefix + "hash:" + hash }
+func (s *Store) recordKey(hash string) string { return s.Keys.Key("hash:" + hash) }
 func (s *Store) typeKey(ga, typ string) string {
-	return s.prefix + "{" + ga + "}:unused:type:" + typ
+	return s.Keys.Account(ga).Key("unused", "type", typ)
 }
 func (s *Store) systemKey(sub tokens.Subject) string {
-	return s.prefix + "{" + sub.GlobalAccount + "}:unused:system:" + sub.System
+	return s.Keys.Account(sub.GlobalAccount).Key("unused", "system", sub.System)
 }
 func (s *Store) systemRevKey(sub tokens.Subject) string {
-	return s.prefix + "{" + sub.GlobalAccount + "}:system:" + sub.System
+	return s.Keys.Account(sub.GlobalAccount).Key("system", sub.System)
+}
+
+// encode is t's stored record and its event of spec, whose payload wraps
+// t's proto.
+func encode(t tokens.Token, spec cloudevent.Spec, now time.Time, payload func(*tokenv1.Token) proto.Message) ([]byte, cloudevent.Message, error) {
+	pt := tokenpb.ToProto(t)
+	data, err := tokenpb.Marshal(pt)
+	if err != nil {
+		return nil, cloudevent.Message{}, apperr.Internalf("redisstore: %w", err)
+	}
+	ev, err := cloudevent.New(spec, t.GlobalAccount, t.Name, payload(pt), now)
+	if err != nil {
+		return nil, cloudevent.Message{}, apperr.Internalf("redisstore: %w", err)
+	}
+	return data, ev, nil
 }
 
 // stored is a token read back with the hash it is kept under.
@@ -119,15 +128,11 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 	now := t.CreateTime
 	nowMs := now.UnixMilli()
 	expMs := t.ExpireTime.UnixMilli()
-	pt := tokenpb.ToProto(t)
-	data, err := tokenpb.Marshal(pt)
+	data, issued, err := encode(t, specIssued, now, func(pt *tokenv1.Token) proto.Message {
+		return &tokenv1.TokenIssued{Revision: t.Revision, Token: pt}
+	})
 	if err != nil {
-		return apperr.Internalf("redisstore: %w", err)
-	}
-	issued, err := cloudevent.New(specIssued, t.GlobalAccount, t.Name,
-		&tokenv1.TokenIssued{Revision: t.Revision, Token: pt}, now)
-	if err != nil {
-		return apperr.Internalf("redisstore: %w", err)
+		return err
 	}
 	typeKey, sysKey, sysRevKey := s.typeKey(sub.GlobalAccount, t.SystemType), s.systemKey(sub), s.systemRevKey(sub)
 
@@ -147,7 +152,7 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 			}
 		}
 
-		tx := s.o.Tx()
+		tx := s.Box.Tx()
 		if revokePrevious {
 			tx.ExpectRevision(sysRevKey, sysRev)
 		}
@@ -191,74 +196,41 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 	return apperr.New(apperr.Unavailable, "too many concurrent changes of this system's tokens; retry", "subject", t.Subject)
 }
 
-// readSystem reads, in one round trip, the system's token revision and the
-// hashes of its unexpired unused tokens, then (a second round trip, when
-// there are any) the tokens that are unused and unexpired at now (only the
-// one named name, when set).
+// readSystem reads, in one command (outbox.GetIndexed: one round trip,
+// shared under load with other callers' commands), the system's token
+// revision and its unexpired unused tokens, and keeps those that are
+// unused and unexpired at now (only the one named name, when set).
 func (s *Store) readSystem(ctx context.Context, sysRevKey, sysKey string, now time.Time, name string) (int64, []stored, error) {
-	var (
-		revCmd    *redis.StringCmd
-		hashesCmd *redis.StringSliceCmd
-	)
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		revCmd = p.HGet(ctx, sysRevKey, "rev")
-		hashesCmd = p.ZRangeByScore(ctx, sysKey, &redis.ZRangeBy{
-			Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
-		})
-		return nil
-	})
-	rev, err := revCmd.Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, nil, redisconn.Classify(err)
-	}
-	hashes, err := hashesCmd.Result()
+	r, err := outbox.GetIndexed(ctx, s.Redis, sysRevKey, sysKey,
+		"("+strconv.FormatInt(now.UnixMilli(), 10), s.recordKey(""))
 	if err != nil {
-		return 0, nil, redisconn.Classify(err)
-	}
-	list, err := s.revocable(ctx, hashes, now, name)
-	return rev, list, err
-}
-
-// revocable reads the tokens of hashes and keeps those unused and
-// unexpired at now (only the one named name, when set).
-func (s *Store) revocable(ctx context.Context, hashes []string, now time.Time, name string) ([]stored, error) {
-	keys := make([]string, len(hashes))
-	for i, h := range hashes {
-		keys[i] = s.recordKey(h)
-	}
-	revs, datas, err := outbox.GetRecords(ctx, s.rdb, keys)
-	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	var out []stored
-	for i, h := range hashes {
-		if revs[i] == 0 {
+	for i, h := range r.Members {
+		if r.Revs[i] == 0 {
 			continue // gone with its key
 		}
-		t, err := tokenpb.Unmarshal(datas[i], revs[i])
+		t, err := tokenpb.Unmarshal(r.Datas[i], r.Revs[i])
 		if err != nil {
-			return nil, apperr.Internalf("redisstore: token record: %w", err)
+			return 0, nil, apperr.Internalf("redisstore: token record: %w", err)
 		}
 		if t.Revocable(now) && (name == "" || t.Name == name) {
 			out = append(out, stored{hash: h, token: t})
 		}
 	}
-	return out, nil
+	return r.Rev, out, nil
 }
 
 // revoke adds to tx the revocation of each token, expecting its revision.
 func (s *Store) revoke(tx *outbox.Tx, sub tokens.Subject, list []stored, now time.Time) error {
 	for _, p := range list {
 		r := p.token.Revoked(now)
-		pr := tokenpb.ToProto(r)
-		data, err := tokenpb.Marshal(pr)
+		data, ev, err := encode(r, specRevoked, now, func(pr *tokenv1.Token) proto.Message {
+			return &tokenv1.TokenRevoked{Revision: r.Revision, Token: pr}
+		})
 		if err != nil {
-			return apperr.Internalf("redisstore: %w", err)
-		}
-		ev, err := cloudevent.New(specRevoked, r.GlobalAccount, r.Name,
-			&tokenv1.TokenRevoked{Revision: r.Revision, Token: pr}, now)
-		if err != nil {
-			return apperr.Internalf("redisstore: %w", err)
+			return err
 		}
 		rk := s.recordKey(p.hash)
 		tx.ExpectRevision(rk, p.token.Revision)
@@ -278,7 +250,7 @@ func (s *Store) revoke(tx *outbox.Tx, sub tokens.Subject, list []stored, now tim
 func (s *Store) Consume(ctx context.Context, hash string) (tokens.Token, error) {
 	rk := s.recordKey(hash)
 	for range maxAttempts {
-		rev, data, err := outbox.GetRecord(ctx, s.rdb, rk)
+		rev, data, err := outbox.GetRecord(ctx, s.Redis, rk)
 		if err != nil {
 			return tokens.Token{}, err
 		}
@@ -298,17 +270,13 @@ func (s *Store) Consume(ctx context.Context, hash string) (tokens.Token, error) 
 			return tokens.Token{}, apperr.Internalf("redisstore: token %s: bad subject", t.Name)
 		}
 		c := t.Consumed(now)
-		pc := tokenpb.ToProto(c)
-		cdata, err := tokenpb.Marshal(pc)
+		cdata, ev, err := encode(c, specConsumed, now, func(pc *tokenv1.Token) proto.Message {
+			return &tokenv1.TokenConsumed{Revision: c.Revision, Token: pc}
+		})
 		if err != nil {
-			return tokens.Token{}, apperr.Internalf("redisstore: %w", err)
+			return tokens.Token{}, err
 		}
-		ev, err := cloudevent.New(specConsumed, c.GlobalAccount, c.Name,
-			&tokenv1.TokenConsumed{Revision: c.Revision, Token: pc}, now)
-		if err != nil {
-			return tokens.Token{}, apperr.Internalf("redisstore: %w", err)
-		}
-		tx := s.o.Tx()
+		tx := s.Box.Tx()
 		tx.ExpectRevision(rk, rev)
 		tx.ExpectHashFieldAbove(rk, "exp", s.now().UnixMilli())
 		tx.PutRecord(rk, c.Revision, cdata)
@@ -316,7 +284,8 @@ func (s *Store) Consume(ctx context.Context, hash string) (tokens.Token, error) 
 		tx.ZRem(s.typeKey(sub.GlobalAccount, c.SystemType), hash)
 		tx.ZRem(s.systemKey(sub), hash)
 		tx.Emit(ev)
-		err = tx.Commit(ctx)
+		// The token itself acts: pairing and failure reports carry no JWT.
+		err = tx.Commit(eventctx.WithActor(ctx, eventctx.TokenPrefix+c.Name))
 		if _, ok := outbox.IsConflict(err); ok {
 			continue // changed or expired meanwhile: the next read tells why
 		}
@@ -342,7 +311,7 @@ func (s *Store) Revoke(ctx context.Context, sub tokens.Subject, name string) (in
 		if len(list) == 0 {
 			return 0, nil
 		}
-		tx := s.o.Tx()
+		tx := s.Box.Tx()
 		tx.ExpectRevision(sysRevKey, rev)
 		if err := s.revoke(tx, sub, list, now); err != nil {
 			return 0, err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,28 +19,10 @@ import (
 	"github.com/landscape-dev/landscape/services/token/tokens"
 )
 
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	rdb     *redis.Client
 	prefix  string
-	clock   *clock
+	clock   *testkit.Clock
 	store   *redisstore.Store
 	svc     *tokens.Service
 	mu      sync.Mutex
@@ -51,7 +32,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	rdb, prefix := testkit.Redis(t)
-	c := &clock{t: time.Now()}
+	c := testkit.NewClock(time.Now())
 	st := redisstore.New(rdb, prefix, c.Now)
 	e := &env{rdb: rdb, prefix: prefix, clock: c, store: st, svc: tokens.NewService(st, c.Now)}
 	return e
@@ -499,32 +480,10 @@ func TestConcurrentConsume(t *testing.T) {
 	const rounds, workers = 100, 100
 	for r := range rounds {
 		is := e.issue(t, fmt.Sprintf("globalAccounts/acme/systems/c%d", r), "sap-s4hana-cloud", time.Hour, false)
-		var ok, used atomic.Int64
-		var other atomic.Value
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				<-start
-				_, err := e.svc.Consume(ctx, is.Secret)
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case apperr.ReasonOf(err) == apperr.TokenAlreadyUsed:
-					used.Add(1)
-				default:
-					other.Store(err)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if err, _ := other.Load().(error); err != nil {
-			t.Fatalf("round %d: unexpected error %v", r, err)
-		}
-		if ok.Load() != 1 || used.Load() != workers-1 {
-			t.Fatalf("round %d: %d succeeded, %d already used", r, ok.Load(), used.Load())
-		}
+		testkit.OneWins(t, fmt.Sprintf("round %d", r), workers, func(int) error {
+			_, err := e.svc.Consume(ctx, is.Secret)
+			return err
+		}, func(err error) bool { return apperr.ReasonOf(err) == apperr.TokenAlreadyUsed })
 	}
 	consumed := 0
 	for _, ev := range e.events(t) {

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/landscape-dev/landscape/services/token/tokens"
 )
 
@@ -30,6 +32,15 @@ func TestRoundTrip(t *testing.T) {
 		if out != in {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
 		}
+	}
+	// A record of earlier versions holds the subject and global account.
+	full := ToProto(tokens.Token{Name: "globalAccounts/a/systems/b/integrationTokens/k", Subject: "globalAccounts/a/systems/b", GlobalAccount: "a"})
+	old, _ := proto.Marshal(full)
+	if out, err := Unmarshal(old, 1); err != nil || out.Subject != full.Subject || out.GlobalAccount != "a" {
+		t.Fatalf("earlier record: %+v, %v", out, err)
+	}
+	if short, _ := Marshal(full); len(short) >= len(old) || full.Subject == "" || full.GlobalAccount == "" {
+		t.Fatalf("Marshal: %d bytes (earlier form %d), or it changed its message", len(short), len(old))
 	}
 	if _, err := Unmarshal([]byte{0xff}, 1); err == nil {
 		t.Fatal("garbage decoded")

@@ -10,7 +10,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/apperr"
 )
 
-// The integration token format of DESIGN 1.4:
+// The integration token format of docs/API.md, "Integration tokens":
 //
 //	lsit_ + 43 random base62 characters + 6 base62 characters of CRC-32
 //

@@ -12,7 +12,7 @@ import (
 // Limits of the service.
 const (
 	// QuotaPerType is the most unused, unexpired tokens a global account may
-	// hold per system type (DESIGN 1.3).
+	// hold per system type (docs/API.md, "System lifecycle").
 	QuotaPerType = 1000
 	// MaxTTL bounds a requested validity (the catalog's longest is 7 days).
 	MaxTTL = 366 * 24 * time.Hour

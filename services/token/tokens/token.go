@@ -1,4 +1,4 @@
-// Package tokens is the domain of integration tokens (DESIGN 1.4): the
+// Package tokens is the domain of integration tokens (docs/API.md, "Integration tokens"): the
 // secret's format and checksum, the token entity and its lifecycle
 // (UNUSED → CONSUMED | REVOKED), the rules of issue, consume and revoke,
 // and the application service that applies them through a Repository.

@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -30,10 +31,12 @@ const (
 	Formation_STATE_UNSPECIFIED Formation_State = 0
 	// Every assignment is READY (or there is none).
 	Formation_READY Formation_State = 1
-	// Some assignment is PENDING and none is in ERROR.
+	// Some assignment is PENDING; none is in ERROR or SYNCHRONIZING.
 	Formation_PENDING Formation_State = 2
 	// Some assignment is in ERROR.
 	Formation_ERROR Formation_State = 3
+	// Some assignment is SYNCHRONIZING and none is in ERROR.
+	Formation_SYNCHRONIZING Formation_State = 4
 )
 
 // Enum value maps for Formation_State.
@@ -43,12 +46,14 @@ var (
 		1: "READY",
 		2: "PENDING",
 		3: "ERROR",
+		4: "SYNCHRONIZING",
 	}
 	Formation_State_value = map[string]int32{
 		"STATE_UNSPECIFIED": 0,
 		"READY":             1,
 		"PENDING":           2,
 		"ERROR":             3,
+		"SYNCHRONIZING":     4,
 	}
 )
 
@@ -138,8 +143,11 @@ const (
 	Assignment_READY Assignment_State = 1
 	// A system waiting for its pairing; API access is off.
 	Assignment_PENDING Assignment_State = 2
-	// The system's pairing failed.
+	// The pairing failed, or the system's webhook refused or never
+	// answered; see state_message.
 	Assignment_ERROR Assignment_State = 3
+	// A notification is out, or a status callback is awaited.
+	Assignment_SYNCHRONIZING Assignment_State = 4
 )
 
 // Enum value maps for Assignment_State.
@@ -149,12 +157,14 @@ var (
 		1: "READY",
 		2: "PENDING",
 		3: "ERROR",
+		4: "SYNCHRONIZING",
 	}
 	Assignment_State_value = map[string]int32{
 		"STATE_UNSPECIFIED": 0,
 		"READY":             1,
 		"PENDING":           2,
 		"ERROR":             3,
+		"SYNCHRONIZING":     4,
 	}
 )
 
@@ -312,8 +322,17 @@ type Assignment struct {
 	State            Assignment_State       `protobuf:"varint,3,opt,name=state,proto3,enum=landscape.formation.v1.Assignment_State" json:"state,omitempty"`
 	ApiAccessEnabled bool                   `protobuf:"varint,4,opt,name=api_access_enabled,json=apiAccessEnabled,proto3" json:"api_access_enabled,omitempty"`
 	AssignTime       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=assign_time,json=assignTime,proto3" json:"assign_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Why ERROR, or the last failed delivery while SYNCHRONIZING. Output only.
+	StateMessage string `protobuf:"bytes,6,opt,name=state_message,json=stateMessage,proto3" json:"state_message,omitempty"`
+	// The configuration the system answered with, sent to its peers.
+	// Output only.
+	Configuration *structpb.Struct `protobuf:"bytes,7,opt,name=configuration,proto3" json:"configuration,omitempty"`
+	// When the system last provided its configuration. Output only.
+	ConfigurationUpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=configuration_update_time,json=configurationUpdateTime,proto3" json:"configuration_update_time,omitempty"`
+	// Whether the system registered a webhook and is notified. Output only.
+	Webhook       bool `protobuf:"varint,9,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -379,6 +398,34 @@ func (x *Assignment) GetAssignTime() *timestamppb.Timestamp {
 		return x.AssignTime
 	}
 	return nil
+}
+
+func (x *Assignment) GetStateMessage() string {
+	if x != nil {
+		return x.StateMessage
+	}
+	return ""
+}
+
+func (x *Assignment) GetConfiguration() *structpb.Struct {
+	if x != nil {
+		return x.Configuration
+	}
+	return nil
+}
+
+func (x *Assignment) GetConfigurationUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConfigurationUpdateTime
+	}
+	return nil
+}
+
+func (x *Assignment) GetWebhook() bool {
+	if x != nil {
+		return x.Webhook
+	}
+	return false
 }
 
 // A formation type from the catalog.
@@ -1013,11 +1060,172 @@ func (x *UnassignSystemRequest) GetSystem() string {
 	return ""
 }
 
+type ResynchronizeFormationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// globalAccounts/{ga}/formations/{formation}
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResynchronizeFormationRequest) Reset() {
+	*x = ResynchronizeFormationRequest{}
+	mi := &file_landscape_formation_v1_formation_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResynchronizeFormationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResynchronizeFormationRequest) ProtoMessage() {}
+
+func (x *ResynchronizeFormationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_landscape_formation_v1_formation_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResynchronizeFormationRequest.ProtoReflect.Descriptor instead.
+func (*ResynchronizeFormationRequest) Descriptor() ([]byte, []int) {
+	return file_landscape_formation_v1_formation_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResynchronizeFormationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ReportAssignmentStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// globalAccounts/{ga}/formations/{formation}/assignments/{system}
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The request body exactly as signed: JSON
+	// {"state": "READY" | "ERROR", "configuration": {...}, "message": "..."}.
+	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The Standard Webhooks headers of the request.
+	WebhookId        string `protobuf:"bytes,3,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	WebhookTimestamp string `protobuf:"bytes,4,opt,name=webhook_timestamp,json=webhookTimestamp,proto3" json:"webhook_timestamp,omitempty"`
+	WebhookSignature string `protobuf:"bytes,5,opt,name=webhook_signature,json=webhookSignature,proto3" json:"webhook_signature,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ReportAssignmentStatusRequest) Reset() {
+	*x = ReportAssignmentStatusRequest{}
+	mi := &file_landscape_formation_v1_formation_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportAssignmentStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportAssignmentStatusRequest) ProtoMessage() {}
+
+func (x *ReportAssignmentStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_landscape_formation_v1_formation_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportAssignmentStatusRequest.ProtoReflect.Descriptor instead.
+func (*ReportAssignmentStatusRequest) Descriptor() ([]byte, []int) {
+	return file_landscape_formation_v1_formation_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReportAssignmentStatusRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReportAssignmentStatusRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *ReportAssignmentStatusRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *ReportAssignmentStatusRequest) GetWebhookTimestamp() string {
+	if x != nil {
+		return x.WebhookTimestamp
+	}
+	return ""
+}
+
+func (x *ReportAssignmentStatusRequest) GetWebhookSignature() string {
+	if x != nil {
+		return x.WebhookSignature
+	}
+	return ""
+}
+
+type ReportAssignmentStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportAssignmentStatusResponse) Reset() {
+	*x = ReportAssignmentStatusResponse{}
+	mi := &file_landscape_formation_v1_formation_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportAssignmentStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportAssignmentStatusResponse) ProtoMessage() {}
+
+func (x *ReportAssignmentStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_landscape_formation_v1_formation_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportAssignmentStatusResponse.ProtoReflect.Descriptor instead.
+func (*ReportAssignmentStatusResponse) Descriptor() ([]byte, []int) {
+	return file_landscape_formation_v1_formation_proto_rawDescGZIP(), []int{16}
+}
+
 var File_landscape_formation_v1_formation_proto protoreflect.FileDescriptor
 
 const file_landscape_formation_v1_formation_proto_rawDesc = "" +
 	"\n" +
-	"&landscape/formation/v1/formation.proto\x12\x16landscape.formation.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x04\n" +
+	"&landscape/formation/v1/formation.proto\x12\x16landscape.formation.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\x04\n" +
 	"\tFormation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12%\n" +
@@ -1029,16 +1237,17 @@ const file_landscape_formation_v1_formation_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\t \x01(\tR\x04etag\"A\n" +
+	"\x04etag\x18\t \x01(\tR\x04etag\"T\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05READY\x10\x01\x12\v\n" +
 	"\aPENDING\x10\x02\x12\t\n" +
-	"\x05ERROR\x10\x03\"G\n" +
+	"\x05ERROR\x10\x03\x12\x11\n" +
+	"\rSYNCHRONIZING\x10\x04\"G\n" +
 	"\vEnvironment\x12\x1b\n" +
 	"\x17ENVIRONMENT_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCLOUD_FOUNDRY\x10\x01\x12\b\n" +
-	"\x04KYMA\x10\x02\"\xb3\x02\n" +
+	"\x04KYMA\x10\x02\"\x9c\x04\n" +
 	"\n" +
 	"Assignment\x12\x16\n" +
 	"\x06system\x18\x01 \x01(\tR\x06system\x12\x1f\n" +
@@ -1047,12 +1256,17 @@ const file_landscape_formation_v1_formation_proto_rawDesc = "" +
 	"\x05state\x18\x03 \x01(\x0e2(.landscape.formation.v1.Assignment.StateR\x05state\x12,\n" +
 	"\x12api_access_enabled\x18\x04 \x01(\bR\x10apiAccessEnabled\x12;\n" +
 	"\vassign_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"assignTime\"A\n" +
+	"assignTime\x12#\n" +
+	"\rstate_message\x18\x06 \x01(\tR\fstateMessage\x12=\n" +
+	"\rconfiguration\x18\a \x01(\v2\x17.google.protobuf.StructR\rconfiguration\x12V\n" +
+	"\x19configuration_update_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x17configurationUpdateTime\x12\x18\n" +
+	"\awebhook\x18\t \x01(\bR\awebhook\"T\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05READY\x10\x01\x12\v\n" +
 	"\aPENDING\x10\x02\x12\t\n" +
-	"\x05ERROR\x10\x03\"\xe7\x01\n" +
+	"\x05ERROR\x10\x03\x12\x11\n" +
+	"\rSYNCHRONIZING\x10\x04\"\xe7\x01\n" +
 	"\rFormationType\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12O\n" +
@@ -1091,7 +1305,17 @@ const file_landscape_formation_v1_formation_proto_rawDesc = "" +
 	"\x06system\x18\x02 \x01(\tR\x06system\"C\n" +
 	"\x15UnassignSystemRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06system\x18\x02 \x01(\tR\x06system2\xe4\x06\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\"3\n" +
+	"\x1dResynchronizeFormationRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xc6\x01\n" +
+	"\x1dReportAssignmentStatusRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x03 \x01(\tR\twebhookId\x12+\n" +
+	"\x11webhook_timestamp\x18\x04 \x01(\tR\x10webhookTimestamp\x12+\n" +
+	"\x11webhook_signature\x18\x05 \x01(\tR\x10webhookSignature\" \n" +
+	"\x1eReportAssignmentStatusResponse2\xe2\b\n" +
 	"\x10FormationService\x12{\n" +
 	"\x12ListFormationTypes\x121.landscape.formation.v1.ListFormationTypesRequest\x1a2.landscape.formation.v1.ListFormationTypesResponse\x12d\n" +
 	"\x0fCreateFormation\x12..landscape.formation.v1.CreateFormationRequest\x1a!.landscape.formation.v1.Formation\x12^\n" +
@@ -1100,7 +1324,9 @@ const file_landscape_formation_v1_formation_proto_rawDesc = "" +
 	"\x0fUpdateFormation\x12..landscape.formation.v1.UpdateFormationRequest\x1a!.landscape.formation.v1.Formation\x12r\n" +
 	"\x0fDeleteFormation\x12..landscape.formation.v1.DeleteFormationRequest\x1a/.landscape.formation.v1.DeleteFormationResponse\x12^\n" +
 	"\fAssignSystem\x12+.landscape.formation.v1.AssignSystemRequest\x1a!.landscape.formation.v1.Formation\x12b\n" +
-	"\x0eUnassignSystem\x12-.landscape.formation.v1.UnassignSystemRequest\x1a!.landscape.formation.v1.FormationBKZIgithub.com/landscape-dev/landscape/gen/landscape/formation/v1;formationv1b\x06proto3"
+	"\x0eUnassignSystem\x12-.landscape.formation.v1.UnassignSystemRequest\x1a!.landscape.formation.v1.Formation\x12r\n" +
+	"\x16ResynchronizeFormation\x125.landscape.formation.v1.ResynchronizeFormationRequest\x1a!.landscape.formation.v1.Formation\x12\x87\x01\n" +
+	"\x16ReportAssignmentStatus\x125.landscape.formation.v1.ReportAssignmentStatusRequest\x1a6.landscape.formation.v1.ReportAssignmentStatusResponseBKZIgithub.com/landscape-dev/landscape/gen/landscape/formation/v1;formationv1b\x06proto3"
 
 var (
 	file_landscape_formation_v1_formation_proto_rawDescOnce sync.Once
@@ -1115,63 +1341,73 @@ func file_landscape_formation_v1_formation_proto_rawDescGZIP() []byte {
 }
 
 var file_landscape_formation_v1_formation_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_landscape_formation_v1_formation_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_landscape_formation_v1_formation_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_landscape_formation_v1_formation_proto_goTypes = []any{
-	(Formation_State)(0),               // 0: landscape.formation.v1.Formation.State
-	(Formation_Environment)(0),         // 1: landscape.formation.v1.Formation.Environment
-	(Assignment_State)(0),              // 2: landscape.formation.v1.Assignment.State
-	(*Formation)(nil),                  // 3: landscape.formation.v1.Formation
-	(*Assignment)(nil),                 // 4: landscape.formation.v1.Assignment
-	(*FormationType)(nil),              // 5: landscape.formation.v1.FormationType
-	(*ListFormationTypesRequest)(nil),  // 6: landscape.formation.v1.ListFormationTypesRequest
-	(*ListFormationTypesResponse)(nil), // 7: landscape.formation.v1.ListFormationTypesResponse
-	(*CreateFormationRequest)(nil),     // 8: landscape.formation.v1.CreateFormationRequest
-	(*GetFormationRequest)(nil),        // 9: landscape.formation.v1.GetFormationRequest
-	(*ListFormationsRequest)(nil),      // 10: landscape.formation.v1.ListFormationsRequest
-	(*ListFormationsResponse)(nil),     // 11: landscape.formation.v1.ListFormationsResponse
-	(*UpdateFormationRequest)(nil),     // 12: landscape.formation.v1.UpdateFormationRequest
-	(*DeleteFormationRequest)(nil),     // 13: landscape.formation.v1.DeleteFormationRequest
-	(*DeleteFormationResponse)(nil),    // 14: landscape.formation.v1.DeleteFormationResponse
-	(*AssignSystemRequest)(nil),        // 15: landscape.formation.v1.AssignSystemRequest
-	(*UnassignSystemRequest)(nil),      // 16: landscape.formation.v1.UnassignSystemRequest
-	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 18: google.protobuf.FieldMask
+	(Formation_State)(0),                   // 0: landscape.formation.v1.Formation.State
+	(Formation_Environment)(0),             // 1: landscape.formation.v1.Formation.Environment
+	(Assignment_State)(0),                  // 2: landscape.formation.v1.Assignment.State
+	(*Formation)(nil),                      // 3: landscape.formation.v1.Formation
+	(*Assignment)(nil),                     // 4: landscape.formation.v1.Assignment
+	(*FormationType)(nil),                  // 5: landscape.formation.v1.FormationType
+	(*ListFormationTypesRequest)(nil),      // 6: landscape.formation.v1.ListFormationTypesRequest
+	(*ListFormationTypesResponse)(nil),     // 7: landscape.formation.v1.ListFormationTypesResponse
+	(*CreateFormationRequest)(nil),         // 8: landscape.formation.v1.CreateFormationRequest
+	(*GetFormationRequest)(nil),            // 9: landscape.formation.v1.GetFormationRequest
+	(*ListFormationsRequest)(nil),          // 10: landscape.formation.v1.ListFormationsRequest
+	(*ListFormationsResponse)(nil),         // 11: landscape.formation.v1.ListFormationsResponse
+	(*UpdateFormationRequest)(nil),         // 12: landscape.formation.v1.UpdateFormationRequest
+	(*DeleteFormationRequest)(nil),         // 13: landscape.formation.v1.DeleteFormationRequest
+	(*DeleteFormationResponse)(nil),        // 14: landscape.formation.v1.DeleteFormationResponse
+	(*AssignSystemRequest)(nil),            // 15: landscape.formation.v1.AssignSystemRequest
+	(*UnassignSystemRequest)(nil),          // 16: landscape.formation.v1.UnassignSystemRequest
+	(*ResynchronizeFormationRequest)(nil),  // 17: landscape.formation.v1.ResynchronizeFormationRequest
+	(*ReportAssignmentStatusRequest)(nil),  // 18: landscape.formation.v1.ReportAssignmentStatusRequest
+	(*ReportAssignmentStatusResponse)(nil), // 19: landscape.formation.v1.ReportAssignmentStatusResponse
+	(*timestamppb.Timestamp)(nil),          // 20: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                // 21: google.protobuf.Struct
+	(*fieldmaskpb.FieldMask)(nil),          // 22: google.protobuf.FieldMask
 }
 var file_landscape_formation_v1_formation_proto_depIdxs = []int32{
 	1,  // 0: landscape.formation.v1.Formation.environment:type_name -> landscape.formation.v1.Formation.Environment
 	0,  // 1: landscape.formation.v1.Formation.state:type_name -> landscape.formation.v1.Formation.State
 	4,  // 2: landscape.formation.v1.Formation.assignments:type_name -> landscape.formation.v1.Assignment
-	17, // 3: landscape.formation.v1.Formation.create_time:type_name -> google.protobuf.Timestamp
-	17, // 4: landscape.formation.v1.Formation.update_time:type_name -> google.protobuf.Timestamp
+	20, // 3: landscape.formation.v1.Formation.create_time:type_name -> google.protobuf.Timestamp
+	20, // 4: landscape.formation.v1.Formation.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 5: landscape.formation.v1.Assignment.state:type_name -> landscape.formation.v1.Assignment.State
-	17, // 6: landscape.formation.v1.Assignment.assign_time:type_name -> google.protobuf.Timestamp
-	1,  // 7: landscape.formation.v1.FormationType.environment:type_name -> landscape.formation.v1.Formation.Environment
-	5,  // 8: landscape.formation.v1.ListFormationTypesResponse.formation_types:type_name -> landscape.formation.v1.FormationType
-	3,  // 9: landscape.formation.v1.CreateFormationRequest.formation:type_name -> landscape.formation.v1.Formation
-	3,  // 10: landscape.formation.v1.ListFormationsResponse.formations:type_name -> landscape.formation.v1.Formation
-	3,  // 11: landscape.formation.v1.UpdateFormationRequest.formation:type_name -> landscape.formation.v1.Formation
-	18, // 12: landscape.formation.v1.UpdateFormationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 13: landscape.formation.v1.FormationService.ListFormationTypes:input_type -> landscape.formation.v1.ListFormationTypesRequest
-	8,  // 14: landscape.formation.v1.FormationService.CreateFormation:input_type -> landscape.formation.v1.CreateFormationRequest
-	9,  // 15: landscape.formation.v1.FormationService.GetFormation:input_type -> landscape.formation.v1.GetFormationRequest
-	10, // 16: landscape.formation.v1.FormationService.ListFormations:input_type -> landscape.formation.v1.ListFormationsRequest
-	12, // 17: landscape.formation.v1.FormationService.UpdateFormation:input_type -> landscape.formation.v1.UpdateFormationRequest
-	13, // 18: landscape.formation.v1.FormationService.DeleteFormation:input_type -> landscape.formation.v1.DeleteFormationRequest
-	15, // 19: landscape.formation.v1.FormationService.AssignSystem:input_type -> landscape.formation.v1.AssignSystemRequest
-	16, // 20: landscape.formation.v1.FormationService.UnassignSystem:input_type -> landscape.formation.v1.UnassignSystemRequest
-	7,  // 21: landscape.formation.v1.FormationService.ListFormationTypes:output_type -> landscape.formation.v1.ListFormationTypesResponse
-	3,  // 22: landscape.formation.v1.FormationService.CreateFormation:output_type -> landscape.formation.v1.Formation
-	3,  // 23: landscape.formation.v1.FormationService.GetFormation:output_type -> landscape.formation.v1.Formation
-	11, // 24: landscape.formation.v1.FormationService.ListFormations:output_type -> landscape.formation.v1.ListFormationsResponse
-	3,  // 25: landscape.formation.v1.FormationService.UpdateFormation:output_type -> landscape.formation.v1.Formation
-	14, // 26: landscape.formation.v1.FormationService.DeleteFormation:output_type -> landscape.formation.v1.DeleteFormationResponse
-	3,  // 27: landscape.formation.v1.FormationService.AssignSystem:output_type -> landscape.formation.v1.Formation
-	3,  // 28: landscape.formation.v1.FormationService.UnassignSystem:output_type -> landscape.formation.v1.Formation
-	21, // [21:29] is the sub-list for method output_type
-	13, // [13:21] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	20, // 6: landscape.formation.v1.Assignment.assign_time:type_name -> google.protobuf.Timestamp
+	21, // 7: landscape.formation.v1.Assignment.configuration:type_name -> google.protobuf.Struct
+	20, // 8: landscape.formation.v1.Assignment.configuration_update_time:type_name -> google.protobuf.Timestamp
+	1,  // 9: landscape.formation.v1.FormationType.environment:type_name -> landscape.formation.v1.Formation.Environment
+	5,  // 10: landscape.formation.v1.ListFormationTypesResponse.formation_types:type_name -> landscape.formation.v1.FormationType
+	3,  // 11: landscape.formation.v1.CreateFormationRequest.formation:type_name -> landscape.formation.v1.Formation
+	3,  // 12: landscape.formation.v1.ListFormationsResponse.formations:type_name -> landscape.formation.v1.Formation
+	3,  // 13: landscape.formation.v1.UpdateFormationRequest.formation:type_name -> landscape.formation.v1.Formation
+	22, // 14: landscape.formation.v1.UpdateFormationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 15: landscape.formation.v1.FormationService.ListFormationTypes:input_type -> landscape.formation.v1.ListFormationTypesRequest
+	8,  // 16: landscape.formation.v1.FormationService.CreateFormation:input_type -> landscape.formation.v1.CreateFormationRequest
+	9,  // 17: landscape.formation.v1.FormationService.GetFormation:input_type -> landscape.formation.v1.GetFormationRequest
+	10, // 18: landscape.formation.v1.FormationService.ListFormations:input_type -> landscape.formation.v1.ListFormationsRequest
+	12, // 19: landscape.formation.v1.FormationService.UpdateFormation:input_type -> landscape.formation.v1.UpdateFormationRequest
+	13, // 20: landscape.formation.v1.FormationService.DeleteFormation:input_type -> landscape.formation.v1.DeleteFormationRequest
+	15, // 21: landscape.formation.v1.FormationService.AssignSystem:input_type -> landscape.formation.v1.AssignSystemRequest
+	16, // 22: landscape.formation.v1.FormationService.UnassignSystem:input_type -> landscape.formation.v1.UnassignSystemRequest
+	17, // 23: landscape.formation.v1.FormationService.ResynchronizeFormation:input_type -> landscape.formation.v1.ResynchronizeFormationRequest
+	18, // 24: landscape.formation.v1.FormationService.ReportAssignmentStatus:input_type -> landscape.formation.v1.ReportAssignmentStatusRequest
+	7,  // 25: landscape.formation.v1.FormationService.ListFormationTypes:output_type -> landscape.formation.v1.ListFormationTypesResponse
+	3,  // 26: landscape.formation.v1.FormationService.CreateFormation:output_type -> landscape.formation.v1.Formation
+	3,  // 27: landscape.formation.v1.FormationService.GetFormation:output_type -> landscape.formation.v1.Formation
+	11, // 28: landscape.formation.v1.FormationService.ListFormations:output_type -> landscape.formation.v1.ListFormationsResponse
+	3,  // 29: landscape.formation.v1.FormationService.UpdateFormation:output_type -> landscape.formation.v1.Formation
+	14, // 30: landscape.formation.v1.FormationService.DeleteFormation:output_type -> landscape.formation.v1.DeleteFormationResponse
+	3,  // 31: landscape.formation.v1.FormationService.AssignSystem:output_type -> landscape.formation.v1.Formation
+	3,  // 32: landscape.formation.v1.FormationService.UnassignSystem:output_type -> landscape.formation.v1.Formation
+	3,  // 33: landscape.formation.v1.FormationService.ResynchronizeFormation:output_type -> landscape.formation.v1.Formation
+	19, // 34: landscape.formation.v1.FormationService.ReportAssignmentStatus:output_type -> landscape.formation.v1.ReportAssignmentStatusResponse
+	25, // [25:35] is the sub-list for method output_type
+	15, // [15:25] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_landscape_formation_v1_formation_proto_init() }
@@ -1185,7 +1421,7 @@ func file_landscape_formation_v1_formation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_landscape_formation_v1_formation_proto_rawDesc), len(file_landscape_formation_v1_formation_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -417,6 +417,51 @@ func local_request_FormationService_UnassignSystem_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+func request_FormationService_ResynchronizeFormation_0(ctx context.Context, marshaler runtime.Marshaler, client FormationServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ResynchronizeFormationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ResynchronizeFormation(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_FormationService_ResynchronizeFormation_0(ctx context.Context, marshaler runtime.Marshaler, server FormationServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ResynchronizeFormationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	msg, err := server.ResynchronizeFormation(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterFormationServiceHandlerServer registers the http handlers for service FormationService to "mux".
 // UnaryRPC     :call FormationServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -582,6 +627,26 @@ func RegisterFormationServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 			return
 		}
 		forward_FormationService_UnassignSystem_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_FormationService_ResynchronizeFormation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/landscape.formation.v1.FormationService/ResynchronizeFormation", runtime.WithHTTPPathPattern("/v1/{name=globalAccounts/*/formations/*}:resynchronize"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_FormationService_ResynchronizeFormation_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_FormationService_ResynchronizeFormation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -759,27 +824,46 @@ func RegisterFormationServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 		}
 		forward_FormationService_UnassignSystem_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_FormationService_ResynchronizeFormation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/landscape.formation.v1.FormationService/ResynchronizeFormation", runtime.WithHTTPPathPattern("/v1/{name=globalAccounts/*/formations/*}:resynchronize"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_FormationService_ResynchronizeFormation_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_FormationService_ResynchronizeFormation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_FormationService_ListFormationTypes_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "formationTypes"}, ""))
-	pattern_FormationService_CreateFormation_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "globalAccounts", "parent", "formations"}, ""))
-	pattern_FormationService_GetFormation_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, ""))
-	pattern_FormationService_ListFormations_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "globalAccounts", "parent", "formations"}, ""))
-	pattern_FormationService_UpdateFormation_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "formation.name"}, ""))
-	pattern_FormationService_DeleteFormation_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, ""))
-	pattern_FormationService_AssignSystem_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, "assignSystem"))
-	pattern_FormationService_UnassignSystem_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, "unassignSystem"))
+	pattern_FormationService_ListFormationTypes_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "formationTypes"}, ""))
+	pattern_FormationService_CreateFormation_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "globalAccounts", "parent", "formations"}, ""))
+	pattern_FormationService_GetFormation_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, ""))
+	pattern_FormationService_ListFormations_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "globalAccounts", "parent", "formations"}, ""))
+	pattern_FormationService_UpdateFormation_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "formation.name"}, ""))
+	pattern_FormationService_DeleteFormation_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, ""))
+	pattern_FormationService_AssignSystem_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, "assignSystem"))
+	pattern_FormationService_UnassignSystem_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, "unassignSystem"))
+	pattern_FormationService_ResynchronizeFormation_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "globalAccounts", "formations", "name"}, "resynchronize"))
 )
 
 var (
-	forward_FormationService_ListFormationTypes_0 = runtime.ForwardResponseMessage
-	forward_FormationService_CreateFormation_0    = runtime.ForwardResponseMessage
-	forward_FormationService_GetFormation_0       = runtime.ForwardResponseMessage
-	forward_FormationService_ListFormations_0     = runtime.ForwardResponseMessage
-	forward_FormationService_UpdateFormation_0    = runtime.ForwardResponseMessage
-	forward_FormationService_DeleteFormation_0    = runtime.ForwardResponseMessage
-	forward_FormationService_AssignSystem_0       = runtime.ForwardResponseMessage
-	forward_FormationService_UnassignSystem_0     = runtime.ForwardResponseMessage
+	forward_FormationService_ListFormationTypes_0     = runtime.ForwardResponseMessage
+	forward_FormationService_CreateFormation_0        = runtime.ForwardResponseMessage
+	forward_FormationService_GetFormation_0           = runtime.ForwardResponseMessage
+	forward_FormationService_ListFormations_0         = runtime.ForwardResponseMessage
+	forward_FormationService_UpdateFormation_0        = runtime.ForwardResponseMessage
+	forward_FormationService_DeleteFormation_0        = runtime.ForwardResponseMessage
+	forward_FormationService_AssignSystem_0           = runtime.ForwardResponseMessage
+	forward_FormationService_UnassignSystem_0         = runtime.ForwardResponseMessage
+	forward_FormationService_ResynchronizeFormation_0 = runtime.ForwardResponseMessage
 )

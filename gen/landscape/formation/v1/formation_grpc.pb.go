@@ -19,14 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FormationService_ListFormationTypes_FullMethodName = "/landscape.formation.v1.FormationService/ListFormationTypes"
-	FormationService_CreateFormation_FullMethodName    = "/landscape.formation.v1.FormationService/CreateFormation"
-	FormationService_GetFormation_FullMethodName       = "/landscape.formation.v1.FormationService/GetFormation"
-	FormationService_ListFormations_FullMethodName     = "/landscape.formation.v1.FormationService/ListFormations"
-	FormationService_UpdateFormation_FullMethodName    = "/landscape.formation.v1.FormationService/UpdateFormation"
-	FormationService_DeleteFormation_FullMethodName    = "/landscape.formation.v1.FormationService/DeleteFormation"
-	FormationService_AssignSystem_FullMethodName       = "/landscape.formation.v1.FormationService/AssignSystem"
-	FormationService_UnassignSystem_FullMethodName     = "/landscape.formation.v1.FormationService/UnassignSystem"
+	FormationService_ListFormationTypes_FullMethodName     = "/landscape.formation.v1.FormationService/ListFormationTypes"
+	FormationService_CreateFormation_FullMethodName        = "/landscape.formation.v1.FormationService/CreateFormation"
+	FormationService_GetFormation_FullMethodName           = "/landscape.formation.v1.FormationService/GetFormation"
+	FormationService_ListFormations_FullMethodName         = "/landscape.formation.v1.FormationService/ListFormations"
+	FormationService_UpdateFormation_FullMethodName        = "/landscape.formation.v1.FormationService/UpdateFormation"
+	FormationService_DeleteFormation_FullMethodName        = "/landscape.formation.v1.FormationService/DeleteFormation"
+	FormationService_AssignSystem_FullMethodName           = "/landscape.formation.v1.FormationService/AssignSystem"
+	FormationService_UnassignSystem_FullMethodName         = "/landscape.formation.v1.FormationService/UnassignSystem"
+	FormationService_ResynchronizeFormation_FullMethodName = "/landscape.formation.v1.FormationService/ResynchronizeFormation"
+	FormationService_ReportAssignmentStatus_FullMethodName = "/landscape.formation.v1.FormationService/ReportAssignmentStatus"
 )
 
 // FormationServiceClient is the client API for FormationService service.
@@ -51,6 +53,14 @@ type FormationServiceClient interface {
 	AssignSystem(ctx context.Context, in *AssignSystemRequest, opts ...grpc.CallOption) (*Formation, error)
 	// Removes a system from a formation.
 	UnassignSystem(ctx context.Context, in *UnassignSystemRequest, opts ...grpc.CallOption) (*Formation, error)
+	// Notifies again every assignment that is not READY (ERROR included).
+	// Admins only.
+	ResynchronizeFormation(ctx context.Context, in *ResynchronizeFormationRequest, opts ...grpc.CallOption) (*Formation, error)
+	// The asynchronous answer of a system to a notification, authenticated
+	// by its Standard Webhooks signature (no JWT). The gateway serves it at
+	// POST /v1/globalAccounts/{ga}/formations/{f}/assignments/{system}:reportStatus
+	// and passes the body and the signature headers as they came.
+	ReportAssignmentStatus(ctx context.Context, in *ReportAssignmentStatusRequest, opts ...grpc.CallOption) (*ReportAssignmentStatusResponse, error)
 }
 
 type formationServiceClient struct {
@@ -141,6 +151,26 @@ func (c *formationServiceClient) UnassignSystem(ctx context.Context, in *Unassig
 	return out, nil
 }
 
+func (c *formationServiceClient) ResynchronizeFormation(ctx context.Context, in *ResynchronizeFormationRequest, opts ...grpc.CallOption) (*Formation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Formation)
+	err := c.cc.Invoke(ctx, FormationService_ResynchronizeFormation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *formationServiceClient) ReportAssignmentStatus(ctx context.Context, in *ReportAssignmentStatusRequest, opts ...grpc.CallOption) (*ReportAssignmentStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportAssignmentStatusResponse)
+	err := c.cc.Invoke(ctx, FormationService_ReportAssignmentStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FormationServiceServer is the server API for FormationService service.
 // All implementations must embed UnimplementedFormationServiceServer
 // for forward compatibility.
@@ -163,6 +193,14 @@ type FormationServiceServer interface {
 	AssignSystem(context.Context, *AssignSystemRequest) (*Formation, error)
 	// Removes a system from a formation.
 	UnassignSystem(context.Context, *UnassignSystemRequest) (*Formation, error)
+	// Notifies again every assignment that is not READY (ERROR included).
+	// Admins only.
+	ResynchronizeFormation(context.Context, *ResynchronizeFormationRequest) (*Formation, error)
+	// The asynchronous answer of a system to a notification, authenticated
+	// by its Standard Webhooks signature (no JWT). The gateway serves it at
+	// POST /v1/globalAccounts/{ga}/formations/{f}/assignments/{system}:reportStatus
+	// and passes the body and the signature headers as they came.
+	ReportAssignmentStatus(context.Context, *ReportAssignmentStatusRequest) (*ReportAssignmentStatusResponse, error)
 	mustEmbedUnimplementedFormationServiceServer()
 }
 
@@ -196,6 +234,12 @@ func (UnimplementedFormationServiceServer) AssignSystem(context.Context, *Assign
 }
 func (UnimplementedFormationServiceServer) UnassignSystem(context.Context, *UnassignSystemRequest) (*Formation, error) {
 	return nil, status.Error(codes.Unimplemented, "method UnassignSystem not implemented")
+}
+func (UnimplementedFormationServiceServer) ResynchronizeFormation(context.Context, *ResynchronizeFormationRequest) (*Formation, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResynchronizeFormation not implemented")
+}
+func (UnimplementedFormationServiceServer) ReportAssignmentStatus(context.Context, *ReportAssignmentStatusRequest) (*ReportAssignmentStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportAssignmentStatus not implemented")
 }
 func (UnimplementedFormationServiceServer) mustEmbedUnimplementedFormationServiceServer() {}
 func (UnimplementedFormationServiceServer) testEmbeddedByValue()                          {}
@@ -362,6 +406,42 @@ func _FormationService_UnassignSystem_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FormationService_ResynchronizeFormation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResynchronizeFormationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FormationServiceServer).ResynchronizeFormation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FormationService_ResynchronizeFormation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FormationServiceServer).ResynchronizeFormation(ctx, req.(*ResynchronizeFormationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FormationService_ReportAssignmentStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportAssignmentStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FormationServiceServer).ReportAssignmentStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FormationService_ReportAssignmentStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FormationServiceServer).ReportAssignmentStatus(ctx, req.(*ReportAssignmentStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FormationService_ServiceDesc is the grpc.ServiceDesc for FormationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -400,6 +480,14 @@ var FormationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnassignSystem",
 			Handler:    _FormationService_UnassignSystem_Handler,
+		},
+		{
+			MethodName: "ResynchronizeFormation",
+			Handler:    _FormationService_ResynchronizeFormation_Handler,
+		},
+		{
+			MethodName: "ReportAssignmentStatus",
+			Handler:    _FormationService_ReportAssignmentStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -80,6 +80,58 @@ func (System_State) EnumDescriptor() ([]byte, []int) {
 	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{0, 0}
 }
 
+// How the system answers a notification.
+type Webhook_Mode int32
+
+const (
+	Webhook_MODE_UNSPECIFIED Webhook_Mode = 0
+	// The answer to the POST is the result.
+	Webhook_SYNC Webhook_Mode = 1
+	// The system answers 202 and reports the result later to statusUrl.
+	Webhook_ASYNC_CALLBACK Webhook_Mode = 2
+)
+
+// Enum value maps for Webhook_Mode.
+var (
+	Webhook_Mode_name = map[int32]string{
+		0: "MODE_UNSPECIFIED",
+		1: "SYNC",
+		2: "ASYNC_CALLBACK",
+	}
+	Webhook_Mode_value = map[string]int32{
+		"MODE_UNSPECIFIED": 0,
+		"SYNC":             1,
+		"ASYNC_CALLBACK":   2,
+	}
+)
+
+func (x Webhook_Mode) Enum() *Webhook_Mode {
+	p := new(Webhook_Mode)
+	*p = x
+	return p
+}
+
+func (x Webhook_Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Webhook_Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_landscape_registry_v1_registry_proto_enumTypes[1].Descriptor()
+}
+
+func (Webhook_Mode) Type() protoreflect.EnumType {
+	return &file_landscape_registry_v1_registry_proto_enumTypes[1]
+}
+
+func (x Webhook_Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Webhook_Mode.Descriptor instead.
+func (Webhook_Mode) EnumDescriptor() ([]byte, []int) {
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{1, 0}
+}
+
 // Runtime environment a system type can be used with.
 type SystemType_Environment int32
 
@@ -114,11 +166,11 @@ func (x SystemType_Environment) String() string {
 }
 
 func (SystemType_Environment) Descriptor() protoreflect.EnumDescriptor {
-	return file_landscape_registry_v1_registry_proto_enumTypes[1].Descriptor()
+	return file_landscape_registry_v1_registry_proto_enumTypes[2].Descriptor()
 }
 
 func (SystemType_Environment) Type() protoreflect.EnumType {
-	return &file_landscape_registry_v1_registry_proto_enumTypes[1]
+	return &file_landscape_registry_v1_registry_proto_enumTypes[2]
 }
 
 func (x SystemType_Environment) Number() protoreflect.EnumNumber {
@@ -127,7 +179,7 @@ func (x SystemType_Environment) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SystemType_Environment.Descriptor instead.
 func (SystemType_Environment) EnumDescriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{2, 0}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{3, 0}
 }
 
 // A system of a global account: an SAP cloud system known to the landscape.
@@ -160,7 +212,14 @@ type System struct {
 	RegisterTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=register_time,json=registerTime,proto3" json:"register_time,omitempty"`
 	// Current version of the resource; send it back on update to guard against
 	// lost updates.
-	Etag          string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The webhook the system's side registered at pairing (no secret).
+	// Output only.
+	Webhook *Webhook `protobuf:"bytes,14,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// whsec_ and the base64 of the random key that signs the webhook's
+	// requests. Only in the responses of PairSystem (with a webhook) and
+	// RotateWebhookSecret; never shown again. Output only.
+	WebhookSecret string `protobuf:"bytes,15,opt,name=webhook_secret,json=webhookSecret,proto3" json:"webhook_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +345,76 @@ func (x *System) GetEtag() string {
 	return ""
 }
 
+func (x *System) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *System) GetWebhookSecret() string {
+	if x != nil {
+		return x.WebhookSecret
+	}
+	return ""
+}
+
+// Where and how Landscape notifies a system of its formations.
+type Webhook struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// https URL of a public address (http and any address with
+	// --webhook-allow-insecure).
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// SYNC when unset.
+	Mode          Webhook_Mode `protobuf:"varint,2,opt,name=mode,proto3,enum=landscape.registry.v1.Webhook_Mode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Webhook) Reset() {
+	*x = Webhook{}
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Webhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Webhook) ProtoMessage() {}
+
+func (x *Webhook) ProtoReflect() protoreflect.Message {
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Webhook.ProtoReflect.Descriptor instead.
+func (*Webhook) Descriptor() ([]byte, []int) {
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Webhook) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Webhook) GetMode() Webhook_Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return Webhook_MODE_UNSPECIFIED
+}
+
 // A single-use integration token. The secret token is shown only once, in the
 // response that creates it.
 type IntegrationToken struct {
@@ -302,7 +431,7 @@ type IntegrationToken struct {
 
 func (x *IntegrationToken) Reset() {
 	*x = IntegrationToken{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +443,7 @@ func (x *IntegrationToken) String() string {
 func (*IntegrationToken) ProtoMessage() {}
 
 func (x *IntegrationToken) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +456,7 @@ func (x *IntegrationToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntegrationToken.ProtoReflect.Descriptor instead.
 func (*IntegrationToken) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *IntegrationToken) GetName() string {
@@ -375,7 +504,7 @@ type SystemType struct {
 
 func (x *SystemType) Reset() {
 	*x = SystemType{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +516,7 @@ func (x *SystemType) String() string {
 func (*SystemType) ProtoMessage() {}
 
 func (x *SystemType) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +529,7 @@ func (x *SystemType) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SystemType.ProtoReflect.Descriptor instead.
 func (*SystemType) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SystemType) GetName() string {
@@ -446,7 +575,7 @@ type ListSystemTypesRequest struct {
 
 func (x *ListSystemTypesRequest) Reset() {
 	*x = ListSystemTypesRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +587,7 @@ func (x *ListSystemTypesRequest) String() string {
 func (*ListSystemTypesRequest) ProtoMessage() {}
 
 func (x *ListSystemTypesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +600,7 @@ func (x *ListSystemTypesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSystemTypesRequest.ProtoReflect.Descriptor instead.
 func (*ListSystemTypesRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{3}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{4}
 }
 
 type ListSystemTypesResponse struct {
@@ -483,7 +612,7 @@ type ListSystemTypesResponse struct {
 
 func (x *ListSystemTypesResponse) Reset() {
 	*x = ListSystemTypesResponse{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +624,7 @@ func (x *ListSystemTypesResponse) String() string {
 func (*ListSystemTypesResponse) ProtoMessage() {}
 
 func (x *ListSystemTypesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +637,7 @@ func (x *ListSystemTypesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSystemTypesResponse.ProtoReflect.Descriptor instead.
 func (*ListSystemTypesResponse) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListSystemTypesResponse) GetSystemTypes() []*SystemType {
@@ -534,7 +663,7 @@ type RegisterSystemRequest struct {
 
 func (x *RegisterSystemRequest) Reset() {
 	*x = RegisterSystemRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +675,7 @@ func (x *RegisterSystemRequest) String() string {
 func (*RegisterSystemRequest) ProtoMessage() {}
 
 func (x *RegisterSystemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +688,7 @@ func (x *RegisterSystemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSystemRequest.ProtoReflect.Descriptor instead.
 func (*RegisterSystemRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterSystemRequest) GetParent() string {
@@ -600,7 +729,7 @@ type RegisterSystemResponse struct {
 
 func (x *RegisterSystemResponse) Reset() {
 	*x = RegisterSystemResponse{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +741,7 @@ func (x *RegisterSystemResponse) String() string {
 func (*RegisterSystemResponse) ProtoMessage() {}
 
 func (x *RegisterSystemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +754,7 @@ func (x *RegisterSystemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSystemResponse.ProtoReflect.Descriptor instead.
 func (*RegisterSystemResponse) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{6}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegisterSystemResponse) GetSystem() *System {
@@ -652,7 +781,7 @@ type GetSystemRequest struct {
 
 func (x *GetSystemRequest) Reset() {
 	*x = GetSystemRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +793,7 @@ func (x *GetSystemRequest) String() string {
 func (*GetSystemRequest) ProtoMessage() {}
 
 func (x *GetSystemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +806,7 @@ func (x *GetSystemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSystemRequest.ProtoReflect.Descriptor instead.
 func (*GetSystemRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{7}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetSystemRequest) GetName() string {
@@ -702,7 +831,7 @@ type ListSystemsRequest struct {
 
 func (x *ListSystemsRequest) Reset() {
 	*x = ListSystemsRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +843,7 @@ func (x *ListSystemsRequest) String() string {
 func (*ListSystemsRequest) ProtoMessage() {}
 
 func (x *ListSystemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +856,7 @@ func (x *ListSystemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSystemsRequest.ProtoReflect.Descriptor instead.
 func (*ListSystemsRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListSystemsRequest) GetParent() string {
@@ -768,7 +897,7 @@ type ListSystemsResponse struct {
 
 func (x *ListSystemsResponse) Reset() {
 	*x = ListSystemsResponse{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +909,7 @@ func (x *ListSystemsResponse) String() string {
 func (*ListSystemsResponse) ProtoMessage() {}
 
 func (x *ListSystemsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +922,7 @@ func (x *ListSystemsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSystemsResponse.ProtoReflect.Descriptor instead.
 func (*ListSystemsResponse) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListSystemsResponse) GetSystems() []*System {
@@ -822,7 +951,7 @@ type UpdateSystemRequest struct {
 
 func (x *UpdateSystemRequest) Reset() {
 	*x = UpdateSystemRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +963,7 @@ func (x *UpdateSystemRequest) String() string {
 func (*UpdateSystemRequest) ProtoMessage() {}
 
 func (x *UpdateSystemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +976,7 @@ func (x *UpdateSystemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSystemRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSystemRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateSystemRequest) GetSystem() *System {
@@ -874,7 +1003,7 @@ type DeregisterSystemRequest struct {
 
 func (x *DeregisterSystemRequest) Reset() {
 	*x = DeregisterSystemRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1015,7 @@ func (x *DeregisterSystemRequest) String() string {
 func (*DeregisterSystemRequest) ProtoMessage() {}
 
 func (x *DeregisterSystemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1028,7 @@ func (x *DeregisterSystemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterSystemRequest.ProtoReflect.Descriptor instead.
 func (*DeregisterSystemRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeregisterSystemRequest) GetName() string {
@@ -917,7 +1046,7 @@ type DeregisterSystemResponse struct {
 
 func (x *DeregisterSystemResponse) Reset() {
 	*x = DeregisterSystemResponse{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1058,7 @@ func (x *DeregisterSystemResponse) String() string {
 func (*DeregisterSystemResponse) ProtoMessage() {}
 
 func (x *DeregisterSystemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1071,7 @@ func (x *DeregisterSystemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterSystemResponse.ProtoReflect.Descriptor instead.
 func (*DeregisterSystemResponse) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 type GenerateIntegrationTokenRequest struct {
@@ -955,7 +1084,7 @@ type GenerateIntegrationTokenRequest struct {
 
 func (x *GenerateIntegrationTokenRequest) Reset() {
 	*x = GenerateIntegrationTokenRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1096,7 @@ func (x *GenerateIntegrationTokenRequest) String() string {
 func (*GenerateIntegrationTokenRequest) ProtoMessage() {}
 
 func (x *GenerateIntegrationTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1109,7 @@ func (x *GenerateIntegrationTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateIntegrationTokenRequest.ProtoReflect.Descriptor instead.
 func (*GenerateIntegrationTokenRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GenerateIntegrationTokenRequest) GetName() string {
@@ -999,14 +1128,16 @@ type PairSystemRequest struct {
 	// The system's base URL.
 	BaseUrl string `protobuf:"bytes,3,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
 	// The system's own identifier.
-	ExternalId    string `protobuf:"bytes,4,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	ExternalId string `protobuf:"bytes,4,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Optional: the webhook that tells the system about its formations.
+	Webhook       *Webhook `protobuf:"bytes,5,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PairSystemRequest) Reset() {
 	*x = PairSystemRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1149,7 @@ func (x *PairSystemRequest) String() string {
 func (*PairSystemRequest) ProtoMessage() {}
 
 func (x *PairSystemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1162,7 @@ func (x *PairSystemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairSystemRequest.ProtoReflect.Descriptor instead.
 func (*PairSystemRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PairSystemRequest) GetIntegrationToken() string {
@@ -1062,6 +1193,13 @@ func (x *PairSystemRequest) GetExternalId() string {
 	return ""
 }
 
+func (x *PairSystemRequest) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
 type ReportPairingFailureRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The integration token handed to the system's administrators.
@@ -1074,7 +1212,7 @@ type ReportPairingFailureRequest struct {
 
 func (x *ReportPairingFailureRequest) Reset() {
 	*x = ReportPairingFailureRequest{}
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1224,7 @@ func (x *ReportPairingFailureRequest) String() string {
 func (*ReportPairingFailureRequest) ProtoMessage() {}
 
 func (x *ReportPairingFailureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_landscape_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1237,7 @@ func (x *ReportPairingFailureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportPairingFailureRequest.ProtoReflect.Descriptor instead.
 func (*ReportPairingFailureRequest) Descriptor() ([]byte, []int) {
-	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReportPairingFailureRequest) GetIntegrationToken() string {
@@ -1116,11 +1254,146 @@ func (x *ReportPairingFailureRequest) GetMessage() string {
 	return ""
 }
 
+type RotateWebhookSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// globalAccounts/{ga}/systems/{system}
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateWebhookSecretRequest) Reset() {
+	*x = RotateWebhookSecretRequest{}
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateWebhookSecretRequest) ProtoMessage() {}
+
+func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RotateWebhookSecretRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetWebhookSecretsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// globalAccounts/{ga}/systems/{system}
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWebhookSecretsRequest) Reset() {
+	*x = GetWebhookSecretsRequest{}
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWebhookSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWebhookSecretsRequest) ProtoMessage() {}
+
+func (x *GetWebhookSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWebhookSecretsRequest.ProtoReflect.Descriptor instead.
+func (*GetWebhookSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetWebhookSecretsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetWebhookSecretsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The current secret first, then a rotated one that still signs.
+	Secrets       []string `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWebhookSecretsResponse) Reset() {
+	*x = GetWebhookSecretsResponse{}
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWebhookSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWebhookSecretsResponse) ProtoMessage() {}
+
+func (x *GetWebhookSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_landscape_registry_v1_registry_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWebhookSecretsResponse.ProtoReflect.Descriptor instead.
+func (*GetWebhookSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_landscape_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetWebhookSecretsResponse) GetSecrets() []string {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
 var File_landscape_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_landscape_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"$landscape/registry/v1/registry.proto\x12\x15landscape.registry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x04\n" +
+	"$landscape/registry/v1/registry.proto\x12\x15landscape.registry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x05\n" +
 	"\x06System\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -1140,13 +1413,22 @@ const file_landscape_registry_v1_registry_proto_rawDesc = "" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12?\n" +
 	"\rregister_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fregisterTime\x12\x12\n" +
-	"\x04etag\x18\r \x01(\tR\x04etag\"F\n" +
+	"\x04etag\x18\r \x01(\tR\x04etag\x128\n" +
+	"\awebhook\x18\x0e \x01(\v2\x1e.landscape.registry.v1.WebhookR\awebhook\x12%\n" +
+	"\x0ewebhook_secret\x18\x0f \x01(\tR\rwebhookSecret\"F\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aPENDING\x10\x01\x12\x0e\n" +
 	"\n" +
 	"REGISTERED\x10\x02\x12\t\n" +
-	"\x05ERROR\x10\x03\"\xb6\x01\n" +
+	"\x05ERROR\x10\x03\"\x90\x01\n" +
+	"\aWebhook\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x127\n" +
+	"\x04mode\x18\x02 \x01(\x0e2#.landscape.registry.v1.Webhook.ModeR\x04mode\":\n" +
+	"\x04Mode\x12\x14\n" +
+	"\x10MODE_UNSPECIFIED\x10\x00\x12\b\n" +
+	"\x04SYNC\x10\x01\x12\x12\n" +
+	"\x0eASYNC_CALLBACK\x10\x02\"\xb6\x01\n" +
 	"\x10IntegrationToken\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12;\n" +
@@ -1196,17 +1478,24 @@ const file_landscape_registry_v1_registry_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x1a\n" +
 	"\x18DeregisterSystemResponse\"5\n" +
 	"\x1fGenerateIntegrationTokenRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x9d\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xd7\x01\n" +
 	"\x11PairSystemRequest\x12+\n" +
 	"\x11integration_token\x18\x01 \x01(\tR\x10integrationToken\x12\x1f\n" +
 	"\vsystem_type\x18\x02 \x01(\tR\n" +
 	"systemType\x12\x19\n" +
 	"\bbase_url\x18\x03 \x01(\tR\abaseUrl\x12\x1f\n" +
 	"\vexternal_id\x18\x04 \x01(\tR\n" +
-	"externalId\"d\n" +
+	"externalId\x128\n" +
+	"\awebhook\x18\x05 \x01(\v2\x1e.landscape.registry.v1.WebhookR\awebhook\"d\n" +
 	"\x1bReportPairingFailureRequest\x12+\n" +
 	"\x11integration_token\x18\x01 \x01(\tR\x10integrationToken\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage2\xbc\a\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"0\n" +
+	"\x1aRotateWebhookSecretRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\".\n" +
+	"\x18GetWebhookSecretsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"5\n" +
+	"\x19GetWebhookSecretsResponse\x12\x18\n" +
+	"\asecrets\x18\x01 \x03(\tR\asecrets2\x9d\t\n" +
 	"\x0fRegistryService\x12p\n" +
 	"\x0fListSystemTypes\x12-.landscape.registry.v1.ListSystemTypesRequest\x1a..landscape.registry.v1.ListSystemTypesResponse\x12m\n" +
 	"\x0eRegisterSystem\x12,.landscape.registry.v1.RegisterSystemRequest\x1a-.landscape.registry.v1.RegisterSystemResponse\x12S\n" +
@@ -1217,7 +1506,9 @@ const file_landscape_registry_v1_registry_proto_rawDesc = "" +
 	"\x18GenerateIntegrationToken\x126.landscape.registry.v1.GenerateIntegrationTokenRequest\x1a'.landscape.registry.v1.IntegrationToken\x12U\n" +
 	"\n" +
 	"PairSystem\x12(.landscape.registry.v1.PairSystemRequest\x1a\x1d.landscape.registry.v1.System\x12i\n" +
-	"\x14ReportPairingFailure\x122.landscape.registry.v1.ReportPairingFailureRequest\x1a\x1d.landscape.registry.v1.SystemBIZGgithub.com/landscape-dev/landscape/gen/landscape/registry/v1;registryv1b\x06proto3"
+	"\x14ReportPairingFailure\x122.landscape.registry.v1.ReportPairingFailureRequest\x1a\x1d.landscape.registry.v1.System\x12g\n" +
+	"\x13RotateWebhookSecret\x121.landscape.registry.v1.RotateWebhookSecretRequest\x1a\x1d.landscape.registry.v1.System\x12v\n" +
+	"\x11GetWebhookSecrets\x12/.landscape.registry.v1.GetWebhookSecretsRequest\x1a0.landscape.registry.v1.GetWebhookSecretsResponseBIZGgithub.com/landscape-dev/landscape/gen/landscape/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_landscape_registry_v1_registry_proto_rawDescOnce sync.Once
@@ -1231,70 +1522,82 @@ func file_landscape_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_landscape_registry_v1_registry_proto_rawDescData
 }
 
-var file_landscape_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_landscape_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_landscape_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_landscape_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_landscape_registry_v1_registry_proto_goTypes = []any{
 	(System_State)(0),                       // 0: landscape.registry.v1.System.State
-	(SystemType_Environment)(0),             // 1: landscape.registry.v1.SystemType.Environment
-	(*System)(nil),                          // 2: landscape.registry.v1.System
-	(*IntegrationToken)(nil),                // 3: landscape.registry.v1.IntegrationToken
-	(*SystemType)(nil),                      // 4: landscape.registry.v1.SystemType
-	(*ListSystemTypesRequest)(nil),          // 5: landscape.registry.v1.ListSystemTypesRequest
-	(*ListSystemTypesResponse)(nil),         // 6: landscape.registry.v1.ListSystemTypesResponse
-	(*RegisterSystemRequest)(nil),           // 7: landscape.registry.v1.RegisterSystemRequest
-	(*RegisterSystemResponse)(nil),          // 8: landscape.registry.v1.RegisterSystemResponse
-	(*GetSystemRequest)(nil),                // 9: landscape.registry.v1.GetSystemRequest
-	(*ListSystemsRequest)(nil),              // 10: landscape.registry.v1.ListSystemsRequest
-	(*ListSystemsResponse)(nil),             // 11: landscape.registry.v1.ListSystemsResponse
-	(*UpdateSystemRequest)(nil),             // 12: landscape.registry.v1.UpdateSystemRequest
-	(*DeregisterSystemRequest)(nil),         // 13: landscape.registry.v1.DeregisterSystemRequest
-	(*DeregisterSystemResponse)(nil),        // 14: landscape.registry.v1.DeregisterSystemResponse
-	(*GenerateIntegrationTokenRequest)(nil), // 15: landscape.registry.v1.GenerateIntegrationTokenRequest
-	(*PairSystemRequest)(nil),               // 16: landscape.registry.v1.PairSystemRequest
-	(*ReportPairingFailureRequest)(nil),     // 17: landscape.registry.v1.ReportPairingFailureRequest
-	(*timestamppb.Timestamp)(nil),           // 18: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),             // 19: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),           // 20: google.protobuf.FieldMask
+	(Webhook_Mode)(0),                       // 1: landscape.registry.v1.Webhook.Mode
+	(SystemType_Environment)(0),             // 2: landscape.registry.v1.SystemType.Environment
+	(*System)(nil),                          // 3: landscape.registry.v1.System
+	(*Webhook)(nil),                         // 4: landscape.registry.v1.Webhook
+	(*IntegrationToken)(nil),                // 5: landscape.registry.v1.IntegrationToken
+	(*SystemType)(nil),                      // 6: landscape.registry.v1.SystemType
+	(*ListSystemTypesRequest)(nil),          // 7: landscape.registry.v1.ListSystemTypesRequest
+	(*ListSystemTypesResponse)(nil),         // 8: landscape.registry.v1.ListSystemTypesResponse
+	(*RegisterSystemRequest)(nil),           // 9: landscape.registry.v1.RegisterSystemRequest
+	(*RegisterSystemResponse)(nil),          // 10: landscape.registry.v1.RegisterSystemResponse
+	(*GetSystemRequest)(nil),                // 11: landscape.registry.v1.GetSystemRequest
+	(*ListSystemsRequest)(nil),              // 12: landscape.registry.v1.ListSystemsRequest
+	(*ListSystemsResponse)(nil),             // 13: landscape.registry.v1.ListSystemsResponse
+	(*UpdateSystemRequest)(nil),             // 14: landscape.registry.v1.UpdateSystemRequest
+	(*DeregisterSystemRequest)(nil),         // 15: landscape.registry.v1.DeregisterSystemRequest
+	(*DeregisterSystemResponse)(nil),        // 16: landscape.registry.v1.DeregisterSystemResponse
+	(*GenerateIntegrationTokenRequest)(nil), // 17: landscape.registry.v1.GenerateIntegrationTokenRequest
+	(*PairSystemRequest)(nil),               // 18: landscape.registry.v1.PairSystemRequest
+	(*ReportPairingFailureRequest)(nil),     // 19: landscape.registry.v1.ReportPairingFailureRequest
+	(*RotateWebhookSecretRequest)(nil),      // 20: landscape.registry.v1.RotateWebhookSecretRequest
+	(*GetWebhookSecretsRequest)(nil),        // 21: landscape.registry.v1.GetWebhookSecretsRequest
+	(*GetWebhookSecretsResponse)(nil),       // 22: landscape.registry.v1.GetWebhookSecretsResponse
+	(*timestamppb.Timestamp)(nil),           // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),             // 24: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),           // 25: google.protobuf.FieldMask
 }
 var file_landscape_registry_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: landscape.registry.v1.System.state:type_name -> landscape.registry.v1.System.State
-	18, // 1: landscape.registry.v1.System.create_time:type_name -> google.protobuf.Timestamp
-	18, // 2: landscape.registry.v1.System.update_time:type_name -> google.protobuf.Timestamp
-	18, // 3: landscape.registry.v1.System.register_time:type_name -> google.protobuf.Timestamp
-	18, // 4: landscape.registry.v1.IntegrationToken.create_time:type_name -> google.protobuf.Timestamp
-	18, // 5: landscape.registry.v1.IntegrationToken.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 6: landscape.registry.v1.SystemType.environments:type_name -> landscape.registry.v1.SystemType.Environment
-	19, // 7: landscape.registry.v1.SystemType.token_ttl:type_name -> google.protobuf.Duration
-	4,  // 8: landscape.registry.v1.ListSystemTypesResponse.system_types:type_name -> landscape.registry.v1.SystemType
-	2,  // 9: landscape.registry.v1.RegisterSystemRequest.system:type_name -> landscape.registry.v1.System
-	2,  // 10: landscape.registry.v1.RegisterSystemResponse.system:type_name -> landscape.registry.v1.System
-	3,  // 11: landscape.registry.v1.RegisterSystemResponse.integration_token:type_name -> landscape.registry.v1.IntegrationToken
-	2,  // 12: landscape.registry.v1.ListSystemsResponse.systems:type_name -> landscape.registry.v1.System
-	2,  // 13: landscape.registry.v1.UpdateSystemRequest.system:type_name -> landscape.registry.v1.System
-	20, // 14: landscape.registry.v1.UpdateSystemRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 15: landscape.registry.v1.RegistryService.ListSystemTypes:input_type -> landscape.registry.v1.ListSystemTypesRequest
-	7,  // 16: landscape.registry.v1.RegistryService.RegisterSystem:input_type -> landscape.registry.v1.RegisterSystemRequest
-	9,  // 17: landscape.registry.v1.RegistryService.GetSystem:input_type -> landscape.registry.v1.GetSystemRequest
-	10, // 18: landscape.registry.v1.RegistryService.ListSystems:input_type -> landscape.registry.v1.ListSystemsRequest
-	12, // 19: landscape.registry.v1.RegistryService.UpdateSystem:input_type -> landscape.registry.v1.UpdateSystemRequest
-	13, // 20: landscape.registry.v1.RegistryService.DeregisterSystem:input_type -> landscape.registry.v1.DeregisterSystemRequest
-	15, // 21: landscape.registry.v1.RegistryService.GenerateIntegrationToken:input_type -> landscape.registry.v1.GenerateIntegrationTokenRequest
-	16, // 22: landscape.registry.v1.RegistryService.PairSystem:input_type -> landscape.registry.v1.PairSystemRequest
-	17, // 23: landscape.registry.v1.RegistryService.ReportPairingFailure:input_type -> landscape.registry.v1.ReportPairingFailureRequest
-	6,  // 24: landscape.registry.v1.RegistryService.ListSystemTypes:output_type -> landscape.registry.v1.ListSystemTypesResponse
-	8,  // 25: landscape.registry.v1.RegistryService.RegisterSystem:output_type -> landscape.registry.v1.RegisterSystemResponse
-	2,  // 26: landscape.registry.v1.RegistryService.GetSystem:output_type -> landscape.registry.v1.System
-	11, // 27: landscape.registry.v1.RegistryService.ListSystems:output_type -> landscape.registry.v1.ListSystemsResponse
-	2,  // 28: landscape.registry.v1.RegistryService.UpdateSystem:output_type -> landscape.registry.v1.System
-	14, // 29: landscape.registry.v1.RegistryService.DeregisterSystem:output_type -> landscape.registry.v1.DeregisterSystemResponse
-	3,  // 30: landscape.registry.v1.RegistryService.GenerateIntegrationToken:output_type -> landscape.registry.v1.IntegrationToken
-	2,  // 31: landscape.registry.v1.RegistryService.PairSystem:output_type -> landscape.registry.v1.System
-	2,  // 32: landscape.registry.v1.RegistryService.ReportPairingFailure:output_type -> landscape.registry.v1.System
-	24, // [24:33] is the sub-list for method output_type
-	15, // [15:24] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	23, // 1: landscape.registry.v1.System.create_time:type_name -> google.protobuf.Timestamp
+	23, // 2: landscape.registry.v1.System.update_time:type_name -> google.protobuf.Timestamp
+	23, // 3: landscape.registry.v1.System.register_time:type_name -> google.protobuf.Timestamp
+	4,  // 4: landscape.registry.v1.System.webhook:type_name -> landscape.registry.v1.Webhook
+	1,  // 5: landscape.registry.v1.Webhook.mode:type_name -> landscape.registry.v1.Webhook.Mode
+	23, // 6: landscape.registry.v1.IntegrationToken.create_time:type_name -> google.protobuf.Timestamp
+	23, // 7: landscape.registry.v1.IntegrationToken.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 8: landscape.registry.v1.SystemType.environments:type_name -> landscape.registry.v1.SystemType.Environment
+	24, // 9: landscape.registry.v1.SystemType.token_ttl:type_name -> google.protobuf.Duration
+	6,  // 10: landscape.registry.v1.ListSystemTypesResponse.system_types:type_name -> landscape.registry.v1.SystemType
+	3,  // 11: landscape.registry.v1.RegisterSystemRequest.system:type_name -> landscape.registry.v1.System
+	3,  // 12: landscape.registry.v1.RegisterSystemResponse.system:type_name -> landscape.registry.v1.System
+	5,  // 13: landscape.registry.v1.RegisterSystemResponse.integration_token:type_name -> landscape.registry.v1.IntegrationToken
+	3,  // 14: landscape.registry.v1.ListSystemsResponse.systems:type_name -> landscape.registry.v1.System
+	3,  // 15: landscape.registry.v1.UpdateSystemRequest.system:type_name -> landscape.registry.v1.System
+	25, // 16: landscape.registry.v1.UpdateSystemRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 17: landscape.registry.v1.PairSystemRequest.webhook:type_name -> landscape.registry.v1.Webhook
+	7,  // 18: landscape.registry.v1.RegistryService.ListSystemTypes:input_type -> landscape.registry.v1.ListSystemTypesRequest
+	9,  // 19: landscape.registry.v1.RegistryService.RegisterSystem:input_type -> landscape.registry.v1.RegisterSystemRequest
+	11, // 20: landscape.registry.v1.RegistryService.GetSystem:input_type -> landscape.registry.v1.GetSystemRequest
+	12, // 21: landscape.registry.v1.RegistryService.ListSystems:input_type -> landscape.registry.v1.ListSystemsRequest
+	14, // 22: landscape.registry.v1.RegistryService.UpdateSystem:input_type -> landscape.registry.v1.UpdateSystemRequest
+	15, // 23: landscape.registry.v1.RegistryService.DeregisterSystem:input_type -> landscape.registry.v1.DeregisterSystemRequest
+	17, // 24: landscape.registry.v1.RegistryService.GenerateIntegrationToken:input_type -> landscape.registry.v1.GenerateIntegrationTokenRequest
+	18, // 25: landscape.registry.v1.RegistryService.PairSystem:input_type -> landscape.registry.v1.PairSystemRequest
+	19, // 26: landscape.registry.v1.RegistryService.ReportPairingFailure:input_type -> landscape.registry.v1.ReportPairingFailureRequest
+	20, // 27: landscape.registry.v1.RegistryService.RotateWebhookSecret:input_type -> landscape.registry.v1.RotateWebhookSecretRequest
+	21, // 28: landscape.registry.v1.RegistryService.GetWebhookSecrets:input_type -> landscape.registry.v1.GetWebhookSecretsRequest
+	8,  // 29: landscape.registry.v1.RegistryService.ListSystemTypes:output_type -> landscape.registry.v1.ListSystemTypesResponse
+	10, // 30: landscape.registry.v1.RegistryService.RegisterSystem:output_type -> landscape.registry.v1.RegisterSystemResponse
+	3,  // 31: landscape.registry.v1.RegistryService.GetSystem:output_type -> landscape.registry.v1.System
+	13, // 32: landscape.registry.v1.RegistryService.ListSystems:output_type -> landscape.registry.v1.ListSystemsResponse
+	3,  // 33: landscape.registry.v1.RegistryService.UpdateSystem:output_type -> landscape.registry.v1.System
+	16, // 34: landscape.registry.v1.RegistryService.DeregisterSystem:output_type -> landscape.registry.v1.DeregisterSystemResponse
+	5,  // 35: landscape.registry.v1.RegistryService.GenerateIntegrationToken:output_type -> landscape.registry.v1.IntegrationToken
+	3,  // 36: landscape.registry.v1.RegistryService.PairSystem:output_type -> landscape.registry.v1.System
+	3,  // 37: landscape.registry.v1.RegistryService.ReportPairingFailure:output_type -> landscape.registry.v1.System
+	3,  // 38: landscape.registry.v1.RegistryService.RotateWebhookSecret:output_type -> landscape.registry.v1.System
+	22, // 39: landscape.registry.v1.RegistryService.GetWebhookSecrets:output_type -> landscape.registry.v1.GetWebhookSecretsResponse
+	29, // [29:40] is the sub-list for method output_type
+	18, // [18:29] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_landscape_registry_v1_registry_proto_init() }
@@ -1307,8 +1610,8 @@ func file_landscape_registry_v1_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_landscape_registry_v1_registry_proto_rawDesc), len(file_landscape_registry_v1_registry_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      3,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

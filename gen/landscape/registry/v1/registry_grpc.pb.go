@@ -28,6 +28,8 @@ const (
 	RegistryService_GenerateIntegrationToken_FullMethodName = "/landscape.registry.v1.RegistryService/GenerateIntegrationToken"
 	RegistryService_PairSystem_FullMethodName               = "/landscape.registry.v1.RegistryService/PairSystem"
 	RegistryService_ReportPairingFailure_FullMethodName     = "/landscape.registry.v1.RegistryService/ReportPairingFailure"
+	RegistryService_RotateWebhookSecret_FullMethodName      = "/landscape.registry.v1.RegistryService/RotateWebhookSecret"
+	RegistryService_GetWebhookSecrets_FullMethodName        = "/landscape.registry.v1.RegistryService/GetWebhookSecrets"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -55,6 +57,13 @@ type RegistryServiceClient interface {
 	PairSystem(ctx context.Context, in *PairSystemRequest, opts ...grpc.CallOption) (*System, error)
 	// Reports a failed pairing: uses the token up and moves the system to ERROR.
 	ReportPairingFailure(ctx context.Context, in *ReportPairingFailureRequest, opts ...grpc.CallOption) (*System, error)
+	// Replaces a paired system's webhook secret and returns the system with
+	// the new secret, shown this once; the old secret keeps signing beside it
+	// for 24 hours. Admins only.
+	RotateWebhookSecret(ctx context.Context, in *RotateWebhookSecretRequest, opts ...grpc.CallOption) (*System, error)
+	// Returns the secrets that sign a system's webhook requests, newest
+	// first. Internal: the formation service's delivery engine only.
+	GetWebhookSecrets(ctx context.Context, in *GetWebhookSecretsRequest, opts ...grpc.CallOption) (*GetWebhookSecretsResponse, error)
 }
 
 type registryServiceClient struct {
@@ -155,6 +164,26 @@ func (c *registryServiceClient) ReportPairingFailure(ctx context.Context, in *Re
 	return out, nil
 }
 
+func (c *registryServiceClient) RotateWebhookSecret(ctx context.Context, in *RotateWebhookSecretRequest, opts ...grpc.CallOption) (*System, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(System)
+	err := c.cc.Invoke(ctx, RegistryService_RotateWebhookSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetWebhookSecrets(ctx context.Context, in *GetWebhookSecretsRequest, opts ...grpc.CallOption) (*GetWebhookSecretsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetWebhookSecretsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetWebhookSecrets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -180,6 +209,13 @@ type RegistryServiceServer interface {
 	PairSystem(context.Context, *PairSystemRequest) (*System, error)
 	// Reports a failed pairing: uses the token up and moves the system to ERROR.
 	ReportPairingFailure(context.Context, *ReportPairingFailureRequest) (*System, error)
+	// Replaces a paired system's webhook secret and returns the system with
+	// the new secret, shown this once; the old secret keeps signing beside it
+	// for 24 hours. Admins only.
+	RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*System, error)
+	// Returns the secrets that sign a system's webhook requests, newest
+	// first. Internal: the formation service's delivery engine only.
+	GetWebhookSecrets(context.Context, *GetWebhookSecretsRequest) (*GetWebhookSecretsResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -216,6 +252,12 @@ func (UnimplementedRegistryServiceServer) PairSystem(context.Context, *PairSyste
 }
 func (UnimplementedRegistryServiceServer) ReportPairingFailure(context.Context, *ReportPairingFailureRequest) (*System, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportPairingFailure not implemented")
+}
+func (UnimplementedRegistryServiceServer) RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*System, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateWebhookSecret not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetWebhookSecrets(context.Context, *GetWebhookSecretsRequest) (*GetWebhookSecretsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetWebhookSecrets not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -400,6 +442,42 @@ func _RegistryService_ReportPairingFailure_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_RotateWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RotateWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RotateWebhookSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RotateWebhookSecret(ctx, req.(*RotateWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetWebhookSecrets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWebhookSecretsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetWebhookSecrets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetWebhookSecrets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetWebhookSecrets(ctx, req.(*GetWebhookSecretsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -442,6 +520,14 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportPairingFailure",
 			Handler:    _RegistryService_ReportPairingFailure_Handler,
+		},
+		{
+			MethodName: "RotateWebhookSecret",
+			Handler:    _RegistryService_RotateWebhookSecret_Handler,
+		},
+		{
+			MethodName: "GetWebhookSecrets",
+			Handler:    _RegistryService_GetWebhookSecrets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

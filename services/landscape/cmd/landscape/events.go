@@ -26,16 +26,18 @@ func eventsCommand() (*config.FlagSet, func(context.Context, env) error) {
 	var natsURL string
 	var fromStart bool
 	var log logFlags
+	var natsAuth natsAuthFlags
 	fs := config.New("landscape events", "landscape events: "+commands()["events"].summary)
 	fs.String(&natsURL, "nats-url", "LANDSCAPE_NATS_URL", defaultNATSURL, "NATS URL (landscape dev prints it)")
 	fs.Bool(&fromStart, "from-start", "LANDSCAPE_EVENTS_FROM_START", false, "also print the events already in the streams (LANDSCAPE_REGISTRY, _TOKEN, _FORMATION), then follow")
+	natsAuth.define(fs)
 	log.define(fs)
 	return fs, func(ctx context.Context, e env) error {
 		logger, err := log.logger(e)
 		if err != nil {
 			return err
 		}
-		nc, js, err := connectNATS(natsURL, "events", logger)
+		nc, js, err := connectNATS(natsURL, "events", natsAuth.auth, logger)
 		if err != nil {
 			return err
 		}

@@ -12,11 +12,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/landscape-dev/landscape/pkg/config"
+	"github.com/landscape-dev/landscape/pkg/mtls"
 )
 
 // healthcheckHelp follows the summary in `landscape healthcheck --help`.
@@ -33,9 +35,11 @@ the Kubernetes manifests use the native grpc and httpGet probes instead.`
 func healthcheckCommand() (*config.FlagSet, func(context.Context, env) error) {
 	var service string
 	var timeout time.Duration
+	var tlsf tlsFlags
 	fs := config.New("landscape healthcheck", "landscape healthcheck: "+commands()["healthcheck"].summary+healthcheckHelp)
 	fs.String(&service, "service", "LANDSCAPE_HEALTHCHECK_SERVICE", "", "grpc only: health service name to check (empty: the whole server)")
 	fs.Duration(&timeout, "timeout", "LANDSCAPE_HEALTHCHECK_TIMEOUT", 3*time.Second, "deadline of the whole check")
+	tlsf.define(fs) // the service's own files: a probe in its container checks it over TLS
 	return fs, func(ctx context.Context, e env) error {
 		if len(e.args) != 2 {
 			return usagef("want grpc HOST:PORT or http URL, got %d argument(s)", len(e.args))
@@ -50,7 +54,21 @@ func healthcheckCommand() (*config.FlagSet, func(context.Context, env) error) {
 			if _, _, err := net.SplitHostPort(target); err != nil {
 				return usagef("grpc %q: want HOST:PORT", target)
 			}
-			check = func(ctx context.Context) error { return checkGRPC(ctx, target, service) }
+			creds := insecure.NewCredentials()
+			if err := tlsf.files.Check(); err != nil {
+				return usagef("%v", err)
+			}
+			if tlsf.files.Enabled() {
+				src, err := mtls.Load(tlsf.files, nil)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				// The server is the service whose files these are.
+				cfg := src.ClientConfig()
+				cfg.ServerName = src.Identity()
+				creds = credentials.NewTLS(cfg)
+			}
+			check = func(ctx context.Context) error { return checkGRPC(ctx, target, service, creds) }
 		case "http":
 			if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return usagef("http %q: want an http:// or https:// URL", target)
@@ -73,8 +91,8 @@ func healthcheckCommand() (*config.FlagSet, func(context.Context, env) error) {
 
 // checkGRPC asks addr's grpc.health.v1 service about service ("" is the
 // whole server) and fails unless the answer is SERVING.
-func checkGRPC(ctx context.Context, addr, service string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func checkGRPC(ctx context.Context, addr, service string, creds credentials.TransportCredentials) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

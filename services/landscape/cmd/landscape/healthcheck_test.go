@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -46,21 +47,21 @@ func TestCheckGRPC(t *testing.T) {
 	srv, hs, addr := healthServer(t)
 	hs.SetServingStatus("landscape.registry.v1.RegistryService", healthpb.HealthCheckResponse_SERVING)
 
-	if err := checkGRPC(t.Context(), addr, ""); err != nil {
+	if err := checkGRPC(t.Context(), addr, "", insecure.NewCredentials()); err != nil {
 		t.Fatalf("SERVING server: %v", err)
 	}
-	if err := checkGRPC(t.Context(), addr, "landscape.registry.v1.RegistryService"); err != nil {
+	if err := checkGRPC(t.Context(), addr, "landscape.registry.v1.RegistryService", insecure.NewCredentials()); err != nil {
 		t.Fatalf("SERVING service: %v", err)
 	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	if err := checkGRPC(t.Context(), addr, ""); err == nil || !strings.Contains(err.Error(), "NOT_SERVING") {
+	if err := checkGRPC(t.Context(), addr, "", insecure.NewCredentials()); err == nil || !strings.Contains(err.Error(), "NOT_SERVING") {
 		t.Fatalf("NOT_SERVING server: got %v, want an error naming NOT_SERVING", err)
 	}
-	if err := checkGRPC(t.Context(), addr, "no.such.Service"); err == nil {
+	if err := checkGRPC(t.Context(), addr, "no.such.Service", insecure.NewCredentials()); err == nil {
 		t.Fatal("unknown service: want an error")
 	}
 	srv.Stop()
-	if err := checkGRPC(t.Context(), addr, ""); err == nil {
+	if err := checkGRPC(t.Context(), addr, "", insecure.NewCredentials()); err == nil {
 		t.Fatal("stopped server: want an error")
 	}
 }

@@ -7,12 +7,13 @@ import (
 	"encoding/json"
 	"flag"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/landscape-dev/landscape/pkg/config"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 )
 
@@ -36,6 +37,9 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		t.Fatalf("landscape --help: exit %d", code)
 	}
 	for name, cmd := range commands() {
+		if cmd.api || cmd.flags == nil || name == "completion" {
+			continue // client commands: TestClientHelp
+		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			code, help, _ := runCmd(t, t.Context(), noEnv, name, "--help")
@@ -84,7 +88,7 @@ func flagLine(help, cmd, flagName string) string {
 	return ""
 }
 
-// TestDevFlagsOfDesign pins the flags and variables of DESIGN 5.
+// TestDevFlagsOfDesign pins the flags and variables of docs/API.md, "Commands and flags".
 func TestDevFlagsOfDesign(t *testing.T) {
 	t.Parallel()
 	_, help, _ := runCmd(t, t.Context(), noEnv, "dev", "--help")
@@ -99,6 +103,8 @@ func TestDevFlagsOfDesign(t *testing.T) {
 		"pair-rate-burst":  {"LANDSCAPE_PAIR_RATE_BURST", "100"},
 		"log-level":        {"LANDSCAPE_LOG_LEVEL"},
 		"data-dir":         {"LANDSCAPE_DATA_DIR"},
+		"metrics-addr":     {"LANDSCAPE_METRICS_ADDR", "127.0.0.1:9464"},
+		"otlp-endpoint":    {"LANDSCAPE_OTLP_ENDPOINT"},
 	} {
 		line := flagLine(help, "dev", flagName)
 		for _, w := range want {
@@ -118,9 +124,11 @@ func TestUsageErrors(t *testing.T) {
 		{"dev", "extra"},
 		{"dev", "--log-level", "loud"},
 		{"dev", "--pair-rate-limit", "-1"},
-		{"registry"},                          // --service-secret and --token-addr required
-		{"registry", "--service-secret", "s"}, // --token-addr required
-		{"gateway", "--registry-addr", "127.0.0.1:1"}, // token and formation addresses required
+		{"dev", "--trace-sample-ratio", "1.5"},
+		{"dev", "--otlp-endpoint", "ftp://collector:4317"},
+		{"registry"}, // --service-secret and --token-addr required
+		{"registry", "--service-secret", strongSecret}, // --token-addr required
+		{"gateway", "--registry-addr", "127.0.0.1:1"},  // token and formation addresses required
 		{"dev-token", "--global-account", "Not_Valid"},
 		{"dev-token", "--ttl", "-1s"},
 	} {
@@ -128,6 +136,44 @@ func TestUsageErrors(t *testing.T) {
 		if code != exitUsage {
 			t.Errorf("landscape %q: exit %d, want %d (%s)", args, code, exitUsage, stderr)
 		}
+	}
+}
+
+// strongSecret is a service or HS256 secret of the length the service
+// commands require.
+const strongSecret = "0123456789abcdef0123456789abcdef-strong"
+
+// TestServiceCommandsRefuseWeakSecrets: a service command refuses the
+// public development secret, secrets under 32 bytes, and a keys file
+// without --jwt-issuer and --jwt-audience, each with a clear error, before
+// it dials anything; only `landscape dev` takes the development secret.
+func TestServiceCommandsRefuseWeakSecrets(t *testing.T) {
+	t.Parallel()
+	keys := filepath.Join(t.TempDir(), "keys.pem") // never read: the flags are refused first
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"registry", "--token-addr", "127.0.0.1:1", "--service-secret", strongSecret, "--jwt-hs256-secret", DevHS256Secret}, "development secret"},
+		{[]string{"token", "--service-secret", DevHS256Secret}, "development secret"},
+		{[]string{"formation", "--registry-addr", "127.0.0.1:1", "--service-secret", strongSecret, "--jwt-hs256-secret", "short-secret"}, "--jwt-hs256-secret is 12 bytes"},
+		{[]string{"token", "--service-secret", "s3cret"}, "--service-secret is 6 bytes"},
+		{[]string{"token", "--service-secret", strongSecret, "--jwt-keys-file", keys}, "--jwt-issuer and --jwt-audience"},
+		{[]string{"token", "--service-secret", strongSecret, "--jwt-keys-file", keys, "--jwt-issuer", "https://idp.example.com"}, "--jwt-issuer and --jwt-audience"},
+		{[]string{"dev", "--jwt-keys-file", keys, "--jwt-audience", "landscape"}, "--jwt-issuer and --jwt-audience"},
+	} {
+		code, _, stderr := runCmd(t, t.Context(), noEnv, tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("landscape %q: exit %d, stderr %q; want exit %d saying %q", tc.args, code, stderr, exitUsage, tc.want)
+		}
+	}
+	// The same secret through the environment is refused as well.
+	code, _, stderr := runCmd(t, t.Context(), func(k string) (string, bool) {
+		v, ok := map[string]string{"LANDSCAPE_JWT_HS256_SECRET": DevHS256Secret, "LANDSCAPE_SERVICE_SECRET": strongSecret}[k]
+		return v, ok
+	}, "token")
+	if code != exitUsage || !strings.Contains(stderr, "development secret") {
+		t.Errorf("landscape token with the development secret from the environment: exit %d, %q", code, stderr)
 	}
 }
 
@@ -164,24 +210,6 @@ func TestDevToken(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDevRunsAndStops runs `landscape dev` in-process (in-memory store,
 // NATS from testkit), checks the banner and /healthz with the printed JWT,
 // then stops it as SIGINT would.
@@ -190,10 +218,10 @@ func TestDevRunsAndStops(t *testing.T) {
 	ns := testkit.NATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testkit.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--nats-url", ns.URL(), "--data-dir", t.TempDir()}, &out, &errb, noEnv)
+		done <- run(ctx, []string{"dev", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--nats-url", ns.URL(), "--data-dir", t.TempDir()}, &out, &errb, noEnv)
 	}()
 	gw := regexp.MustCompile(`Gateway:  (http://127\.0\.0\.1:\d+)`)
 	jwtRe := regexp.MustCompile(`export LANDSCAPE_JWT=(\S+)`)
@@ -206,14 +234,7 @@ func TestDevRunsAndStops(t *testing.T) {
 	}
 	url := gw.FindStringSubmatch(banner)[1]
 	jwt := jwtRe.FindStringSubmatch(banner)[1]
-	testkit.Eventually(t, 15*time.Second, "GET /healthz = 200", func() bool {
-		res, err := http.Get(url + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	})
+	waitHealthz(t, url, "GET /healthz = 200")
 	req, _ := http.NewRequest("GET", url+"/v1/systemTypes", nil)
 	req.Header.Set("Authorization", "Bearer "+jwt)
 	res, err := http.DefaultClient.Do(req)
@@ -228,12 +249,68 @@ func TestDevRunsAndStops(t *testing.T) {
 		t.Error("the JWT is in the logs")
 	}
 	cancel()
+	waitExit(t, "dev, after SIGINT,", done, &errb)
+}
+
+// waitHealthz waits until GET base/healthz answers 200, the probe of
+// `landscape healthcheck http`.
+func waitHealthz(t *testing.T, base, what string) {
+	t.Helper()
+	testkit.Eventually(t, 15*time.Second, what, func() bool {
+		return checkHTTP(t.Context(), base+"/healthz") == nil
+	})
+}
+
+// waitExit waits up to 20 s for the exit code of a run in a goroutine on
+// done and fails t unless it is exitOK.
+func waitExit(t *testing.T, what string, done <-chan int, errb *testkit.Buffer) {
+	t.Helper()
 	select {
 	case code := <-done:
 		if code != exitOK {
-			t.Fatalf("exit %d: %s", code, errb.String())
+			t.Errorf("%s ended with %d: %s", what, code, errb.String())
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("dev did not stop within 20s of SIGINT")
+		t.Errorf("%s did not stop within 20 s", what)
+	}
+}
+
+// TestWebhookAllowInsecureFlag: --webhook-allow-insecure is off on the
+// services and on in dev, set by the flag or LANDSCAPE_WEBHOOK_ALLOW_INSECURE
+// (the flag wins), reaches the stack's webhook configuration, and dev's
+// banner says when it is on.
+func TestWebhookAllowInsecureFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		dev  bool
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{dev: false, want: false},
+		{dev: true, want: true},
+		{dev: false, args: []string{"--webhook-allow-insecure"}, want: true},
+		{dev: false, env: map[string]string{"LANDSCAPE_WEBHOOK_ALLOW_INSECURE": "true"}, want: true},
+		{dev: true, args: []string{"--webhook-allow-insecure=false"}, want: false},
+		{dev: true, args: []string{"--webhook-allow-insecure=false"}, env: map[string]string{"LANDSCAPE_WEBHOOK_ALLOW_INSECURE": "true"}, want: false},
+	} {
+		var w webhookFlags
+		fs := config.New("test", "test")
+		w.define(fs, tc.dev)
+		getenv := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+		if err := fs.Parse(tc.args, getenv); err != nil {
+			t.Fatalf("dev=%v %v: %v", tc.dev, tc.args, err)
+		}
+		wh, err := w.stackWebhooks(tc.dev, "")
+		if err != nil {
+			t.Fatalf("dev=%v %v: %v", tc.dev, tc.args, err)
+		}
+		if wh.AllowInsecure != tc.want || wh.Egress != nil {
+			t.Errorf("dev=%v args %v env %v: AllowInsecure %v, want %v", tc.dev, tc.args, tc.env, wh.AllowInsecure, tc.want)
+		}
+		banner := w.describe()
+		if got := strings.Contains(banner, "--webhook-allow-insecure is on"); got != tc.want {
+			t.Errorf("dev=%v args %v: banner %q", tc.dev, tc.args, banner)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,53 +40,125 @@ func TestServicesAsSeparateCommands(t *testing.T) {
 	// A 3-node JetStream cluster, as deploy/ runs: the services create
 	// their streams with three replicas.
 	natsURL := testkit.NATSCluster(t, 3)
-	const secret, svcSecret = "separate-hs256", "separate-service-secret"
+	const secret, svcSecret = "separate-hs256-secret-0123456789abcdef", "separate-service-secret-0123456789abcdef"
 	tok, reg, form, gw := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	common := []string{"--redis-url", redisURL, "--redis-key-prefix", prefix, "--nats-url", natsURL, "--stream-replicas", "3",
 		"--service-secret", svcSecret, "--jwt-hs256-secret", secret, "--log-level", "error"}
-	ctx, cancel := context.WithCancel(context.Background())
-	type proc struct {
-		name string
-		done chan int
-		errb *syncBuffer
-	}
-	var procs []proc
-	start := func(args ...string) {
-		p := proc{name: args[0], done: make(chan int, 1), errb: &syncBuffer{}}
-		procs = append(procs, p)
-		go func() { p.done <- run(ctx, args, io.Discard, p.errb, noEnv) }()
-	}
-	start(append([]string{"token", "--grpc-addr", tok}, common...)...)
-	start(append([]string{"registry", "--grpc-addr", reg, "--token-addr", tok}, common...)...)
-	start(append([]string{"formation", "--grpc-addr", form, "--registry-addr", reg}, common...)...)
+	cmds := runCommands(t)
+	ctx, start := cmds.ctx, cmds.start
+	metricsOf := map[string]string{"token": freeAddr(t), "registry": freeAddr(t), "formation": freeAddr(t), "gateway": freeAddr(t)}
+	start(append([]string{"token", "--grpc-addr", tok, "--metrics-addr", metricsOf["token"]}, common...)...)
+	start(append([]string{"registry", "--grpc-addr", reg, "--token-addr", tok, "--metrics-addr", metricsOf["registry"]}, common...)...)
+	start(append([]string{"formation", "--grpc-addr", form, "--registry-addr", reg, "--metrics-addr", metricsOf["formation"]}, common...)...)
 	start("gateway", "--http-addr", gw, "--registry-addr", reg, "--token-addr", tok, "--formation-addr", form,
-		"--redis-url", redisURL, "--redis-key-prefix", prefix, "--log-level", "error")
-	defer func() {
-		cancel()
-		for _, p := range procs {
-			select {
-			case code := <-p.done:
-				if code != exitOK {
-					t.Errorf("landscape %s: exit %d: %s", p.name, code, p.errb.String())
-				}
-			case <-time.After(20 * time.Second):
-				t.Errorf("landscape %s did not stop", p.name)
-			}
-		}
-	}()
+		"--redis-url", redisURL, "--redis-key-prefix", prefix, "--log-level", "error", "--metrics-addr", metricsOf["gateway"],
+		"--nats-url", natsURL, "--jwt-hs256-secret", secret)
 	base := "http://" + gw
-	testkit.Eventually(t, 15*time.Second, "GET /healthz = 200 with four processes", func() bool {
-		res, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	})
+	waitHealthz(t, base, "GET /healthz = 200 with four processes")
 	jwt, err := authn.MintHS256(secret, "t", "sep", []string{string(authn.RoleGlobalAccountAdmin)}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The gateway serves the watch with its own NATS connection and JWT
+	// check: a watch opened now sees the pairing.
+	sawPairing := watchFor(t, ctx, base+"/v1/globalAccounts/sep/events:watch", jwt, "event: landscape.registry.v1.SystemRegistered")
+	registerAndPair(t, base, "sep", jwt)
+	select {
+	case err := <-sawPairing:
+		if err != nil {
+			t.Fatalf("watch on landscape gateway: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("watch on landscape gateway: no SystemRegistered event within 20 s")
+	}
+
+	// Every stream has three replicas, and so have the consumers, which
+	// took the events of the registration and the pairing. A relay or a
+	// subscriber whose first try found no stream leader yet creates its
+	// stream on a later one. (Deadlines of 30 s: the registry sets up four
+	// R3 consumers as it starts, and the cluster elects their leaders
+	// while the machine may be loaded by other tests.)
+	nc, js, err := natsconn.Connect(natsURL, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, name := range []string{"LANDSCAPE_TOKEN", "LANDSCAPE_REGISTRY", "LANDSCAPE_FORMATION", subscriber.DeadLetterStream} {
+		testkit.Eventually(t, 30*time.Second, "stream "+name+" with 3 replicas", func() bool {
+			s, err := js.Stream(ctx, name)
+			return err == nil && s.CachedInfo().Config.Replicas == 3
+		})
+	}
+	testkit.Eventually(t, 30*time.Second, "the formation's reactions consumer took the registry's events, on 3 replicas", func() bool {
+		c, err := js.Consumer(ctx, "LANDSCAPE_REGISTRY", formation.ReactionsDurable)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.Delivered.Consumer >= 2 && info.NumAckPending == 0 && info.NumPending == 0 &&
+			info.Cluster != nil && len(info.Cluster.Replicas) == 2
+	})
+
+	// Each process serves its own /metrics on --metrics-addr.
+	for name, want := range map[string]string{
+		"token":     "landscape_tokens_consumed_total 1\n",
+		"registry":  `grpc_server_handled_total{grpc_code="OK",grpc_method="PairSystem",grpc_service="landscape.registry.v1.RegistryService",grpc_type="unary"} 1` + "\n",
+		"formation": `landscape_subscriber_handled_total{durable="` + formation.ReactionsDurable + `"}`,
+		"gateway":   `landscape_gateway_requests_total{code="200",method="POST",route="/v1/systems:pair"} 1` + "\n",
+	} {
+		res, err := http.Get("http://" + metricsOf[name] + "/metrics")
+		if err != nil {
+			t.Fatalf("landscape %s: GET /metrics: %v", name, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("landscape %s: GET /metrics: HTTP %d without %q", name, res.StatusCode, want)
+		}
+	}
+}
+
+// commandSet runs landscape commands in-process, each as its own
+// process would (its own flags), until the test ends; each must then
+// exit 0.
+type commandSet struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+	procs  []commandProc
+}
+
+type commandProc struct {
+	name string
+	done chan int
+	errb *testkit.Buffer
+}
+
+func runCommands(t *testing.T) *commandSet {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &commandSet{t: t, ctx: ctx, cancel: cancel}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// start runs `landscape args...`.
+func (s *commandSet) start(args ...string) {
+	p := commandProc{name: args[0], done: make(chan int, 1), errb: &testkit.Buffer{}}
+	s.procs = append(s.procs, p)
+	go func() { p.done <- run(s.ctx, args, io.Discard, p.errb, noEnv) }()
+}
+
+func (s *commandSet) stop() {
+	s.cancel()
+	for _, p := range s.procs {
+		waitExit(s.t, "landscape "+p.name, p.done, p.errb)
+	}
+}
+
+// registerAndPair registers a system in global account ga through the
+// gateway at base and pairs it with its integration token.
+func registerAndPair(t *testing.T, base, ga, jwt string) {
+	t.Helper()
 	post := func(path, body, jwt string) (int, []byte) {
 		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
 		if jwt != "" {
@@ -99,7 +172,7 @@ func TestServicesAsSeparateCommands(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, b
 	}
-	code, b := post("/v1/globalAccounts/sep/systems", `{"displayName":"S4","type":"sap-s4hana-cloud"}`, jwt)
+	code, b := post("/v1/globalAccounts/"+ga+"/systems", `{"displayName":"S4","type":"sap-s4hana-cloud"}`, jwt)
 	if code != 200 {
 		t.Fatalf("register: %d %s", code, b)
 	}
@@ -111,31 +184,42 @@ func TestServicesAsSeparateCommands(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"REGISTERED"`) {
 		t.Fatalf("pair: %d %s", code, b)
 	}
+}
 
-	// Every stream has three replicas, and so have the consumers, which
-	// took the events of the registration and the pairing. A relay or a
-	// subscriber whose first try found no stream leader yet creates its
-	// stream on a later one.
-	nc, js, err := natsconn.Connect(natsURL, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	for _, name := range []string{"LANDSCAPE_TOKEN", "LANDSCAPE_REGISTRY", "LANDSCAPE_FORMATION", subscriber.DeadLetterStream} {
-		testkit.Eventually(t, 10*time.Second, "stream "+name+" with 3 replicas", func() bool {
-			s, err := js.Stream(ctx, name)
-			return err == nil && s.CachedInfo().Config.Replicas == 3
-		})
-	}
-	testkit.Eventually(t, 10*time.Second, "the formation's reactions consumer took the registry's events, on 3 replicas", func() bool {
-		c, err := js.Consumer(ctx, "LANDSCAPE_REGISTRY", formation.ReactionsDurable)
+// watchFor opens a watch (answered 200 before it returns; 503 until the
+// services have created their streams) and reports on the channel when a
+// line equal to want arrives, or the error that ended the watch first.
+func watchFor(t *testing.T, ctx context.Context, url, jwt, want string) <-chan error {
+	t.Helper()
+	var res *http.Response
+	testkit.Eventually(t, 20*time.Second, "the watch answers 200", func() bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		r, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}
-		info, err := c.Info(ctx)
-		return err == nil && info.Delivered.Consumer >= 2 && info.NumAckPending == 0 && info.NumPending == 0 &&
-			info.Cluster != nil && len(info.Cluster.Replicas) == 2
+		if r.StatusCode != http.StatusOK {
+			r.Body.Close()
+			return false
+		}
+		res = r
+		return true
 	})
+	done := make(chan error, 1)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if sc.Text() == want {
+				done <- nil
+				return
+			}
+		}
+		done <- fmt.Errorf("the watch ended before %q: %v", want, sc.Err())
+	}()
+	return done
 }
 
 // TestEventsTails runs `landscape events` and publishes an event.
@@ -143,7 +227,7 @@ func TestEventsTails(t *testing.T) {
 	t.Parallel()
 	ns := testkit.NATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb testkit.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"events", "--nats-url", ns.URL()}, &out, &errb, noEnv) }()
 	nc, err := nats.Connect(ns.URL())

@@ -51,15 +51,28 @@ type cpuMeter struct{ proc, redis time.Duration }
 
 func startCPU() cpuMeter { return cpuMeter{proc: processCPU(), redis: redisCPU()} }
 
+// cpuSpent is the CPU a window spent (this process, redis-server).
+type cpuSpent struct {
+	proc, redis time.Duration
+	hasRedis    bool
+}
+
+// end reads the CPU spent since m.
+func (m cpuMeter) end() cpuSpent {
+	return cpuSpent{proc: processCPU() - m.proc, redis: redisCPU() - m.redis, hasRedis: m.redis > 0}
+}
+
 // stop sets r's CPU fields from the time spent since m.
-func (m cpuMeter) stop(r *Result) {
-	proc, rds := processCPU()-m.proc, redisCPU()-m.redis
-	r.CPUCores = proc.Seconds() / max(r.Seconds, 1e-9)
+func (m cpuMeter) stop(r *Result) { m.end().apply(r) }
+
+// apply sets r's CPU fields.
+func (s cpuSpent) apply(r *Result) {
+	r.CPUCores = s.proc.Seconds() / max(r.Seconds, 1e-9)
 	if r.Ops == 0 {
 		return
 	}
-	r.CPUmsPerOp = ms(proc) / float64(r.Ops)
-	if m.redis > 0 {
-		r.RedisCPUmsPerOp = ms(rds) / float64(r.Ops)
+	r.CPUmsPerOp = ms(s.proc) / float64(r.Ops)
+	if s.hasRedis {
+		r.RedisCPUmsPerOp = ms(s.redis) / float64(r.Ops)
 	}
 }

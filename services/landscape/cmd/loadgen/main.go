@@ -5,12 +5,25 @@
 // Redis under a fresh key prefix that it removes at the end, with an
 // embedded NATS server (or --nats-url), and runs each scenario for
 // --duration at each --clients level: RegisterSystem (gRPC and REST),
-// PairSystem (gRPC and REST), GetSystem, ListSystems (page of 100 among
-// --list-size systems: page 1, deep pages, and page 1 of a small global
-// account), AssignSystem, and event latency commit → subscriber at
-// --events-rate. Baselines run in the same process through the same
-// clients: gRPC health Check, REST GET /healthz, and Redis PING through
-// go-redis against the same Redis. Then it runs `landscape dev` as a
+// GenerateIntegrationToken (gRPC and REST), PairSystem (gRPC and REST),
+// GetSystem, ListSystems (page of 100 among --list-size systems: page 1,
+// deep pages, and page 1 of a small global account), AssignSystem, and
+// event latency commit → subscriber at --events-rate. Baselines run in the
+// same process through the same clients: gRPC health Check, REST GET
+// /healthz, REST GET /v1/systemTypes (gateway and registry, no Redis), and
+// Redis PING through go-redis against the same Redis.
+//
+// Open loop: after the closed-loop windows of RegisterSystem (REST),
+// PairSystem (REST), GetSystem and ListSystems (page 1), one window sends
+// at a fixed arrival rate, --open-load times the capacity the closed loop
+// measured at the most clients in the same run (PairSystem at the rate of
+// RegisterSystem: each registered system pairs once), or --open-rate;
+// latency counts from each call's scheduled send time (no coordinated
+// omission). Idle: one client alternates GET /v1/systemTypes and
+// RegisterSystem over REST, for the cost of one request on an idle
+// landscape. Redis memory: --redis-memory-systems systems are registered
+// and then paired, and the MEMORY USAGE of their keys is summed per
+// system (see redismem.go). Then it runs `landscape dev` as a
 // subprocess and reads its resident memory at idle and after
 // --memory-registrations registrations. It prints one table and writes
 // the same as JSON (--json).
@@ -22,7 +35,7 @@
 // Input of the scenarios, prepared outside the timed windows:
 //   - Registrations rotate over generated global accounts (a new one every
 //     5,000 calls, the six types in turn), so that no global account and
-//     type ever holds 1,000 unused tokens (the quota of DESIGN 1.2).
+//     type ever holds 1,000 unused tokens (the quota of docs/API.md, "System lifecycle").
 //   - PairSystem uses the tokens of the RegisterSystem windows, topped up
 //     by registrations before each window.
 //   - GetSystem, ListSystems and AssignSystem systems are seeded through
@@ -76,7 +89,7 @@ import (
 )
 
 // scenarioKeys are the names --scenarios filters on (substrings match).
-const scenarioKeys = "baseline-health-grpc, baseline-healthz-rest, baseline-redis-ping, register-grpc, register-rest, pair-grpc, pair-rest, get-grpc, list-grpc, assign-grpc, events, memory"
+const scenarioKeys = "baseline-health-grpc, baseline-healthz-rest, baseline-systemtypes-rest, baseline-redis-ping, idle, redis-memory, register-grpc, register-rest, token-grpc, token-rest, pair-grpc, pair-rest, get-grpc, list-grpc, assign-grpc, events, memory"
 
 type flags struct {
 	duration      time.Duration
@@ -86,6 +99,9 @@ type flags struct {
 	listSize      int
 	eventsRate    int
 	memRegs       int
+	redisMemSys   int
+	openLoad      float64
+	openRate      float64
 	landscapeBin  string
 	redisURL      string
 	natsURL       string
@@ -98,6 +114,8 @@ type flags struct {
 	memProfile    string
 	profileFilter string
 	stackLogLevel string
+	inMemoryPeers bool
+	devGC         bool
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -110,6 +128,9 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.listSize, "list-size", 100_000, "systems in the global account of the ListSystems scenario")
 	fs.IntVar(&f.eventsRate, "events-rate", 1000, "RegisterSystem calls/s of the event latency scenario")
 	fs.IntVar(&f.memRegs, "memory-registrations", 100_000, "registrations before the second RSS reading of landscape dev (0: skip the memory scenario)")
+	fs.IntVar(&f.redisMemSys, "redis-memory-systems", 10_000, "systems registered (then paired) to measure Redis memory per system (0: skip; needs the key prefix: in-process or --key-prefix)")
+	fs.Float64Var(&f.openLoad, "open-load", 0.4, "open-loop windows send at this fraction of the closed-loop capacity measured in the same run at the most clients (0: no open-loop windows)")
+	fs.Float64Var(&f.openRate, "open-rate", 0, "open-loop windows send at this fixed rate (calls/s) instead of --open-load")
 	fs.StringVar(&f.landscapeBin, "landscape-bin", "", "landscape binary for the memory scenario (empty: go build into a temp dir)")
 	fs.StringVar(&f.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis of the in-process landscape, of the memory run, and of the PING baseline")
 	fs.StringVar(&f.natsURL, "nats-url", "", "NATS with JetStream (empty: an embedded server on a free port, in-process mode)")
@@ -121,6 +142,8 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "in-process mode: write a CPU profile of each timed window to <prefix>-<scenario>.cpu.pprof")
 	fs.StringVar(&f.memProfile, "memprofile", "", "in-process mode: write allocs profiles before and after each timed window to <prefix>-<scenario>.allocs[-before].pprof")
 	fs.StringVar(&f.profileFilter, "profile-scenarios", "", "comma-separated substrings of the windows to profile, e.g. RegisterSystem-grpc-64 (empty: all)")
+	fs.BoolVar(&f.inMemoryPeers, "in-memory-peers", false, "in-process mode: connect services and gateway over in-memory listeners, as landscape dev does (default: loopback TCP, as separate processes); targets are then not judged")
+	fs.BoolVar(&f.devGC, "dev-gc", false, "in-process mode: run the collector as landscape dev does (GOGC 300) instead of Go's default, as the service commands run; targets are then not judged")
 	fs.StringVar(&f.stackLogLevel, "stack-log-level", "", "in-process mode: the landscape's JSON logs on stderr at this level (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -133,6 +156,12 @@ func parseFlags(args []string) (flags, error) {
 	}
 	if f.eventsRate < 0 || f.eventsRate > 100_000 {
 		return f, errors.New("--events-rate must be in [0, 100000]")
+	}
+	if f.openLoad < 0 || f.openLoad > 1 || f.openRate < 0 || f.openRate > 1e6 {
+		return f, errors.New("--open-load must be in [0, 1] and --open-rate in [0, 1000000]")
+	}
+	if f.redisMemSys < 0 || f.redisMemSys > 1_000_000 {
+		return f, errors.New("--redis-memory-systems must be in [0, 1000000]")
 	}
 	if f.grpcAddr != "" && f.secret == "" && f.jwt == "" {
 		return f, errors.New("--grpc-addr needs --jwt-hs256-secret or --jwt")
@@ -214,6 +243,9 @@ func run(ctx context.Context, f flags) error {
 
 	mode := "in-process"
 	var (
+		topology string   // what was measured, in the report
+		unjudged []string // settings that make the numbers not comparable with the targets
+
 		st       *stack.Stack
 		tgt      *target
 		store    *redisstore.Store
@@ -223,7 +255,24 @@ func run(ctx context.Context, f flags) error {
 		stackLog = slog.New(slog.DiscardHandler)
 	)
 	if f.grpcAddr == "" {
-		stack.TuneRuntime(false) // in-process mode measures landscape dev: its collector setting
+		// The collector runs as in the service commands (Go's defaults,
+		// or GOGC/GOMEMLIMIT from the environment) unless --dev-gc.
+		if f.devGC {
+			stack.TuneRuntime(false)
+			unjudged = append(unjudged, "--dev-gc")
+		}
+		if f.inMemoryPeers {
+			unjudged = append(unjudged, "--in-memory-peers")
+		}
+		peers := "loopback TCP"
+		if f.inMemoryPeers {
+			peers = "in-memory listeners"
+		}
+		gc := "Go's default collector (GOGC " + orDefault(os.Getenv("GOGC"), "100") + ")"
+		if f.devGC {
+			gc = "landscape dev's collector (GOGC " + strconv.Itoa(stack.GCPercent) + ")"
+		}
+		topology = "one process: services, gateway, NATS (" + orEmbedded(f.natsURL) + ") and load clients; services and gateway connected over " + peers + "; " + gc
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis at %s: %w (start one, or set --redis-url)", config.RedactURL(f.redisURL), err)
 		}
@@ -243,7 +292,8 @@ func run(ctx context.Context, f flags) error {
 			// The pairing rate limit stays on (one Redis step per pairing, as
 			// in production) with a budget the load never reaches.
 			PairRateLimit: 1e6, PairRateBurst: 1_000_000,
-			Logger: stackLog,
+			InMemoryPeers: f.inMemoryPeers,
+			Logger:        stackLog,
 		})
 		if err != nil {
 			return err
@@ -265,6 +315,7 @@ func run(ctx context.Context, f flags) error {
 		profileFilter = splitList(f.profileFilter)
 	} else {
 		mode = "external"
+		topology = "external landscape at " + f.grpcAddr + " (its own processes and settings)"
 		if f.jwt != "" {
 			ga, err := jwtGlobalAccount(f.jwt)
 			if err != nil {
@@ -293,6 +344,7 @@ func run(ctx context.Context, f flags) error {
 	b := &bench{
 		t: tgt, dur: f.duration, clients: clients, filter: splitList(f.scenarios),
 		listSize: f.listSize, evRate: f.eventsRate, store: store, keyPrefix: prefix, log: logf,
+		openLoad: f.openLoad, openFixed: f.openRate,
 	}
 	if mode == "external" && f.httpAddr == "" {
 		b.filter = restless(b.filter)
@@ -303,7 +355,9 @@ func run(ctx context.Context, f flags) error {
 	}
 	logf("running scenarios: %v per window, clients %v", f.duration, clients)
 	steps := []func(context.Context){
-		b.baselines, b.register, b.pair, b.get, b.list, b.assign,
+		b.baselines, b.idle,
+		func(ctx context.Context) { b.redisMemory(ctx, f.redisMemSys) },
+		b.register, b.generate, b.pair, b.get, b.list, b.assign,
 		func(ctx context.Context) { b.events(ctx, natsURL) },
 	}
 	if nc, err := nats.Connect(natsURL, nats.Name("landscape-loadgen")); err != nil {
@@ -323,14 +377,14 @@ func run(ctx context.Context, f flags) error {
 		b.memory(ctx, f.landscapeBin, f.redisURL, f.memRegs)
 	}
 
-	judge(b.results)
-	header := fmt.Sprintf("Landscape load run %s (%s mode, %d CPUs, GOMAXPROCS %d, load average %s, %v per window)",
-		started.UTC().Format(time.RFC3339), mode, runtime.NumCPU(), runtime.GOMAXPROCS(0), loadAvg(), f.duration)
+	judge(b.results, unjudged)
+	header := fmt.Sprintf("Landscape load run %s (%s mode, %d CPUs, GOMAXPROCS %d, load average %s, %v per window)\nmeasured: %s",
+		started.UTC().Format(time.RFC3339), mode, runtime.NumCPU(), runtime.GOMAXPROCS(0), loadAvg(), f.duration, topology)
 	fmt.Println()
 	printTable(os.Stdout, b.results, header)
 	if f.jsonPath != "" {
 		rep := report{
-			Started: started.UTC(), Command: strings.Join(os.Args, " "), Mode: mode,
+			Started: started.UTC(), Command: strings.Join(os.Args, " "), Mode: mode, Topology: topology,
 			GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), LoadAvg: loadAvg(),
 			Duration: f.duration.String(), Results: b.results,
 		}
@@ -426,4 +480,12 @@ func jwtGlobalAccount(jwt string) (string, error) {
 		return "", errors.New("--jwt: no ga claim")
 	}
 	return claims.GA, nil
+}
+
+// orDefault is v, or def when v is empty.
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

@@ -17,7 +17,7 @@ import (
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/services/formation"
-	"github.com/landscape-dev/landscape/services/registry/formations"
+	"github.com/landscape-dev/landscape/services/registry/assignmentconsumer"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 	"github.com/landscape-dev/landscape/services/registry/system"
 	tokenstore "github.com/landscape-dev/landscape/services/token/redisstore"
@@ -31,6 +31,9 @@ type bench struct {
 	filter   []string
 	listSize int
 	evRate   int
+	// openLoad is the fraction of the closed-loop capacity an open-loop
+	// window sends at; openFixed, when positive, a fixed rate instead.
+	openLoad, openFixed float64
 	// store, when not nil, seeds systems through the registry's own Redis
 	// store (in-process mode, or a known key prefix); else through the API.
 	store *redisstore.Store
@@ -84,6 +87,13 @@ func (b *bench) baselines(ctx context.Context) {
 			r.Baseline = true
 			b.add(r)
 		}
+		if b.want("baseline-systemtypes-rest") && b.t.baseURL != "" {
+			r := closedLoop(ctx, systemTypesBaseline, "REST", n, b.dur, func(ctx context.Context, c int) error {
+				return b.t.rest(ctx, http.MethodGet, "/v1/systemTypes", b.t.ga("base"), nil, nil)
+			})
+			r.Baseline = true
+			b.add(r)
+		}
 		if b.want("baseline-redis-ping") && b.t.redis != nil {
 			r := closedLoop(ctx, "Redis PING (baseline)", "RESP", n, b.dur, func(ctx context.Context, c int) error {
 				return b.t.redis.Ping(ctx).Err()
@@ -108,16 +118,22 @@ func (b *bench) register(ctx context.Context) {
 			}))
 		}
 	}
-	for _, n := range b.clients {
-		if b.want("register-rest") {
-			b.add(closedLoop(ctx, "RegisterSystem", "REST", n, b.dur, func(ctx context.Context, _ int) error {
-				_, tok, err := b.t.registerREST(ctx, "reg")
-				if err == nil {
-					b.pool.put(tok)
-				}
-				return err
-			}))
+	if !b.want("register-rest") {
+		return
+	}
+	reg := func(ctx context.Context, _ int) error {
+		_, tok, err := b.t.registerREST(ctx, "reg")
+		if err == nil {
+			b.pool.put(tok)
 		}
+		return err
+	}
+	for _, n := range b.clients {
+		b.add(closedLoop(ctx, "RegisterSystem", "REST", n, b.dur, reg))
+	}
+	if rate := b.openRate(b.capacity("RegisterSystem", "REST")); rate > 0 {
+		b.settle(ctx)
+		b.add(openLoop(ctx, "RegisterSystem", "REST", rate, b.dur, reg))
 	}
 }
 
@@ -178,6 +194,52 @@ func (b *bench) pair(ctx context.Context) {
 			b.add(r)
 		}
 	}
+	// Open loop: pairings arrive at the registrations' rate (each system
+	// registered pairs once), a fraction of RegisterSystem's REST capacity.
+	rate := b.openRate(b.capacity("RegisterSystem", "REST"))
+	if !b.want("pair-rest") || rate <= 0 {
+		return
+	}
+	if err := b.fillPool(ctx, int(rate*b.dur.Seconds())+64); err != nil {
+		b.log("  pre-registration failed: %v", err)
+	}
+	b.settle(ctx)
+	b.add(openLoop(ctx, "PairSystem", "REST", rate, b.dur, func(ctx context.Context, _ int) error {
+		tok, ok := b.pool.take()
+		if !ok {
+			return errExhausted
+		}
+		return b.t.pairREST(ctx, tok)
+	}))
+}
+
+// systemTypesBaseline is the scenario name of the GET /v1/systemTypes
+// baseline: a REST call through the gateway to the registry, answered from
+// its catalog in memory (no Redis).
+const systemTypesBaseline = "GET /v1/systemTypes (baseline)"
+
+// openRate is the arrival rate of an open-loop window: --open-rate when
+// set, else --open-load times capacity (0: no open-loop window).
+func (b *bench) openRate(capacity float64) float64 {
+	if b.openFixed > 0 {
+		return b.openFixed
+	}
+	return b.openLoad * capacity
+}
+
+// capacity is the closed-loop throughput of a scenario at the most clients
+// of this run (0 when it did not run).
+func (b *bench) capacity(scenario, transport string) float64 {
+	most := 0
+	for _, n := range b.clients {
+		most = max(most, n)
+	}
+	for _, r := range b.results {
+		if r.Scenario == scenario && r.Transport == transport && r.Clients == most && r.Mode == "" {
+			return r.Throughput
+		}
+	}
+	return 0
 }
 
 // seed creates n PENDING systems of the given types in ga, outside any
@@ -199,7 +261,7 @@ func (b *bench) seed(ctx context.Context, ga string, n int, types []string) ([]s
 				Type: types[i%len(types)], State: system.Pending, CreateTime: now, UpdateTime: now, Revision: 1,
 			}
 			ids[i] = sys.ID
-			return b.store.Create(ctx, sys, "", system.EventCreated)
+			return b.store.Create(ctx, sys, "", 0, system.EventCreated)
 		})
 	} else {
 		err = parallel(ctx, n, 64, func(ctx context.Context, i int) error {
@@ -255,7 +317,7 @@ func (b *bench) settle(ctx context.Context) {
 	if b.js != nil {
 		for _, c := range []struct{ stream, durable string }{
 			{formation.ReactionsStream, formation.ReactionsDurable},
-			{formations.Config.Stream, formations.Config.Durable},
+			{assignmentconsumer.Config.Stream, assignmentconsumer.Config.Durable},
 		} {
 			wait(func() bool {
 				cons, err := b.js.Consumer(ctx, c.stream, c.durable)
@@ -288,13 +350,17 @@ func (b *bench) get(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	get := func(ctx context.Context, c int) error {
+		_, err := b.t.client(c).registry.GetSystem(ctx, &registryv1.GetSystemRequest{
+			Name: system.SystemName(ga, ids[rand.IntN(len(ids))]),
+		})
+		return err
+	}
 	for _, n := range b.clients {
-		b.add(closedLoop(actx, "GetSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
-			_, err := b.t.client(c).registry.GetSystem(ctx, &registryv1.GetSystemRequest{
-				Name: system.SystemName(ga, ids[rand.IntN(len(ids))]),
-			})
-			return err
-		}))
+		b.add(closedLoop(actx, "GetSystem", "gRPC", n, b.dur, get))
+	}
+	if rate := b.openRate(b.capacity("GetSystem", "gRPC")); rate > 0 {
+		b.add(openLoop(actx, "GetSystem", "gRPC", rate, b.dur, get))
 	}
 }
 
@@ -357,10 +423,14 @@ func (b *bench) list(ctx context.Context) {
 			return err
 		}
 	}
+	p1 := fmt.Sprintf("ListSystems p1 of %d", b.listSize)
 	for _, n := range b.clients {
-		b.add(closedLoop(bigCtx, fmt.Sprintf("ListSystems p1 of %d", b.listSize), "gRPC", n, b.dur, page(big, []string{""})))
+		b.add(closedLoop(bigCtx, p1, "gRPC", n, b.dur, page(big, []string{""})))
 		b.add(closedLoop(bigCtx, fmt.Sprintf("ListSystems deep of %d", b.listSize), "gRPC", n, b.dur, page(big, deep)))
 		b.add(closedLoop(smallCtx, fmt.Sprintf("ListSystems p1 of %d", min(1000, b.listSize)), "gRPC", n, b.dur, page(small, []string{""})))
+	}
+	if rate := b.openRate(b.capacity(p1, "gRPC")); rate > 0 {
+		b.add(openLoop(bigCtx, p1, "gRPC", rate, b.dur, page(big, []string{""})))
 	}
 }
 

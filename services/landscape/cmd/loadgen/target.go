@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,10 +19,11 @@ import (
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/authn"
+	"github.com/landscape-dev/landscape/services/landscape/restclient"
 	"github.com/landscape-dev/landscape/services/registry/catalog"
 )
 
-// systemTypes are the types of the registry's catalog (DESIGN 1.2), in its
+// systemTypes are the types of the registry's catalog (docs/API.md, "System types"), in its
 // order; cxTypes those that may join a formation before pairing.
 var systemTypes, cxTypes = catalogTypes()
 
@@ -46,7 +43,7 @@ func catalogTypes() (all, cx []string) {
 
 // gaRotation is how many registrations go to one generated global account
 // before the next: with the six types in turn that is at most 834 unused
-// tokens per global account and type, under the quota of 1000 (DESIGN 1.2).
+// tokens per global account and type, under the quota of 1000 (docs/API.md, "System lifecycle").
 const gaRotation = 5000
 
 // client is one load client: its own gRPC connection (so 64 clients are 64
@@ -66,8 +63,8 @@ type target struct {
 	fixedGA string
 	runID   string
 	clients []client
-	http    *http.Client
-	redis   *redis.Client // the same Redis as the landscape (baseline, seeding)
+	api     *restclient.Client // the gateway; nil without baseURL
+	redis   *redis.Client      // the same Redis as the landscape (baseline, seeding)
 
 	jwtMu sync.Mutex
 	jwts  map[string]string
@@ -87,14 +84,15 @@ func newTarget(grpcAddr, baseURL, secret, jwt, fixedGA, runID string, n int, rdb
 			formation: formationv1.NewFormationServiceClient(conn), health: healthpb.NewHealthClient(conn),
 		})
 	}
-	// One keep-alive connection per client at most, as many as clients.
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        4 * n,
-		MaxIdleConnsPerHost: 2 * n,
-		IdleConnTimeout:     90 * time.Second,
+	if baseURL != "" { // empty: gRPC only
+		api, err := restclient.New(baseURL, "", "landscape-loadgen")
+		if err != nil {
+			t.close()
+			return nil, err
+		}
+		// Keep-alive connections for twice as many calls as clients.
+		t.api = api.WithConnections(2 * n)
 	}
-	t.http = &http.Client{Transport: tr, Timeout: callTimeout}
 	return t, nil
 }
 
@@ -102,8 +100,8 @@ func (t *target) close() {
 	for _, c := range t.clients {
 		_ = c.conn.Close()
 	}
-	if t.http != nil {
-		t.http.CloseIdleConnections()
+	if t.api != nil {
+		t.api.CloseIdleConnections()
 	}
 }
 
@@ -150,65 +148,6 @@ func (t *target) authCtx(ctx context.Context, ga string) (context.Context, error
 		return nil, err
 	}
 	return metadata.AppendToOutgoingContext(ctx, authn.MetadataKey, "Bearer "+j), nil
-}
-
-// restError is a non-2xx answer of the gateway (its status body, which
-// never carries a token).
-type restError struct {
-	status int
-	body   struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}
-}
-
-func (e *restError) Error() string {
-	return fmt.Sprintf("HTTP %d: %s", e.status, e.body.Message)
-}
-
-// rest sends one JSON request to the gateway and decodes the answer into
-// out (when not nil). ga, when not empty, selects the JWT.
-func (t *target) rest(ctx context.Context, method, path, ga string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, t.baseURL+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if ga != "" {
-		j, err := t.jwtFor(ga)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+j)
-	}
-	res, err := t.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode/100 != 2 {
-		e := &restError{status: res.StatusCode}
-		_ = json.Unmarshal(b, &e.body)
-		return e
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
 }
 
 // issued is an integration token ready for pairing.
@@ -264,27 +203,6 @@ func (t *target) registerGRPC(ctx context.Context, c client, what string) (strin
 	return res.GetSystem().GetName(), issued{token: res.GetIntegrationToken().GetToken(), typ: typ}, nil
 }
 
-// registerREST registers one system through the gateway.
-func (t *target) registerREST(ctx context.Context, what string) (string, issued, error) {
-	ga, typ := t.nextRegistration(what)
-	var out struct {
-		System struct {
-			Name string `json:"name"`
-		} `json:"system"`
-		IntegrationToken struct {
-			Token string `json:"token"`
-		} `json:"integrationToken"`
-	}
-	in := map[string]string{"displayName": "Load " + randomID(12), "type": typ}
-	if err := t.rest(ctx, http.MethodPost, "/v1/globalAccounts/"+ga+"/systems", ga, in, &out); err != nil {
-		return "", issued{}, err
-	}
-	if out.IntegrationToken.Token == "" {
-		return "", issued{}, errors.New("RegisterSystem answered without a token")
-	}
-	return out.System.Name, issued{token: out.IntegrationToken.Token, typ: typ}, nil
-}
-
 // pairGRPC pairs a system with its token (no JWT: the token is the credential).
 func (t *target) pairGRPC(ctx context.Context, c client, tok issued) error {
 	_, err := c.registry.PairSystem(ctx, &registryv1.PairSystemRequest{
@@ -293,8 +211,23 @@ func (t *target) pairGRPC(ctx context.Context, c client, tok issued) error {
 	return err
 }
 
-// pairREST pairs through POST /v1/systems:pair.
-func (t *target) pairREST(ctx context.Context, tok issued) error {
-	in := map[string]string{"integrationToken": tok.token, "systemType": tok.typ, "baseUrl": "https://load.example.com"}
-	return t.rest(ctx, http.MethodPost, "/v1/systems:pair", "", in, nil)
+// generateGRPC issues a new integration token for an existing system
+// (revoking its earlier unused one) over gRPC.
+func (t *target) generateGRPC(ctx context.Context, c client, name string) error {
+	actx, err := t.authCtx(ctx, gaOf(name))
+	if err != nil {
+		return err
+	}
+	res, err := c.registry.GenerateIntegrationToken(actx, &registryv1.GenerateIntegrationTokenRequest{Name: name})
+	if err == nil && res.GetToken() == "" {
+		return errors.New("GenerateIntegrationToken answered without a token")
+	}
+	return err
+}
+
+// gaOf is the global account of a resource name globalAccounts/{ga}/...
+func gaOf(name string) string {
+	rest, _ := strings.CutPrefix(name, "globalAccounts/")
+	ga, _, _ := strings.Cut(rest, "/")
+	return ga
 }

@@ -1,0 +1,139 @@
+package keyspace_test
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/landscape-dev/landscape/pkg/apperr"
+	"github.com/landscape-dev/landscape/pkg/keyspace"
+	"github.com/landscape-dev/landscape/pkg/outbox"
+	"github.com/landscape-dev/landscape/pkg/resource"
+	"github.com/landscape-dev/landscape/pkg/testkit"
+)
+
+func TestKeys(t *testing.T) {
+	t.Parallel()
+	s := keyspace.New("ls", "registry")
+	a := s.Account("acme")
+	for got, want := range map[string]string{
+		s.Key("deliveries:due"):      "ls:registry:deliveries:due",
+		a.Key("system", "s1"):        "ls:registry:{acme}:system:s1",
+		a.Name("My System"):          "ls:registry:{acme}:name:" + resource.NameKey("My System"),
+		a.Index("", ""):              "ls:registry:{acme}:idx:all",
+		a.Index("PENDING", ""):       "ls:registry:{acme}:idx:state:PENDING",
+		a.Index("", "t1"):            "ls:registry:{acme}:idx:type:t1",
+		a.Index("PENDING", "t1"):     "ls:registry:{acme}:idx:state:PENDING:type:t1",
+		a.Key("applied", "s1", "f1"): "ls:registry:{acme}:applied:s1:f1",
+	} {
+		if got != want {
+			t.Errorf("key %q, want %q", got, want)
+		}
+	}
+	e := a.Entry("READY", "t1", time.Unix(0, 42), "f1")
+	if e.Keys != [4]string{a.Index("", ""), a.Index("READY", ""), a.Index("", "t1"), a.Index("READY", "t1")} {
+		t.Errorf("entry keys %v", e.Keys)
+	}
+	if e.Member != "00000000000000000042/f1" {
+		t.Errorf("member %q", e.Member)
+	}
+}
+
+// TestIndexesAndPages writes ten resources through their entries, moves
+// some to another state, removes one, and reads every index page by page.
+func TestIndexesAndPages(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testkit.Redis(t)
+	ctx := t.Context()
+	a := keyspace.New(prefix, "test").Account("ga")
+	ob := outbox.New(rdb, prefix, "test")
+	commit := func(tx *outbox.Tx) {
+		t.Helper()
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := func(id string) string { return a.Key("rec", id) }
+	decode := func(rev int64, data []byte) (string, error) {
+		return string(data) + "@" + strconv.FormatInt(rev, 10), nil
+	}
+	var ids []string
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 10 {
+		id := fmt.Sprintf("r%d", 9-i) // ids against create order: the time orders
+		ids = append(ids, id)
+		tx := ob.Tx().PutRecord(record(id), 1, []byte(id))
+		a.Entry("A", "t", t0.Add(time.Duration(i)*time.Second), id).Add(tx)
+		commit(tx)
+	}
+	// r8 and r6 move to state B; r5 is removed (its record stays: the
+	// index decides what is listed).
+	for _, i := range []int{1, 3} {
+		created := t0.Add(time.Duration(i) * time.Second)
+		tx := ob.Tx()
+		a.Entry("B", "t", created, ids[i]).Move(tx, a.Entry("A", "t", created, ids[i]))
+		commit(tx)
+	}
+	tx := ob.Tx()
+	a.Entry("A", "t", t0.Add(4*time.Second), ids[4]).Remove(tx)
+	commit(tx)
+
+	all := func(index string, size int) []string {
+		t.Helper()
+		var out []string
+		token := ""
+		for range 20 {
+			items, next, err := keyspace.List(ctx, rdb, index, size, token, record, decode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(items) > size {
+				t.Fatalf("page of %d, size %d", len(items), size)
+			}
+			out = append(out, items...)
+			if next == "" {
+				return out
+			}
+			token = next
+		}
+		t.Fatal("no last page")
+		return nil
+	}
+	want := func(ids ...string) []string {
+		var out []string
+		for _, id := range ids {
+			out = append(out, id+"@1")
+		}
+		return out
+	}
+	for _, c := range []struct {
+		index string
+		want  []string
+	}{
+		{a.Index("", ""), want("r9", "r8", "r7", "r6", "r4", "r3", "r2", "r1", "r0")},
+		{a.Index("", "t"), want("r9", "r8", "r7", "r6", "r4", "r3", "r2", "r1", "r0")},
+		{a.Index("A", ""), want("r9", "r7", "r4", "r3", "r2", "r1", "r0")},
+		{a.Index("B", "t"), want("r8", "r6")},
+		{a.Index("C", ""), nil},
+	} {
+		for _, size := range []int{1, 2, 4, 100} {
+			if got := all(c.index, size); !slices.Equal(got, c.want) {
+				t.Errorf("%s by %d: %v, want %v", c.index, size, got, c.want)
+			}
+		}
+	}
+
+	// A record deleted after the index named it is left out.
+	commit(ob.Tx().Del(record("r9")))
+	items, _, err := keyspace.List(ctx, rdb, a.Index("", ""), 2, "", record, decode)
+	if err != nil || !slices.Equal(items, want("r8")) {
+		t.Errorf("after delete: %v, %v", items, err)
+	}
+
+	// A token that is not one of this list's is INVALID_ARGUMENT.
+	if _, _, err := keyspace.Page(ctx, rdb, a.Index("", ""), 2, "not-a-token"); apperr.ReasonOf(err) != apperr.InvalidArgument {
+		t.Errorf("bad token: %v", err)
+	}
+}

@@ -1,0 +1,219 @@
+package subscriber_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
+	"github.com/landscape-dev/landscape/pkg/subscriber"
+	"github.com/landscape-dev/landscape/pkg/testkit"
+)
+
+// The subscriber reads a context's stream as the outbox relay fills it;
+// these tests publish to that stream directly (the relay's own tests are
+// in pkg/outbox, which also checks apply-once consumption end to end).
+
+const testContext = "registry"
+
+var testSpec = cloudevent.Spec{Context: testContext, Name: "system.updated"}
+
+// startStream starts a NATS server with the context's stream.
+func startStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	js := testkit.JetStream(t, testkit.NATS(t).URL())
+	err := natsconn.EnsureStream(t.Context(), js, jetstream.StreamConfig{
+		Name: cloudevent.StreamName(testContext), Subjects: []string{cloudevent.StreamSubjects(testContext)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// publish publishes revision rev of a resource's event as the relay would.
+func publish(t testing.TB, js jetstream.JetStream, resource string, rev int64) cloudevent.Message {
+	t.Helper()
+	msg := testkit.RevisionEvent(t, testSpec, resource, rev)
+	publishMsg(t, js, msg)
+	return msg
+}
+
+func publishMsg(t testing.TB, js jetstream.JetStream, msg cloudevent.Message) {
+	t.Helper()
+	m := &nats.Msg{Subject: msg.Subject, Data: msg.Body, Header: nats.Header{"Content-Type": []string{cloudevent.ContentType}}}
+	if _, err := js.PublishMsg(t.Context(), m, jetstream.WithMsgID(msg.ID)); err != nil {
+		t.Fatalf("publish %s: %v", msg.Subject, err)
+	}
+}
+
+// Done when (4): a handler that fails 5 times sends the message to the
+// dead-letter stream, where it can be read.
+func TestSubscriberDeadLettersAfterMaxDeliveries(t *testing.T) {
+	t.Parallel()
+	js := startStream(t)
+
+	bad := publish(t, js, "bad", 1)
+	good := publish(t, js, "good", 1)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	reg := prometheus.NewRegistry()
+	testkit.Go(t, func(ctx context.Context) error {
+		return subscriber.Run(ctx, js, subscriber.Config{
+			Stream: cloudevent.StreamName(testContext), Durable: "dlq-test",
+			Delays:     []time.Duration{10 * time.Millisecond, 20 * time.Millisecond},
+			Registerer: reg,
+		}, func(_ context.Context, ev cloudevent.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[ev.ID]++
+			if ev.ID == bad.ID {
+				return errors.New("system type unknown")
+			}
+			return nil
+		}, testkit.Logger(t))
+	})
+	testkit.Eventually(t, 10*time.Second, "a dead letter", func() bool {
+		return testkit.StreamLen(t, js, subscriber.DeadLetterStream) == 1
+	})
+	s, err := js.Stream(t.Context(), subscriber.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("dlq-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(dl.Data) != string(bad.Body) {
+		t.Errorf("dead letter body = %s, want the original", dl.Data)
+	}
+	if got := dl.Header.Get(subscriber.HeaderOriginalSubject); got != bad.Subject {
+		t.Errorf("original subject = %q, want %q", got, bad.Subject)
+	}
+	if got := dl.Header.Get(subscriber.HeaderError); got != "system type unknown" {
+		t.Errorf("error header = %q", got)
+	}
+	if got := dl.Header.Get("Content-Type"); got != cloudevent.ContentType {
+		t.Errorf("content type header = %q, want the original's", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls[bad.ID] != 5 || calls[good.ID] != 1 {
+		t.Errorf("handler calls: bad %d, good %d; want 5 and 1", calls[bad.ID], calls[good.ID])
+	}
+	if got := testkit.CounterValue(t, reg, "landscape_subscriber_dead_lettered_total"); got != 1 {
+		t.Errorf("dead-lettered metric = %v, want 1", got)
+	}
+}
+
+// A message whose deliveries all time out (a process that crashes on it
+// every time) is not lost either: the delivery after MaxDeliver
+// dead-letters it without calling the handler.
+func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
+	t.Parallel()
+	js := startStream(t)
+	var mu sync.Mutex
+	calls := 0
+	cfg := subscriber.Config{
+		Stream: cloudevent.StreamName(testContext), Durable: "crashy", MaxDeliver: 3,
+		AckWait: 100 * time.Millisecond,
+	}
+	handler := func(context.Context, cloudevent.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return nil
+	}
+	// Let the subscriber create its consumer, then stop it.
+	stop := testkit.Go(t, func(ctx context.Context) error { return subscriber.Run(ctx, js, cfg, handler, testkit.Logger(t)) })
+	testkit.Eventually(t, 10*time.Second, "the consumer", func() bool {
+		_, err := js.Consumer(t.Context(), cfg.Stream, cfg.Durable)
+		return err == nil
+	})
+	stop()
+	ev := publish(t, js, "crashy", 1)
+
+	// A process that takes the event and dies, three times.
+	cons, err := js.Consumer(t.Context(), cfg.Stream, cfg.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "three unacknowledged deliveries", func() bool {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return false
+		}
+		for m := range batch.Messages() {
+			if md, err := m.Metadata(); err == nil && md.NumDelivered >= 3 {
+				return true
+			}
+		}
+		return false
+	})
+	testkit.Go(t, func(ctx context.Context) error { return subscriber.Run(ctx, js, cfg, handler, testkit.Logger(t)) })
+	testkit.Eventually(t, 10*time.Second, "a dead letter", func() bool {
+		return testkit.StreamLen(t, js, subscriber.DeadLetterStream) == 1
+	})
+	s, _ := js.Stream(t.Context(), subscriber.DeadLetterStream)
+	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("crashy"))
+	if err != nil || string(dl.Data) != string(ev.Body) {
+		t.Fatalf("dead letter %v %v", dl, err)
+	}
+	if got := dl.Header.Get(subscriber.HeaderError); got == "" {
+		t.Error("dead letter without an error header")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 0 {
+		t.Errorf("handler called %d times, want 0 (every delivery was taken by the crashing process)", calls)
+	}
+}
+
+// A subscriber with Events acks the filter's other events unread.
+func TestSubscriberReadsOnlyItsEvents(t *testing.T) {
+	t.Parallel()
+	js := startStream(t)
+
+	wanted := publish(t, js, "a", 1)
+	other, err := cloudevent.New(cloudevent.Spec{Context: testContext, Name: "system.created"}, "ga", "globalAccounts/ga/systems/b",
+		wrapperspb.String("b"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishMsg(t, js, other)
+	last := publish(t, js, "c", 1)
+	var mu sync.Mutex
+	var got []string
+	testkit.Go(t, func(ctx context.Context) error {
+		return subscriber.Run(ctx, js, subscriber.Config{
+			Stream: cloudevent.StreamName(testContext), Durable: "events-test", Events: []string{testSpec.Name},
+		}, func(_ context.Context, ev cloudevent.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, ev.ID)
+			return nil
+		}, testkit.Logger(t))
+	})
+	testkit.Eventually(t, 10*time.Second, "every event acked", func() bool {
+		c, err := js.Consumer(t.Context(), cloudevent.StreamName(testContext), "events-test")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.AckFloor.Stream == 3 && info.NumPending == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, ",") != wanted.ID+","+last.ID {
+		t.Fatalf("handler read %v, want %s and %s (not %s)", got, wanted.ID, last.ID, other.ID)
+	}
+}
