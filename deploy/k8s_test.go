@@ -1423,7 +1423,7 @@ func TestKubernetesNATSUsers(t *testing.T) {
 			continue
 		}
 		for _, p := range pub {
-			if p == ">" || p == "landscape.>" || p == "$JS.API.>" || (strings.HasPrefix(p, "landscape.") && (svc == "gateway" || p != "landscape."+svc+".>" && p != "landscape.deadletter.>")) {
+			if p == ">" || p == "landscape.>" || p == "$JS.API.>" || (strings.HasPrefix(p, "landscape.") && (svc == "gateway" || p != "landscape."+svc+".>" && !strings.HasPrefix(p, "landscape.dlq."+svc+"."))) {
 				t.Errorf("nats.conf: user %s may publish %s", svc, p)
 			}
 		}

@@ -108,12 +108,22 @@ const (
 // AuditDurable is the registry's audit-trail consumer of context's stream.
 func AuditDurable(context string) string { return "registry-audit-" + context }
 
-// The dead-letter stream of refused events (the subscriber package writes
-// it) and its subjects.
-const (
-	DeadLetterStream   = "LANDSCAPE_DEADLETTER"
-	DeadLetterSubjects = "landscape.deadletter.>"
-)
+// Each service that consumes events keeps the events its consumers refused
+// or kept failing on (the subscriber package writes them) in a dead-letter
+// stream of its own, so that no service can change or fill another's:
+// stream LANDSCAPE_DLQ_<SERVICE>, subjects landscape.dlq.<service>.<durable>.
+
+// DeadLetterStream is the name of service's dead-letter stream.
+func DeadLetterStream(service string) string { return "LANDSCAPE_DLQ_" + strings.ToUpper(service) }
+
+// DeadLetterSubjects is the subject filter of service's dead-letter stream.
+func DeadLetterSubjects(service string) string { return "landscape.dlq." + service + ".>" }
+
+// DeadLetterSubject is the subject of the dead letters of service's
+// consumer durable.
+func DeadLetterSubject(service, durable string) string {
+	return "landscape.dlq." + service + "." + durable
+}
 
 // consumerSubjects are the JetStream API subjects of one consumer:
 // create (with or without a filter subject), info, delete, pull, and
@@ -150,9 +160,17 @@ func PermissionsOf(service string) (Permissions, error) {
 	switch service {
 	case "registry", "token", "formation":
 		own := cloudevent.StreamName(service)
-		p.Publish = append(p.Publish, cloudevent.StreamSubjects(service), DeadLetterSubjects,
-			"$JS.API.STREAM.CREATE."+own, "$JS.API.STREAM.UPDATE."+own,
-			"$JS.API.STREAM.CREATE."+DeadLetterStream, "$JS.API.STREAM.UPDATE."+DeadLetterStream)
+		p.Publish = append(p.Publish, cloudevent.StreamSubjects(service),
+			"$JS.API.STREAM.CREATE."+own, "$JS.API.STREAM.UPDATE."+own)
+		if len(Durables[service]) > 0 {
+			dlq := DeadLetterStream(service)
+			p.Publish = append(p.Publish, "$JS.API.STREAM.CREATE."+dlq, "$JS.API.STREAM.UPDATE."+dlq)
+			for _, names := range sortedDurables(service) {
+				for _, d := range names {
+					p.Publish = append(p.Publish, DeadLetterSubject(service, d))
+				}
+			}
+		}
 		for _, c := range []string{"registry", "token", "formation"} {
 			names := Durables[service][c]
 			if len(names) == 0 {

@@ -109,7 +109,7 @@ func BenchmarkLatency(b *testing.B) {
 	lat := make([]time.Duration, 0, b.N)
 	wg.Go(func() {
 		_ = subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName("registry"), Durable: "latency",
+			Service: "registry", Stream: cloudevent.StreamName("registry"), Durable: "latency",
 		}, func(_ context.Context, ev cloudevent.Event) error {
 			now := time.Now()
 			mu.Lock()

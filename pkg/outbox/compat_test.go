@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/outbox"
 	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/pkg/testkit"
@@ -39,7 +40,7 @@ func TestAgainstExternalNATS(t *testing.T) {
 	got := map[string]int{}
 	testkit.Go(t, func(ctx context.Context) error {
 		return subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName(context_), Durable: "compat",
+			Service: "registry", Stream: cloudevent.StreamName(context_), Durable: "compat",
 			FilterSubject: "landscape." + context_ + ".>",
 			Delays:        []time.Duration{10 * time.Millisecond},
 		}, func(_ context.Context, ev cloudevent.Event) error {
@@ -69,11 +70,11 @@ func TestAgainstExternalNATS(t *testing.T) {
 		defer mu.Unlock()
 		return got[ids[0]] == 1 && got[ids[1]] == 1 && got[ids[2]] == 5
 	})
-	s, err := js.Stream(t.Context(), subscriber.DeadLetterStream)
+	s, err := js.Stream(t.Context(), natsconn.DeadLetterStream("registry"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("compat"))
+	dl, err := s.GetLastMsgForSubject(t.Context(), natsconn.DeadLetterSubject("registry", "compat"))
 	if err != nil || dl.Header.Get(subscriber.HeaderOriginalSubject) != spec.NATSSubject("ga") {
 		t.Fatalf("dead letter: %v %v", dl, err)
 	}

@@ -269,7 +269,7 @@ func TestSubscriberAppliesInRevisionOrderOnce(t *testing.T) {
 	}
 	testkit.Go(t, func(ctx context.Context) error {
 		return subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName(testContext), Durable: "order-test",
+			Service: "registry", Stream: cloudevent.StreamName(testContext), Durable: "order-test",
 			FilterSubject: "landscape.registry.*.system.>", Delays: []time.Duration{10 * time.Millisecond},
 		}, handler, testkit.Logger(t))
 	})

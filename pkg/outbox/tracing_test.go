@@ -67,7 +67,7 @@ func TestRelayAndSubscriberContinueTheEventsTrace(t *testing.T) {
 	handled := make(chan trace.SpanContext, 1)
 	testkit.Go(t, func(ctx context.Context) error {
 		return subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName(testContext), Durable: "traced", FilterSubject: cloudevent.StreamSubjects(testContext),
+			Service: "registry", Stream: cloudevent.StreamName(testContext), Durable: "traced", FilterSubject: cloudevent.StreamSubjects(testContext),
 			TracerProvider: tp,
 		}, func(ctx context.Context, _ cloudevent.Event) error {
 			select {

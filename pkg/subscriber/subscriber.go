@@ -15,8 +15,8 @@
 //
 // A handler error is retried after a delay (Delays) up to MaxDeliver
 // deliveries in all; after the last failed delivery the message is published
-// to the dead-letter stream (DeadLetterStream, subject
-// landscape.deadletter.<durable>) with its body and headers plus
+// to the service's dead-letter stream (natsconn.DeadLetterStream, subject
+// landscape.dlq.<service>.<durable>) with its body and headers plus
 // HeaderOriginalSubject and HeaderError, and only then terminated. A body
 // that is not a CloudEvent is dead-lettered at once. A message whose
 // MaxDeliver deliveries all timed out (AckWait) is dead-lettered on the
@@ -55,6 +55,9 @@ type Handler func(ctx context.Context, ev cloudevent.Event) error
 
 // Config names the consumer.
 type Config struct {
+	// Service is the consuming service ("registry", "formation"): its
+	// dead-letter stream receives this consumer's dead letters.
+	Service       string
 	Stream        string // e.g. LANDSCAPE_REGISTRY
 	Durable       string // e.g. formation-reactions
 	FilterSubject string // e.g. landscape.registry.*.system.>
@@ -86,11 +89,6 @@ type Config struct {
 
 // Dead letters.
 const (
-	// DeadLetterStream keeps the events that handlers kept failing on.
-	DeadLetterStream = natsconn.DeadLetterStream
-	// DeadLetterSubjects is the dead-letter stream's subject filter; one
-	// durable's dead letters are on DeadLetterSubject(durable).
-	DeadLetterSubjects = natsconn.DeadLetterSubjects
 	// DeadLetterRetention is the dead-letter stream's max age.
 	DeadLetterRetention = 90 * 24 * time.Hour
 	// HeaderOriginalSubject holds the subject the event was published on.
@@ -135,17 +133,16 @@ func CheckEnvelope(natsSubject string, ev cloudevent.Event) error {
 // DefaultDelays are the waits before the 2nd, 3rd, 4th and 5th delivery.
 var DefaultDelays = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second, 5 * time.Second}
 
-// DeadLetterSubject is the subject of durable's dead letters.
-func DeadLetterSubject(durable string) string { return "landscape.deadletter." + durable }
-
 // Run consumes until ctx ends, retrying while NATS or the stream is not
 // there yet. It returns nil when ctx ends, or an error for a bad Config.
 func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, logger *slog.Logger) error {
-	if cfg.Stream == "" || cfg.Durable == "" || h == nil {
-		return errors.New("subscriber: stream, durable and handler are required")
+	if cfg.Service == "" || cfg.Stream == "" || cfg.Durable == "" || h == nil {
+		return errors.New("subscriber: service, stream, durable and handler are required")
 	}
-	if strings.ContainsAny(cfg.Durable, ".*> \t") {
-		return fmt.Errorf("subscriber: durable %q must not contain '.', '*', '>' or spaces", cfg.Durable)
+	for _, name := range []string{cfg.Service, cfg.Durable} {
+		if strings.ContainsAny(name, ".*> \t") {
+			return fmt.Errorf("subscriber: service and durable must not contain '.', '*', '>' or spaces: %q", name)
+		}
 	}
 	if cfg.MaxDeliver <= 0 {
 		cfg.MaxDeliver = 5
@@ -251,19 +248,19 @@ func (s *sub) setup(ctx context.Context) (jetstream.Consumer, bool) {
 func (s *sub) trySetup(ctx context.Context) (jetstream.Consumer, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := ensureDeadLetterStream(cctx, s.js, s.cfg.DeadLetterReplicas); err != nil {
+	if err := ensureDeadLetterStream(cctx, s.js, s.cfg.Service, s.cfg.DeadLetterReplicas); err != nil {
 		return nil, fmt.Errorf("dead-letter stream: %w", err)
 	}
 	return s.js.CreateOrUpdateConsumer(cctx, s.cfg.Stream, s.consumerConfig())
 }
 
-// ensureDeadLetterStream creates the dead-letter stream, or brings an
-// existing one in line (natsconn.EnsureStream); replicas 0 keeps its
+// ensureDeadLetterStream creates service's dead-letter stream, or brings
+// an existing one in line (natsconn.EnsureStream); replicas 0 keeps its
 // replica count.
-func ensureDeadLetterStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
+func ensureDeadLetterStream(ctx context.Context, js jetstream.JetStream, service string, replicas int) error {
 	return natsconn.EnsureStream(ctx, js, jetstream.StreamConfig{
-		Name:       DeadLetterStream,
-		Subjects:   []string{DeadLetterSubjects},
+		Name:       natsconn.DeadLetterStream(service),
+		Subjects:   []string{natsconn.DeadLetterSubjects(service)},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     DeadLetterRetention,
@@ -383,7 +380,7 @@ func (s *sub) safeHandle(ctx context.Context, ev cloudevent.Event) (err error) {
 // deadLetter publishes m to the dead-letter stream and terminates it. When
 // the publish fails, the message is left to be redelivered.
 func (s *sub) deadLetter(ctx context.Context, m jetstream.Msg, md *jetstream.MsgMetadata, cause error) {
-	dl := &nats.Msg{Subject: DeadLetterSubject(s.cfg.Durable), Data: m.Data(), Header: nats.Header{}}
+	dl := &nats.Msg{Subject: natsconn.DeadLetterSubject(s.cfg.Service, s.cfg.Durable), Data: m.Data(), Header: nats.Header{}}
 	for k, v := range m.Headers() {
 		dl.Header[k] = append([]string(nil), v...)
 	}

@@ -69,7 +69,7 @@ func TestSubscriberDeadLettersAfterMaxDeliveries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	testkit.Go(t, func(ctx context.Context) error {
 		return subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName(testContext), Durable: "dlq-test",
+			Service: "registry", Stream: cloudevent.StreamName(testContext), Durable: "dlq-test",
 			Delays:     []time.Duration{10 * time.Millisecond, 20 * time.Millisecond},
 			Registerer: reg,
 		}, func(_ context.Context, ev cloudevent.Event) error {
@@ -83,13 +83,13 @@ func TestSubscriberDeadLettersAfterMaxDeliveries(t *testing.T) {
 		}, testkit.Logger(t))
 	})
 	testkit.Eventually(t, 10*time.Second, "a dead letter", func() bool {
-		return testkit.StreamLen(t, js, subscriber.DeadLetterStream) == 1
+		return testkit.StreamLen(t, js, natsconn.DeadLetterStream("registry")) == 1
 	})
-	s, err := js.Stream(t.Context(), subscriber.DeadLetterStream)
+	s, err := js.Stream(t.Context(), natsconn.DeadLetterStream("registry"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("dlq-test"))
+	dl, err := s.GetLastMsgForSubject(t.Context(), natsconn.DeadLetterSubject("registry", "dlq-test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
 	var mu sync.Mutex
 	calls := 0
 	cfg := subscriber.Config{
-		Stream: cloudevent.StreamName(testContext), Durable: "crashy", MaxDeliver: 3,
+		Service: "registry", Stream: cloudevent.StreamName(testContext), Durable: "crashy", MaxDeliver: 3,
 		AckWait: 100 * time.Millisecond,
 	}
 	handler := func(context.Context, cloudevent.Event) error {
@@ -161,10 +161,10 @@ func TestSubscriberDeadLettersAfterAckTimeouts(t *testing.T) {
 	})
 	testkit.Go(t, func(ctx context.Context) error { return subscriber.Run(ctx, js, cfg, handler, testkit.Logger(t)) })
 	testkit.Eventually(t, 10*time.Second, "a dead letter", func() bool {
-		return testkit.StreamLen(t, js, subscriber.DeadLetterStream) == 1
+		return testkit.StreamLen(t, js, natsconn.DeadLetterStream("registry")) == 1
 	})
-	s, _ := js.Stream(t.Context(), subscriber.DeadLetterStream)
-	dl, err := s.GetLastMsgForSubject(t.Context(), subscriber.DeadLetterSubject("crashy"))
+	s, _ := js.Stream(t.Context(), natsconn.DeadLetterStream("registry"))
+	dl, err := s.GetLastMsgForSubject(t.Context(), natsconn.DeadLetterSubject("registry", "crashy"))
 	if err != nil || string(dl.Data) != string(ev.Body) {
 		t.Fatalf("dead letter %v %v", dl, err)
 	}
@@ -195,7 +195,7 @@ func TestSubscriberReadsOnlyItsEvents(t *testing.T) {
 	var got []string
 	testkit.Go(t, func(ctx context.Context) error {
 		return subscriber.Run(ctx, js, subscriber.Config{
-			Stream: cloudevent.StreamName(testContext), Durable: "events-test", Events: []string{testSpec.Name},
+			Service: "registry", Stream: cloudevent.StreamName(testContext), Durable: "events-test", Events: []string{testSpec.Name},
 		}, func(_ context.Context, ev cloudevent.Event) error {
 			mu.Lock()
 			defer mu.Unlock()

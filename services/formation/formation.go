@@ -131,7 +131,7 @@ func (s *Service) Run(ctx context.Context) error {
 	relayOpts.Registerer, relayOpts.TracerProvider = s.deps.Telemetry.Registerer(), s.deps.Telemetry.TracerProvider()
 	relay := outbox.NewRelay(s.store.Outbox(), s.deps.JetStream, s.log, relayOpts)
 	cfg := subscriber.Config{
-		Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
+		Service: "formation", Stream: ReactionsStream, Durable: ReactionsDurable, FilterSubject: ReactionsFilter,
 		Events: []string{
 			string(formations.SystemRegisteredEvent), string(formations.SystemRegistrationFailedEvent),
 			string(formations.SystemRegistrationRestartedEvent), string(formations.SystemDeregisteredEvent),

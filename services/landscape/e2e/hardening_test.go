@@ -15,6 +15,7 @@ import (
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/grpcserver"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 	"github.com/landscape-dev/landscape/services/formation"
@@ -259,18 +260,18 @@ func TestForgedRegistryEventsAreRefused(t *testing.T) {
 
 	dead := 0
 	testkit.Eventually(t, 15*time.Second, "three forged events dead-lettered", func() bool {
-		info, err := s.JetStream.Stream(t.Context(), subscriber.DeadLetterStream)
+		info, err := s.JetStream.Stream(t.Context(), natsconn.DeadLetterStream("formation"))
 		if err != nil {
 			return false
 		}
-		st, err := info.Info(t.Context(), jetstream.WithSubjectFilter(subscriber.DeadLetterSubject(formation.ReactionsDurable)))
+		st, err := info.Info(t.Context(), jetstream.WithSubjectFilter(natsconn.DeadLetterSubject("formation", formation.ReactionsDurable)))
 		if err != nil {
 			return false
 		}
 		// State.Msgs counts every durable's dead letters (the audit
 		// trail's consumer refuses the mismatched account too); the
 		// subject filter fills State.Subjects.
-		dead = int(st.State.Subjects[subscriber.DeadLetterSubject(formation.ReactionsDurable)])
+		dead = int(st.State.Subjects[natsconn.DeadLetterSubject("formation", formation.ReactionsDurable)])
 		return dead >= 3
 	})
 	if dead != 3 {
@@ -290,7 +291,7 @@ func TestForgedRegistryEventsAreRefused(t *testing.T) {
 // subject, error) for a failure message.
 func deadLetters(t *testing.T, s *stacktest.Stack) string {
 	t.Helper()
-	st, err := s.JetStream.Stream(t.Context(), subscriber.DeadLetterStream)
+	st, err := s.JetStream.Stream(t.Context(), natsconn.DeadLetterStream("formation"))
 	if err != nil {
 		return err.Error()
 	}

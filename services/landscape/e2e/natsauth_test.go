@@ -95,17 +95,29 @@ func TestNATSPerServiceCredentials(t *testing.T) {
 		t.Fatalf("the token service's NATS user cannot publish on its own subject: %v", err)
 	}
 
+	// Formation's dead-letter stream is there (its subscriber made it),
+	// so that a refused change below is a refusal, not a missing stream.
+	testkit.Eventually(t, 15*time.Second, "formation's dead-letter stream", func() bool {
+		_, err := f.st.JetStream.Stream(t.Context(), natsconn.DeadLetterStream("formation"))
+		return err == nil
+	})
+
 	// No user manages a consumer or a stream it does not own: the
 	// registry reads the registry stream (audit trail) and the gateway
 	// every stream (watch), yet neither may delete formation's durable
 	// there, nor create a durable of its own choosing (the registry) or
-	// delete a stream.
+	// delete a stream; and no one but formation changes or writes
+	// formation's dead-letter stream.
 	for _, c := range []struct{ user, what string }{
 		{"registry", "delete formation-reactions"},
 		{"gateway", "delete formation-reactions"},
 		{"registry", "create a consumer it does not own"},
 		{"formation", "delete the registry stream"},
 		{"gateway", "delete the registry stream"},
+		{"registry", "change formation's dead-letter stream"},
+		{"token", "change formation's dead-letter stream"},
+		{"registry", "write a dead letter of formation's"},
+		{"gateway", "write a dead letter of formation's"},
 	} {
 		_, ujs, err := natsconn.ConnectAs(f.st.NATSServer.URL(), "intruder-"+c.user, f.st.NATSAuth[c.user], nil)
 		if err != nil {
@@ -119,6 +131,12 @@ func TestNATSPerServiceCredentials(t *testing.T) {
 			_, err = ujs.CreateOrUpdateConsumer(ctx, cloudevent.StreamName("registry"), jetstream.ConsumerConfig{Durable: "rogue", AckPolicy: jetstream.AckExplicitPolicy})
 		case "delete the registry stream":
 			err = ujs.DeleteStream(ctx, cloudevent.StreamName("registry"))
+		case "change formation's dead-letter stream":
+			_, err = ujs.UpdateStream(ctx, jetstream.StreamConfig{
+				Name: natsconn.DeadLetterStream("formation"), Subjects: []string{natsconn.DeadLetterSubjects("formation")}, MaxAge: time.Second,
+			})
+		case "write a dead letter of formation's":
+			_, err = ujs.Publish(ctx, natsconn.DeadLetterSubject("formation", natsconn.FormationReactionsDurable), []byte(`{}`))
 		}
 		cancel()
 		if err == nil {

@@ -19,6 +19,7 @@ import (
 
 // Config is the durable consumer of assignment events.
 var Config = subscriber.Config{
+	Service:       "registry",
 	Stream:        cloudevent.StreamName("formation"),
 	Durable:       natsconn.RegistryFormationsDurable,
 	FilterSubject: cloudevent.EntitySubjects("formation", "assignment"),

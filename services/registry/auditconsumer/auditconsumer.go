@@ -26,6 +26,7 @@ var Contexts = []string{"registry", "token", "formation"}
 // every global account.
 func Config(context string) subscriber.Config {
 	return subscriber.Config{
+		Service:       "registry",
 		Stream:        cloudevent.StreamName(context),
 		Durable:       natsconn.AuditDurable(context),
 		FilterSubject: cloudevent.StreamSubjects(context),

@@ -15,7 +15,6 @@ import (
 
 	"github.com/landscape-dev/landscape/pkg/authn"
 	"github.com/landscape-dev/landscape/pkg/natsconn"
-	"github.com/landscape-dev/landscape/pkg/subscriber"
 	"github.com/landscape-dev/landscape/pkg/testkit"
 	"github.com/landscape-dev/landscape/services/formation"
 )
@@ -83,7 +82,7 @@ func TestServicesAsSeparateCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	for _, name := range []string{"LANDSCAPE_TOKEN", "LANDSCAPE_REGISTRY", "LANDSCAPE_FORMATION", subscriber.DeadLetterStream} {
+	for _, name := range []string{"LANDSCAPE_TOKEN", "LANDSCAPE_REGISTRY", "LANDSCAPE_FORMATION", natsconn.DeadLetterStream("registry"), natsconn.DeadLetterStream("formation")} {
 		testkit.Eventually(t, 30*time.Second, "stream "+name+" with 3 replicas", func() bool {
 			s, err := js.Stream(ctx, name)
 			return err == nil && s.CachedInfo().Config.Replicas == 3
