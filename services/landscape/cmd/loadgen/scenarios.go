@@ -15,9 +15,9 @@ import (
 
 	formationv1 "github.com/landscape-dev/landscape/gen/landscape/formation/v1"
 	registryv1 "github.com/landscape-dev/landscape/gen/landscape/registry/v1"
+	"github.com/landscape-dev/landscape/pkg/cloudevent"
+	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/outbox"
-	"github.com/landscape-dev/landscape/services/formation"
-	"github.com/landscape-dev/landscape/services/registry/assignmentconsumer"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 	"github.com/landscape-dev/landscape/services/registry/system"
 	tokenstore "github.com/landscape-dev/landscape/services/token/redisstore"
@@ -315,18 +315,22 @@ func (b *bench) settle(ctx context.Context) {
 		}
 	}
 	if b.js != nil {
-		for _, c := range []struct{ stream, durable string }{
-			{formation.ReactionsStream, formation.ReactionsDurable},
-			{assignmentconsumer.Config.Stream, assignmentconsumer.Config.Durable},
-		} {
-			wait(func() bool {
-				cons, err := b.js.Consumer(ctx, c.stream, c.durable)
-				if err != nil {
-					return true // not there (yet): nothing to wait for
+		// Every durable consumer of every service (the reactions and the
+		// audit trail's): one still draining the last window's events
+		// would run its work inside the next window.
+		for _, byContext := range natsconn.Durables {
+			for context, durables := range byContext {
+				for _, durable := range durables {
+					wait(func() bool {
+						cons, err := b.js.Consumer(ctx, cloudevent.StreamName(context), durable)
+						if err != nil {
+							return true // not there (yet): nothing to wait for
+						}
+						info, err := cons.Info(ctx)
+						return err != nil || (info.NumPending == 0 && info.NumAckPending == 0)
+					})
 				}
-				info, err := cons.Info(ctx)
-				return err != nil || (info.NumPending == 0 && info.NumAckPending == 0)
-			})
+			}
 		}
 	}
 	if took := time.Since(t0); took > 200*time.Millisecond {
