@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,6 +36,9 @@ import (
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
+	// accounts: global account → when this process last added it to the
+	// accounts set.
+	accounts sync.Map
 }
 
 // New returns the store under the key prefix ("ls" in production).
@@ -116,18 +120,38 @@ func (s *Store) Record(ctx context.Context, e audit.Entry) (bool, error) {
 		keys = append(keys, s.indexKey(ga, "actor", e.Actor))
 	}
 	ctx = redisconn.Durable(ctx)
-	var added *redis.Cmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		added = recordScript.Eval(ctx, p, keys, e.ID, member(e.Time, e.ID), body)
-		// Outside the script: the accounts set has no hash tag.
-		p.SAdd(ctx, s.accountsKey(), ga)
-		return nil
-	})
+	// The accounts set (no hash tag: outside the script) lists ga before
+	// its first entry is written; this process adds it again each
+	// accountsRefresh, so that a set lost in a failover fills up again.
+	if s.accountDue(ga) {
+		if err := s.rdb.SAdd(ctx, s.accountsKey(), ga).Err(); err != nil {
+			s.accounts.Delete(ga)
+			return false, redisconn.Classify(err)
+		}
+	}
+	// One command (EVALSHA), which the client's batcher shares with
+	// concurrent callers' commands; a pipeline would take a round trip of
+	// its own.
+	n, err := recordScript.Run(ctx, s.rdb, keys, e.ID, member(e.Time, e.ID), body).Int()
 	if err != nil {
 		return false, redisconn.Classify(err)
 	}
-	n, _ := added.Int()
 	return n == 1, nil
+}
+
+// accountsRefresh is how often a process adds a global account it writes
+// entries of to the accounts set again.
+const accountsRefresh = time.Hour
+
+// accountDue tells whether ga is to be added to the accounts set now: the
+// first time this process writes an entry of ga, and each accountsRefresh.
+func (s *Store) accountDue(ga string) bool {
+	now := time.Now()
+	if last, ok := s.accounts.Load(ga); ok && now.Sub(last.(time.Time)) < accountsRefresh {
+		return false
+	}
+	s.accounts.Store(ga, now)
+	return true
 }
 
 // scanBudget bounds the index members one page with two or more equality
