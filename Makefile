@@ -162,7 +162,8 @@ E2E_EXCLUDE ?=
 
 .PHONY: test-e2e
 test-e2e: web-deps build ## the console end to end: headless Chromium against bin/landscape, screenshots in web/e2e/screenshots
-	cd $(WEB) && LANDSCAPE_BIN=$(BIN)/landscape E2E_EXCLUDE='$(E2E_EXCLUDE)' node e2e/run.mjs
+	cd $(WEB) && status=0 && LANDSCAPE_BIN=$(BIN)/landscape E2E_EXCLUDE='$(E2E_EXCLUDE)' node e2e/run.mjs || status=$$?; \
+	if (( status != 0 )); then echo "test-e2e: node e2e/run.mjs exited with status $$status" >&2; exit $$status; fi
 
 .PHONY: bench
 bench: ## load test: every scenario at 8 and 64 clients with baselines, open loop at 40%, idle cost, Redis memory per system (ARGS=--help for flags)

@@ -212,8 +212,33 @@ export async function launchBrowser() {
   };
 }
 
+/**
+ * reportEverything makes the runner say why it ends, whatever ends it: an
+ * error outside a test (the setup, a rejected promise nobody awaited) or
+ * a signal. Without it such an end can leave no line in a CI log.
+ */
+function reportEverything() {
+  const fatal = (what) => (err) => {
+    console.error(`e2e: ${what}: ${String(err?.stack ?? err)}`);
+    process.exit(1);
+  };
+  process.on("uncaughtException", fatal("uncaught exception"));
+  process.on("unhandledRejection", fatal("unhandled rejection"));
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"]) {
+    process.on(sig, () => {
+      console.error(`e2e: stopped by ${sig}`);
+      process.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[sig]);
+    });
+  }
+  process.on("exit", (code) => {
+    if (code !== 0) console.error(`e2e: exiting with status ${code}`);
+  });
+}
+
 /** run executes the tests in order and prints "N passed, N failed[, N skipped]". */
 export async function run(tests, skipped, setup) {
+  reportEverything();
+  console.log(`e2e: node ${process.version}, pid ${process.pid}, starting landscape dev and Chromium`);
   mkdirSync(screenshotDir, { recursive: true });
   const env = await setup();
   let passed = 0;
