@@ -4,8 +4,6 @@
 import "@ui5/webcomponents/dist/CheckBox.js";
 import "@ui5/webcomponents/dist/Dialog.js";
 import "@ui5/webcomponents-fiori/dist/illustrations/PageNotFound.js";
-import "@ui5/webcomponents/dist/Tab.js";
-import "@ui5/webcomponents/dist/TabContainer.js";
 import "@ui5/webcomponents-icons/dist/delete.js";
 import "@ui5/webcomponents-icons/dist/edit.js";
 import "@ui5/webcomponents-icons/dist/synchronize.js";
@@ -18,7 +16,7 @@ import { configurationJSON, configurationSummary, dateTime, displayNameProblem, 
 import { formationOfSubject, systemOfSubject } from "../live";
 import { href } from "../router";
 import { Messages, action, dialog, errorStrip, field, keyedDebounce, link, notFound, stateTag, strip } from "../ui";
-import { auditTable } from "./audit";
+import { objectPage } from "./objectPage";
 import { candidateList, loadCandidates } from "./createFormation";
 import { setFieldError } from "./registerSystem";
 
@@ -32,22 +30,17 @@ export function formationDetailsPage(ctx: Ctx, id: string): View {
   let stypes: SystemType[] = [];
   const systemsByName = new Map<string, System>();
 
-  const heading = h("ui5-title", { slot: "heading", level: "H1", size: "H3", id: "formation-title" }, id);
-  // The title shows snappedHeading instead when the header is collapsed.
-  const snappedHeading = h("ui5-title", { slot: "snappedHeading", level: "H1", size: "H5" }, id);
-  new MutationObserver(() => (snappedHeading.textContent = heading.textContent)).observe(heading, { childList: true, characterData: true, subtree: true });
-  const subheading = h("div", { slot: "subheading", class: "subheading-row" });
-  const actions = h("div", { slot: "actionsBar", class: "actions" });
-  const header = h("div", { class: "facts" });
   const assignmentsSlot = h("div");
-  const stateNote = h("div", { class: "messages", id: "formation-state-note" });
-  const activity = auditTable(ctx, "Activity of this formation");
-  const tabs = h(
-    "ui5-tabcontainer",
-    { class: "tabs", "accessible-name": "Formation sections" },
-    h("ui5-tab", { text: "Systems", selected: true }, assignmentsSlot),
-    h("ui5-tab", { text: "Activity" }, activity.el),
-  );
+  const { el, heading, subheading, actions, header, stateNote, tabs, activity } = objectPage(ctx, {
+    id,
+    titleId: "formation-title",
+    list: { href: "#/formations", text: "Formations" },
+    stateNoteId: "formation-state-note",
+    messages: messages.el,
+    sections: "Formation sections",
+    first: { text: "Systems", el: assignmentsSlot },
+    activity: "Activity of this formation",
+  });
 
   const ftype = (f: Formation): FormationType | undefined => ftypes.find((t) => idOf(t.name) === f.formationType);
   const stype = (t: string | undefined): SystemType | undefined => stypes.find((x) => idOf(x.name) === t);
@@ -336,15 +329,6 @@ export function formationDetailsPage(ctx: Ctx, id: string): View {
 
   void load();
   void activity.show({ subject: name });
-  const el = h(
-    "ui5-dynamic-page",
-    { class: "page", "hide-pin-button": true },
-    h("ui5-dynamic-page-title", { slot: "titleArea" }, h("ui5-link", { slot: "breadcrumbs", href: "#/formations" }, "Formations"), heading, snappedHeading, subheading, actions),
-    h("ui5-dynamic-page-header", { slot: "headerArea" }, header),
-    messages.el,
-    stateNote,
-    tabs,
-  );
   return {
     el,
     title: id,

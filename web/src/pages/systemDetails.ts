@@ -3,8 +3,6 @@
 // Formations and Activity tabs, all following live events.
 import "@ui5/webcomponents/dist/Dialog.js";
 import "@ui5/webcomponents-fiori/dist/illustrations/PageNotFound.js";
-import "@ui5/webcomponents/dist/Tab.js";
-import "@ui5/webcomponents/dist/TabContainer.js";
 import "@ui5/webcomponents-icons/dist/copy.js";
 import "@ui5/webcomponents-icons/dist/delete.js";
 import "@ui5/webcomponents-icons/dist/edit.js";
@@ -18,7 +16,7 @@ import { dateTime, displayNameProblem } from "../format";
 import { formationOfSubject, systemOfSubject } from "../live";
 import { href } from "../router";
 import { Messages, action, dialog, errorStrip, field, keyedDebounce, link, notFound, stateTag, strip } from "../ui";
-import { auditTable } from "./audit";
+import { objectPage } from "./objectPage";
 import { setFieldError } from "./registerSystem";
 import { tokenPanel } from "./tokenPanel";
 
@@ -31,22 +29,16 @@ export function systemDetailsPage(ctx: Ctx, id: string): View {
   let types: SystemType[] = [];
   const typeName = (t: string): string => types.find((x) => idOf(x.name) === t)?.displayName ?? t;
 
-  const heading = h("ui5-title", { slot: "heading", level: "H1", size: "H3", id: "system-title" }, id);
-  // The title shows snappedHeading instead when the header is collapsed.
-  const snappedHeading = h("ui5-title", { slot: "snappedHeading", level: "H1", size: "H5" }, id);
-  new MutationObserver(() => (snappedHeading.textContent = heading.textContent)).observe(heading, { childList: true, characterData: true, subtree: true });
-  const subheading = h("div", { slot: "subheading", class: "subheading-row" });
-  const actions = h("div", { slot: "actionsBar", class: "actions" });
-  const header = h("div", { class: "facts" });
-  const stateNote = h("div", { class: "messages" });
   const formationsSlot = h("div");
-  const activity = auditTable(ctx, "Activity of this system");
-  const tabs = h(
-    "ui5-tabcontainer",
-    { class: "tabs", "accessible-name": "System sections" },
-    h("ui5-tab", { text: "Formations", selected: true }, formationsSlot),
-    h("ui5-tab", { text: "Activity" }, activity.el),
-  );
+  const { el, heading, subheading, actions, header, stateNote, tabs, activity } = objectPage(ctx, {
+    id,
+    titleId: "system-title",
+    list: { href: "#/systems", text: "Systems" },
+    messages: messages.el,
+    sections: "System sections",
+    first: { text: "Formations", el: formationsSlot },
+    activity: "Activity of this system",
+  });
 
   function render(s: System): void {
     system = s;
@@ -240,16 +232,6 @@ export function systemDetailsPage(ctx: Ctx, id: string): View {
 
   void load();
   void activity.show({ subject: name });
-
-  const el = h(
-    "ui5-dynamic-page",
-    { class: "page", "hide-pin-button": true },
-    h("ui5-dynamic-page-title", { slot: "titleArea" }, h("ui5-link", { slot: "breadcrumbs", href: "#/systems" }, "Systems"), heading, snappedHeading, subheading, actions),
-    h("ui5-dynamic-page-header", { slot: "headerArea" }, header),
-    messages.el,
-    stateNote,
-    tabs,
-  );
   return {
     el,
     title: id,
