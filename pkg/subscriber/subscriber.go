@@ -2,7 +2,11 @@
 // pull consumer: explicit ack, bounded redelivery with backoff, and a
 // dead-letter stream for events that keep failing.
 //
-// Handlers run one at a time per Run, in stream order. A handler must be
+// Handlers run one at a time per Run, in stream order. RunBatch hands a
+// BatchHandler the events that arrived together (up to Config.Batch), for
+// a consumer whose work per event is mostly a round trip (the audit trail);
+// a batch that fails is applied again one event at a time, so that retries
+// and dead letters stay per event. A handler must be
 // idempotent by revision: apply the event with outbox Tx.ApplyOnce(key,
 // revision) in the same step as the state change, and treat the resulting
 // conflict on that key as "already applied" (see outbox.AlreadyApplied):
@@ -53,6 +57,13 @@ import (
 // be idempotent: use the event payload's revision (outbox Tx.ApplyOnce).
 type Handler func(ctx context.Context, ev cloudevent.Event) error
 
+// BatchHandler applies events in stream order, all or none: nil acks them
+// all; an error makes the subscriber hand them over again one at a time
+// (each in a batch of its own, retried and dead-lettered alone, as a
+// Handler's), so it must be idempotent like a Handler. ErrRejected in a
+// batch of one dead-letters that event.
+type BatchHandler func(ctx context.Context, evs []cloudevent.Event) error
+
 // Config names the consumer.
 type Config struct {
 	// Service is the consuming service ("registry", "formation"): its
@@ -62,6 +73,10 @@ type Config struct {
 	Durable       string // e.g. formation-reactions
 	FilterSubject string // e.g. landscape.registry.*.system.>
 	MaxDeliver    int    // default 5
+	// Batch is the most events RunBatch hands its handler at once: those
+	// that arrived while the last batch was handled; default 64. Run
+	// hands over one at a time.
+	Batch int
 
 	// Events, when set, are the events (<entity>.<event>, the end of the
 	// subject) the handler reads; the filter's other events are acked
@@ -136,6 +151,27 @@ var DefaultDelays = []time.Duration{100 * time.Millisecond, 500 * time.Milliseco
 // Run consumes until ctx ends, retrying while NATS or the stream is not
 // there yet. It returns nil when ctx ends, or an error for a bad Config.
 func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, logger *slog.Logger) error {
+	if h == nil {
+		return errors.New("subscriber: service, stream, durable and handler are required")
+	}
+	cfg.Batch = 1
+	// What the handler changes keeps the event's actor and names it as
+	// its cause.
+	return run(ctx, js, cfg, func(ctx context.Context, evs []cloudevent.Event) error {
+		return h(eventctx.Reaction(ctx, evs[0].ID, evs[0].Actor), evs[0])
+	}, logger)
+}
+
+// RunBatch is Run with a BatchHandler: the events that arrived while the
+// last batch was handled, up to cfg.Batch, go to h together.
+func RunBatch(ctx context.Context, js jetstream.JetStream, cfg Config, h BatchHandler, logger *slog.Logger) error {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 64
+	}
+	return run(ctx, js, cfg, h, logger)
+}
+
+func run(ctx context.Context, js jetstream.JetStream, cfg Config, h BatchHandler, logger *slog.Logger) error {
 	if cfg.Service == "" || cfg.Stream == "" || cfg.Durable == "" || h == nil {
 		return errors.New("subscriber: service, stream, durable and handler are required")
 	}
@@ -164,7 +200,7 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, log
 type sub struct {
 	js     jetstream.JetStream
 	cfg    Config
-	h      Handler
+	h      BatchHandler
 	logger *slog.Logger
 	m      *metrics
 	tracer trace.Tracer // nil: no spans
@@ -194,8 +230,23 @@ func (s *sub) run(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	deliver := func(m jetstream.Msg) { s.handle(ctx, []jetstream.Msg{m}) }
+	if s.cfg.Batch > 1 {
+		// The consumer's callback queues; one worker takes what is queued
+		// as a batch, in order.
+		queue, done := make(chan jetstream.Msg, s.cfg.Batch), make(chan struct{})
+		go s.work(ctx, queue, done)
+		defer func() { <-done }()
+		deliver = func(m jetstream.Msg) {
+			select {
+			case queue <- m:
+			case <-ctx.Done():
+				_ = m.Nak() // shutting down: redelivered to whoever runs next
+			}
+		}
+	}
 	for ctx.Err() == nil {
-		cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, m) },
+		cc, err := cons.Consume(deliver,
 			jetstream.PullMaxMessages(64),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				s.logger.Debug("subscriber pull", "error", err)
@@ -221,6 +272,38 @@ func (s *sub) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// work hands the queued messages to handle, as many at once as are
+// queued (up to Batch), until ctx ends; then it gives back what is left.
+func (s *sub) work(ctx context.Context, queue <-chan jetstream.Msg, done chan<- struct{}) {
+	defer close(done)
+	batch := make([]jetstream.Msg, 0, s.cfg.Batch)
+	for {
+		select {
+		case m := <-queue:
+			batch = append(batch[:0], m)
+		case <-ctx.Done():
+			for {
+				select {
+				case m := <-queue:
+					_ = m.Nak()
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < s.cfg.Batch {
+			select {
+			case m := <-queue:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		s.handle(ctx, batch)
+	}
 }
 
 // setup creates the dead-letter stream and the consumer, retrying until it
@@ -269,26 +352,65 @@ func ensureDeadLetterStream(ctx context.Context, js jetstream.JetStream, service
 	})
 }
 
-func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
+// delivery is a message on its way to the handler.
+type delivery struct {
+	m    jetstream.Msg
+	md   *jetstream.MsgMetadata
+	ev   cloudevent.Event
+	ctx  context.Context // with the delivery's span
+	span trace.Span
+}
+
+// handle hands the events of msgs that are for the handler to it at once,
+// and each of them again alone when that fails; the others it settles
+// itself (acked unread, dead-lettered).
+func (s *sub) handle(ctx context.Context, msgs []jetstream.Msg) {
+	ds := make([]delivery, 0, len(msgs))
+	for _, m := range msgs {
+		if d, ok := s.accept(ctx, m); ok {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) > 1 {
+		evs := make([]cloudevent.Event, len(ds))
+		for i, d := range ds {
+			evs[i] = d.ev
+		}
+		if s.safeHandle(ctx, evs) == nil {
+			for _, d := range ds {
+				s.settle(d, nil)
+			}
+			return
+		}
+	}
+	for _, d := range ds {
+		s.settle(d, s.safeHandle(d.ctx, []cloudevent.Event{d.ev}))
+	}
+}
+
+// accept reads a message; it reports false when it settled the message
+// itself: one delivery too many, an event the handler does not read, a
+// body that is not a CloudEvent of the subject.
+func (s *sub) accept(ctx context.Context, m jetstream.Msg) (delivery, bool) {
 	md, err := m.Metadata()
 	if err != nil {
 		s.logger.Error("subscriber got a message without metadata", "subject", m.Subject(), "error", err)
 		_ = m.Term()
-		return
+		return delivery{}, false
 	}
 	if int(md.NumDelivered) > s.cfg.MaxDeliver {
 		s.deadLetter(ctx, m, md, fmt.Errorf("not acknowledged within %s in %d deliveries", s.cfg.AckWait, s.cfg.MaxDeliver))
-		return
+		return delivery{}, false
 	}
 	if md.NumDelivered > 1 {
 		s.m.redelivered.Inc()
 	}
-	ctx, span := s.startSpan(ctx, m, md)
-	defer span.End()
+	sctx, span := s.startSpan(ctx, m, md)
 	if !s.wanted(m.Subject()) {
 		span.SetAttributes(attribute.Bool("landscape.handled", false))
+		span.End()
 		_ = m.Ack()
-		return
+		return delivery{}, false
 	}
 	ev, err := cloudevent.Decode(m.Data())
 	if err == nil {
@@ -296,20 +418,25 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	if err != nil {
 		// Never gets better: dead-letter at once.
+		span.End()
 		s.logger.Warn("subscriber refused an event; dead-lettered", "subject", m.Subject(), "error", err)
 		s.deadLetter(ctx, m, md, err)
-		return
+		return delivery{}, false
 	}
-	// What the handler changes keeps the event's actor and names it as
-	// its cause.
-	err = s.safeHandle(eventctx.Reaction(ctx, ev.ID, ev.Actor), ev)
+	return delivery{m: m, md: md, ev: ev, ctx: sctx, span: span}, true
+}
+
+// settle acks, retries or dead-letters a delivery by its handler's error.
+func (s *sub) settle(d delivery, err error) {
+	defer d.span.End()
+	m, md, ev := d.m, d.md, d.ev
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "handler failed")
+		d.span.RecordError(err)
+		d.span.SetStatus(codes.Error, "handler failed")
 	}
 	if errors.Is(err, ErrRejected) || errors.Is(err, resource.ErrImplausibleRevision) {
 		s.logger.Warn("subscriber handler refused an event; dead-lettered", "id", ev.ID, "subject", m.Subject(), "error", err)
-		s.deadLetter(ctx, m, md, err)
+		s.deadLetter(d.ctx, m, md, err)
 		return
 	}
 	if err == nil {
@@ -320,13 +447,13 @@ func (s *sub) handle(ctx context.Context, m jetstream.Msg) {
 		s.m.handled.Inc()
 		return
 	}
-	if ctx.Err() != nil {
+	if d.ctx.Err() != nil {
 		// Shutting down: let it be redelivered to whoever runs next.
 		_ = m.Nak()
 		return
 	}
 	if int(md.NumDelivered) >= s.cfg.MaxDeliver {
-		s.deadLetter(ctx, m, md, err)
+		s.deadLetter(d.ctx, m, md, err)
 		return
 	}
 	s.m.retried.Inc()
@@ -368,13 +495,13 @@ func (s *sub) wanted(subject string) bool {
 }
 
 // safeHandle turns a handler panic into an error.
-func (s *sub) safeHandle(ctx context.Context, ev cloudevent.Event) (err error) {
+func (s *sub) safeHandle(ctx context.Context, evs []cloudevent.Event) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panic: %v", p)
 		}
 	}()
-	return s.h(ctx, ev)
+	return s.h(ctx, evs)
 }
 
 // deadLetter publishes m to the dead-letter stream and terminates it. When

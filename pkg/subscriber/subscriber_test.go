@@ -217,3 +217,66 @@ func TestSubscriberReadsOnlyItsEvents(t *testing.T) {
 		t.Fatalf("handler read %v, want %s and %s (not %s)", got, wanted.ID, last.ID, other.ID)
 	}
 }
+
+// RunBatch hands over the events that arrived together, in stream order;
+// a batch holding an event the handler refuses is handed over again one
+// event at a time, so only that event is dead-lettered and every other is
+// applied once, in order.
+func TestSubscriberBatches(t *testing.T) {
+	t.Parallel()
+	js := startStream(t)
+
+	var want []string
+	var poison cloudevent.Message
+	for i := range 200 {
+		msg := publish(t, js, "r", int64(i+1))
+		if i == 120 {
+			poison = msg
+			continue
+		}
+		want = append(want, msg.ID)
+	}
+	var mu sync.Mutex
+	var applied []string
+	largest := 0
+	testkit.Go(t, func(ctx context.Context) error {
+		return subscriber.RunBatch(ctx, js, subscriber.Config{
+			Service: "registry", Stream: cloudevent.StreamName(testContext), Durable: "batch-test", Batch: 50,
+		}, func(_ context.Context, evs []cloudevent.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(evs) > 50 {
+				t.Errorf("a batch of %d events, more than Batch", len(evs))
+			}
+			largest = max(largest, len(evs))
+			for _, ev := range evs {
+				if ev.ID == poison.ID {
+					return subscriber.Reject(errors.New("not this one"))
+				}
+			}
+			for _, ev := range evs {
+				applied = append(applied, ev.ID)
+			}
+			return nil
+		}, testkit.Logger(t))
+	})
+	testkit.Eventually(t, 10*time.Second, "every event acked or dead-lettered", func() bool {
+		c, err := js.Consumer(t.Context(), cloudevent.StreamName(testContext), "batch-test")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.AckFloor.Stream == 200 && info.NumPending == 0
+	})
+	if n := testkit.StreamLen(t, js, natsconn.DeadLetterStream("registry")); n != 1 {
+		t.Errorf("%d dead letters, want the refused event's alone", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(applied, ",") != strings.Join(want, ",") {
+		t.Errorf("applied %d events, want the %d others once each in stream order", len(applied), len(want))
+	}
+	if largest < 2 {
+		t.Errorf("the largest batch held %d event; 200 waiting events came one by one", largest)
+	}
+}

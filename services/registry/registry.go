@@ -143,7 +143,7 @@ func (s *Service) Run(ctx context.Context) error {
 		acfg.DeadLetterReplicas = s.deps.StreamReplicas
 		acfg.Registerer, acfg.TracerProvider = s.deps.Telemetry.Registerer(), s.deps.Telemetry.TracerProvider()
 		workers = append(workers, workgroup.Worker{Name: "registry audit consumer of " + c, Run: func(ctx context.Context) error {
-			return subscriber.Run(ctx, s.deps.JetStream, acfg, auditHandler, s.deps.Logger)
+			return subscriber.RunBatch(ctx, s.deps.JetStream, acfg, auditHandler, s.deps.Logger)
 		}})
 	}
 	return workgroup.Run(ctx, s.deps.Logger, workers...)

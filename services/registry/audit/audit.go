@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/landscape-dev/landscape/pkg/apperr"
@@ -77,9 +78,9 @@ type Result struct {
 
 // Store keeps the trail.
 type Store interface {
-	// Record stores e unless an entry with its id is there already (a
-	// redelivered event); it reports whether it stored it.
-	Record(ctx context.Context, e Entry) (bool, error)
+	// Record stores each of es unless an entry with its id is there
+	// already (a redelivered event); it returns how many it stored.
+	Record(ctx context.Context, es ...Entry) (int, error)
 	// List returns entries matching q, newest first. It costs O(log n +
 	// Limit) for at most one equality term; with more it may stop early
 	// and return a short page with Next set.
@@ -106,6 +107,9 @@ type Service struct {
 	retention time.Duration
 	now       func() time.Time
 	logger    *slog.Logger
+
+	mu      sync.Mutex
+	trimmed map[string]time.Time // global account → when Record last trimmed it
 }
 
 // NewService returns the service over store.
@@ -119,7 +123,7 @@ func NewService(store Store, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, retention: o.Retention, now: o.Now, logger: o.Logger}
+	return &Service{store: store, retention: o.Retention, now: o.Now, logger: o.Logger, trimmed: map[string]time.Time{}}
 }
 
 // Retention is how long entries are kept.
@@ -128,25 +132,58 @@ func (s *Service) Retention() time.Duration { return s.retention }
 // cutoff is the time before which entries have expired.
 func (s *Service) cutoff() time.Time { return s.now().Add(-s.retention) }
 
-// trimBatch bounds what one Record trims of its account's expired
-// entries, so that a write never does unbounded work; the periodic Sweep
-// removes the rest.
-const trimBatch = 32
+// trimBatch bounds what one Record trims of an account's expired entries,
+// so that a write never does unbounded work; trimEvery is how often a
+// process trims an account it records entries of (a trim costs a round
+// trip, an entry expires after the retention: once a minute keeps up); the
+// periodic Sweep removes the rest.
+const (
+	trimBatch = 32
+	trimEvery = time.Minute
+)
 
-// Record adds the entry of one event, once: a redelivered event changes
-// nothing. An event older than the retention is not stored (it would be
-// trimmed at once). Recording also trims a few expired entries of the
-// account.
-func (s *Service) Record(ctx context.Context, e Entry) error {
+// Record adds the entries of events, each once: a redelivered event
+// changes nothing. An event older than the retention is not stored (it
+// would be trimmed at once). Recording also trims a few expired entries of
+// each account it writes to, once each trimEvery.
+func (s *Service) Record(ctx context.Context, es ...Entry) error {
 	cutoff := s.cutoff()
-	if e.Time.Before(cutoff) {
+	kept := make([]Entry, 0, len(es))
+	for _, e := range es {
+		if !e.Time.Before(cutoff) {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == 0 {
 		return nil
 	}
-	if _, err := s.store.Record(ctx, e); err != nil {
+	if _, err := s.store.Record(ctx, kept...); err != nil {
 		return err
 	}
-	_, err := s.store.Trim(ctx, e.GlobalAccount, cutoff, trimBatch)
-	return err
+	for _, e := range kept {
+		if !s.trimDue(e.GlobalAccount) {
+			continue
+		}
+		if _, err := s.store.Trim(ctx, e.GlobalAccount, cutoff, trimBatch); err != nil {
+			s.mu.Lock()
+			delete(s.trimmed, e.GlobalAccount)
+			s.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// trimDue tells whether Record is to trim ga now, and if so notes it.
+func (s *Service) trimDue(ga string) bool {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.trimmed[ga]; ok && now.Sub(last) < trimEvery {
+		return false
+	}
+	s.trimmed[ga] = now
+	return true
 }
 
 // sweepBatch is how many entries one Trim call of Sweep removes.

@@ -38,15 +38,20 @@ func Config(context string) subscriber.Config {
 // keeps a future mistake out of a store that is kept for a year.
 var secretFields = []string{"webhookSecret", "secret", "integrationToken"}
 
-// Handler records each event. An event whose data is not a JSON object is
-// refused to the dead-letter stream; a store failure is retried.
-func Handler(svc *audit.Service) subscriber.Handler {
-	return func(ctx context.Context, ev cloudevent.Event) error {
-		e, err := Entry(ev)
-		if err != nil {
-			return subscriber.Reject(err)
+// Handler records a batch of events (subscriber.RunBatch) in one round
+// trip. An event whose data is not a JSON object is refused to the
+// dead-letter stream; a store failure is retried.
+func Handler(svc *audit.Service) subscriber.BatchHandler {
+	return func(ctx context.Context, evs []cloudevent.Event) error {
+		es := make([]audit.Entry, len(evs))
+		for i, ev := range evs {
+			e, err := Entry(ev)
+			if err != nil {
+				return subscriber.Reject(err)
+			}
+			es[i] = e
 		}
-		return svc.Record(ctx, e)
+		return svc.Record(ctx, es...)
 	}
 }
 

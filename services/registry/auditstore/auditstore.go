@@ -102,41 +102,76 @@ for i = 2, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[2]) end
 return 1
 `)
 
-// Record stores e unless its id is there. The write is durable
-// (redisconn.Durable): the consumer acks the event only once the
-// configured replicas hold its entry.
-func (s *Store) Record(ctx context.Context, e audit.Entry) (bool, error) {
-	if !audit.ValidID(e.ID) {
-		return false, fmt.Errorf("auditstore: event id %q is not storable", e.ID)
+// Record stores each of es whose id is not there yet, and returns how
+// many it stored: one round trip for all, one script call per entry. The
+// writes are durable (redisconn.Sync): the consumer acks the events only
+// once the configured replicas hold their entries.
+func (s *Store) Record(ctx context.Context, es ...audit.Entry) (int, error) {
+	type call struct {
+		keys []string
+		args []any
 	}
-	body, err := json.Marshal(record{ID: e.ID, GlobalAccount: e.GlobalAccount, Time: e.Time.UTC(), Type: e.Type,
-		Subject: e.Subject, Actor: e.Actor, CausedBy: e.CausedBy, Revision: e.Revision, Resource: e.Resource})
-	if err != nil {
-		return false, fmt.Errorf("auditstore: encode entry: %w", err)
-	}
-	ga := e.GlobalAccount
-	keys := []string{s.entriesKey(ga), s.allKey(ga), s.indexKey(ga, "subject", e.Subject), s.indexKey(ga, "type", e.Type)}
-	if e.Actor != "" {
-		keys = append(keys, s.indexKey(ga, "actor", e.Actor))
-	}
-	ctx = redisconn.Durable(ctx)
-	// The accounts set (no hash tag: outside the script) lists ga before
-	// its first entry is written; this process adds it again each
-	// accountsRefresh, so that a set lost in a failover fills up again.
-	if s.accountDue(ga) {
-		if err := s.rdb.SAdd(ctx, s.accountsKey(), ga).Err(); err != nil {
-			s.accounts.Delete(ga)
-			return false, redisconn.Classify(err)
+	calls := make([]call, len(es))
+	var due []string // global accounts to add to the accounts set
+	for i, e := range es {
+		if !audit.ValidID(e.ID) {
+			return 0, fmt.Errorf("auditstore: event id %q is not storable", e.ID)
+		}
+		body, err := json.Marshal(record{ID: e.ID, GlobalAccount: e.GlobalAccount, Time: e.Time.UTC(), Type: e.Type,
+			Subject: e.Subject, Actor: e.Actor, CausedBy: e.CausedBy, Revision: e.Revision, Resource: e.Resource})
+		if err != nil {
+			return 0, fmt.Errorf("auditstore: encode entry: %w", err)
+		}
+		ga := e.GlobalAccount
+		keys := []string{s.entriesKey(ga), s.allKey(ga), s.indexKey(ga, "subject", e.Subject), s.indexKey(ga, "type", e.Type)}
+		if e.Actor != "" {
+			keys = append(keys, s.indexKey(ga, "actor", e.Actor))
+		}
+		calls[i] = call{keys, []any{e.ID, member(e.Time, e.ID), body}}
+		if s.accountDue(ga) {
+			due = append(due, ga)
 		}
 	}
-	// One command (EVALSHA), which the client's batcher shares with
-	// concurrent callers' commands; a pipeline would take a round trip of
-	// its own.
-	n, err := recordScript.Run(ctx, s.rdb, keys, e.ID, member(e.Time, e.ID), body).Int()
-	if err != nil {
-		return false, redisconn.Classify(err)
+	var cmds []*redis.Cmd
+	send := func() error {
+		cmds = make([]*redis.Cmd, len(calls))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			// The accounts set (no hash tag: outside the script) lists a
+			// global account before its first entry is written; this
+			// process adds it again each accountsRefresh, so that a set
+			// lost in a failover fills up again.
+			if len(due) > 0 {
+				p.SAdd(ctx, s.accountsKey(), anySlice(due)...)
+			}
+			for i, c := range calls {
+				cmds[i] = recordScript.EvalSha(ctx, p, c.keys, c.args...)
+			}
+			return nil
+		})
+		return err
 	}
-	return n == 1, nil
+	err := send()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = recordScript.Load(ctx, s.rdb).Err(); err == nil {
+			err = send()
+		}
+	}
+	if err == nil {
+		err = redisconn.Sync(ctx, s.rdb)
+	}
+	if err != nil {
+		for _, ga := range due {
+			s.accounts.Delete(ga)
+		}
+		return 0, redisconn.Classify(err)
+	}
+	added := 0
+	for _, c := range cmds {
+		if n, _ := c.Int(); n == 1 {
+			added++
+		}
+	}
+	return added, nil
 }
 
 // accountsRefresh is how often a process adds a global account it writes
@@ -331,7 +366,7 @@ func (s *Store) Trim(ctx context.Context, ga string, before time.Time, n int) (i
 	if err != nil || len(members) == 0 {
 		return 0, err
 	}
-	_, err = s.rdb.TxPipelined(redisconn.Durable(ctx), func(p redis.Pipeliner) error {
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		ids := make([]string, 0, len(members))
 		for i, m := range members {
 			c, _ := cursorOf(m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -220,7 +221,7 @@ func TestRecordIsIdempotent(t *testing.T) {
 	en := entry("acme", 0, t0.Add(-time.Minute), "globalAccounts/acme/systems/a", "user:a", "T")
 	for i := range 3 {
 		added, err := e.store.Record(t.Context(), en)
-		if err != nil || added != (i == 0) {
+		if err != nil || (added == 1) != (i == 0) {
 			t.Fatalf("record #%d: added %v, %v", i+1, added, err)
 		}
 	}
@@ -230,6 +231,36 @@ func TestRecordIsIdempotent(t *testing.T) {
 	}
 	if n := e.rdb.ZCard(t.Context(), e.prefix+":registry:{acme}:audit:idx:subject:globalAccounts/acme/systems/a").Val(); n != 1 {
 		t.Errorf("subject index holds %d members", n)
+	}
+}
+
+// TestRecordBatch: one call stores a batch of several accounts' entries,
+// each once, also when Redis lost its scripts (a restart, a failover).
+func TestRecordBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	a := entry("acme", 0, t0.Add(-2*time.Minute), "globalAccounts/acme/systems/a", "user:a", "T")
+	b := entry("beta", 1, t0.Add(-time.Minute), "globalAccounts/beta/systems/b", "", "T")
+	if added, err := e.store.Record(t.Context(), a); err != nil || added != 1 {
+		t.Fatalf("record a: added %d, %v", added, err)
+	}
+	// Every script of this Redis is gone; the store loads its own again.
+	if err := e.rdb.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	added, err := e.store.Record(t.Context(), a, b, b)
+	if err != nil || added != 1 {
+		t.Fatalf("record a, b, b: added %d, %v; want b alone", added, err)
+	}
+	for ga, want := range map[string]string{"acme": a.ID, "beta": b.ID} {
+		if got := e.all(t, ga, "", 10); !equal(got, []string{want}) {
+			t.Errorf("%s: entries %v, want %s", ga, got, want)
+		}
+	}
+	gas, err := e.store.Accounts(t.Context())
+	slices.Sort(gas)
+	if err != nil || !equal(gas, []string{"acme", "beta"}) {
+		t.Errorf("accounts %v, %v; want acme and beta", gas, err)
 	}
 }
 
