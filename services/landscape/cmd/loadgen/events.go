@@ -194,6 +194,6 @@ func (b *bench) events(ctx context.Context, natsURL string) {
 		if i == 0 {
 			spent.apply(&r)
 		}
-		b.add(r)
+		b.add(ctx, r)
 	}
 }

@@ -66,6 +66,6 @@ func (b *bench) idle(ctx context.Context) {
 		if err := first.get(); err != nil {
 			r.FirstError = err.Error()
 		}
-		b.add(r)
+		b.add(ctx, r)
 	}
 }

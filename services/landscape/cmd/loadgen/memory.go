@@ -192,8 +192,8 @@ func (b *bench) memory(ctx context.Context, bin, redisURL string, n int) {
 	heap := lastGCHeap(stderr.Name())
 	note := fmt.Sprintf("landscape dev (pid %d), Redis %s prefix %s:, embedded NATS; %d registrations over gRPC with 64 clients in %.1fs (%.0f/s)",
 		pid, config.RedactURL(redisURL), prefix, done.Load(), regTime.Seconds(), float64(done.Load())/regTime.Seconds())
-	b.add(Result{Scenario: "RSS of landscape dev, idle", Transport: "proc", Value: idle, Unit: "MB", Note: note})
-	b.add(Result{Scenario: fmt.Sprintf("RSS after %d registrations", done.Load()), Transport: "proc", Value: afterLoad, Unit: "MB",
+	b.add(ctx, Result{Scenario: "RSS of landscape dev, idle", Transport: "proc", Value: idle, Unit: "MB", Note: note})
+	b.add(ctx, Result{Scenario: fmt.Sprintf("RSS after %d registrations", done.Load()), Transport: "proc", Value: afterLoad, Unit: "MB",
 		Note: fmt.Sprintf("right after the last call; %.0f MB once the outbox drained and 3s passed; peak (VmHWM) %.0f MB; Go heap live after the last GC (gctrace) %s", settled, peak, heap)})
 	b.results[len(b.results)-1].Errors = uint64(errs.Load())
 }

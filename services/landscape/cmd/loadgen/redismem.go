@@ -83,7 +83,7 @@ func (b *bench) addKeysUsage(ctx context.Context, scenario string, n int, gas ma
 		b.log("  redis memory: %v", err)
 		return false
 	}
-	b.add(Result{Scenario: scenario, Transport: "Redis", Value: float64(u.bytes) / float64(n), Unit: "B", Note: note(u.keys) + u.auditNote(n)})
+	b.add(ctx, Result{Scenario: scenario, Transport: "Redis", Value: float64(u.bytes) / float64(n), Unit: "B", Note: note(u.keys) + u.auditNote(n)})
 	return true
 }
 

@@ -45,13 +45,26 @@ type Result struct {
 	CPUmsPerOp      float64 `json:"cpu_ms_per_op,omitempty"`
 	RedisCPUmsPerOp float64 `json:"redis_cpu_ms_per_op,omitempty"`
 	Baseline        bool    `json:"baseline,omitempty"`
-	Target          string  `json:"target,omitempty"`
-	Verdict         string  `json:"verdict,omitempty"` // holds, misses, or empty
-	Note            string  `json:"note,omitempty"`
-	FirstError      string  `json:"first_error,omitempty"`
+	// CatchUpSeconds is how long after the window the relays and the
+	// durable consumers took to handle its events (0: they kept up).
+	CatchUpSeconds float64 `json:"catch_up_s,omitempty"`
+	Target         string  `json:"target,omitempty"`
+	Verdict        string  `json:"verdict,omitempty"` // holds, misses, or empty
+	Note           string  `json:"note,omitempty"`
+	FirstError     string  `json:"first_error,omitempty"`
 	// Value is a scenario's single number when it has no latency (memory, MB).
 	Value float64 `json:"value,omitempty"`
 	Unit  string  `json:"unit,omitempty"`
+}
+
+// Sustained is the throughput counting the window's catch-up: the rate
+// the landscape keeps up with, events handled. Throughput targets and the
+// open loop's capacity use it.
+func (r Result) Sustained() float64 {
+	if r.CatchUpSeconds <= 0 || r.Seconds <= 0 {
+		return r.Throughput
+	}
+	return r.Throughput * r.Seconds / (r.Seconds + r.CatchUpSeconds)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -74,3 +74,14 @@ func TestOpenRate(t *testing.T) {
 		t.Errorf("--open-rate: %v, want 250", got)
 	}
 }
+
+func TestSustainedCountsTheCatchUp(t *testing.T) {
+	r := Result{Ops: 10000, Seconds: 5, Throughput: 2000}
+	if got := r.Sustained(); got != 2000 {
+		t.Errorf("without a catch-up: %v/s, want the throughput", got)
+	}
+	r.CatchUpSeconds = 5
+	if got := r.Sustained(); got != 1000 {
+		t.Errorf("with 5s of catch-up after 5s: %v/s, want 1000", got)
+	}
+}

@@ -58,9 +58,19 @@ func (b *bench) want(key string) bool {
 	return false
 }
 
-func (b *bench) add(r Result) {
+func (b *bench) add(ctx context.Context, r Result) {
 	b.log("  %-26s %-5s %3d clients: %8d ops %9.0f/s  p50 %7.2fms p99 %7.2fms  errors %d %s",
 		r.Scenario, r.Transport, r.Clients, r.Ops, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.FirstError)
+	if r.Ops > 0 && r.Unit == "" {
+		// A window's calls are done when it ends; their events may not be:
+		// the work the relays and consumers still had is the window's too.
+		if took := b.settle(ctx); took > settleNoise {
+			r.CatchUpSeconds = took.Seconds()
+			r.Note = strings.TrimPrefix(r.Note+"; ", "; ") + fmt.Sprintf(
+				"the relays and consumers handled its events %.1fs after the window (%.0f/s over both)",
+				took.Seconds(), r.Sustained())
+		}
+	}
 	b.results = append(b.results, r)
 }
 
@@ -78,28 +88,28 @@ func (b *bench) baselines(ctx context.Context) {
 				return err
 			})
 			r.Baseline = true
-			b.add(r)
+			b.add(ctx, r)
 		}
 		if b.want("baseline-healthz-rest") {
 			r := closedLoop(ctx, "GET /healthz (baseline)", "REST", n, b.dur, func(ctx context.Context, c int) error {
 				return b.t.rest(ctx, http.MethodGet, "/healthz", "", nil, nil)
 			})
 			r.Baseline = true
-			b.add(r)
+			b.add(ctx, r)
 		}
 		if b.want("baseline-systemtypes-rest") && b.t.baseURL != "" {
 			r := closedLoop(ctx, systemTypesBaseline, "REST", n, b.dur, func(ctx context.Context, c int) error {
 				return b.t.rest(ctx, http.MethodGet, "/v1/systemTypes", b.t.ga("base"), nil, nil)
 			})
 			r.Baseline = true
-			b.add(r)
+			b.add(ctx, r)
 		}
 		if b.want("baseline-redis-ping") && b.t.redis != nil {
 			r := closedLoop(ctx, "Redis PING (baseline)", "RESP", n, b.dur, func(ctx context.Context, c int) error {
 				return b.t.redis.Ping(ctx).Err()
 			})
 			r.Baseline = true
-			b.add(r)
+			b.add(ctx, r)
 		}
 	}
 }
@@ -109,7 +119,7 @@ func (b *bench) baselines(ctx context.Context) {
 func (b *bench) register(ctx context.Context) {
 	for _, n := range b.clients {
 		if b.want("register-grpc") {
-			b.add(closedLoop(ctx, "RegisterSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
+			b.add(ctx, closedLoop(ctx, "RegisterSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
 				_, tok, err := b.t.registerGRPC(ctx, b.t.client(c), "reg")
 				if err == nil {
 					b.pool.put(tok)
@@ -129,11 +139,11 @@ func (b *bench) register(ctx context.Context) {
 		return err
 	}
 	for _, n := range b.clients {
-		b.add(closedLoop(ctx, "RegisterSystem", "REST", n, b.dur, reg))
+		b.add(ctx, closedLoop(ctx, "RegisterSystem", "REST", n, b.dur, reg))
 	}
 	if rate := b.openRate(b.capacity("RegisterSystem", "REST")); rate > 0 {
 		b.settle(ctx)
-		b.add(openLoop(ctx, "RegisterSystem", "REST", rate, b.dur, reg))
+		b.add(ctx, openLoop(ctx, "RegisterSystem", "REST", rate, b.dur, reg))
 	}
 }
 
@@ -191,7 +201,7 @@ func (b *bench) pair(ctx context.Context) {
 				return b.t.pairREST(ctx, tok)
 			})
 			last = max(last, r.Throughput)
-			b.add(r)
+			b.add(ctx, r)
 		}
 	}
 	// Open loop: pairings arrive at the registrations' rate (each system
@@ -204,7 +214,7 @@ func (b *bench) pair(ctx context.Context) {
 		b.log("  pre-registration failed: %v", err)
 	}
 	b.settle(ctx)
-	b.add(openLoop(ctx, "PairSystem", "REST", rate, b.dur, func(ctx context.Context, _ int) error {
+	b.add(ctx, openLoop(ctx, "PairSystem", "REST", rate, b.dur, func(ctx context.Context, _ int) error {
 		tok, ok := b.pool.take()
 		if !ok {
 			return errExhausted
@@ -228,7 +238,7 @@ func (b *bench) openRate(capacity float64) float64 {
 }
 
 // capacity is the closed-loop throughput of a scenario at the most clients
-// of this run (0 when it did not run).
+// of this run, catch-up counted (Result.Sustained); 0 when it did not run.
 func (b *bench) capacity(scenario, transport string) float64 {
 	most := 0
 	for _, n := range b.clients {
@@ -236,7 +246,7 @@ func (b *bench) capacity(scenario, transport string) float64 {
 	}
 	for _, r := range b.results {
 		if r.Scenario == scenario && r.Transport == transport && r.Clients == most && r.Mode == "" {
-			return r.Throughput
+			return r.Sustained()
 		}
 	}
 	return 0
@@ -296,8 +306,9 @@ func (b *bench) seed(ctx context.Context, ga string, n int, types []string) ([]s
 // outboxes (the registry's and the token service's), and the durable
 // consumers (formation's reactions, the registry's formation events) have
 // acked every event. Without it, seeding and earlier windows ran beside
-// the next measurement and took up to half of its CPU.
-func (b *bench) settle(ctx context.Context) {
+// the next measurement and took up to half of its CPU. It returns how
+// long it waited.
+func (b *bench) settle(ctx context.Context) time.Duration {
 	t0 := time.Now()
 	deadline := t0.Add(3 * time.Minute)
 	wait := func(done func() bool) {
@@ -333,10 +344,16 @@ func (b *bench) settle(ctx context.Context) {
 			}
 		}
 	}
-	if took := time.Since(t0); took > 200*time.Millisecond {
+	took := time.Since(t0)
+	if took > settleNoise {
 		b.log("  (waited %.1fs for the relays and consumers to catch up)", took.Seconds())
 	}
+	return took
 }
+
+// settleNoise is the longest settle that only polled (each poll sleeps
+// 100ms): shorter, the relays and consumers had kept up.
+const settleNoise = 200 * time.Millisecond
 
 // get runs GetSystem on systems seeded for it.
 func (b *bench) get(ctx context.Context) {
@@ -361,10 +378,10 @@ func (b *bench) get(ctx context.Context) {
 		return err
 	}
 	for _, n := range b.clients {
-		b.add(closedLoop(actx, "GetSystem", "gRPC", n, b.dur, get))
+		b.add(ctx, closedLoop(actx, "GetSystem", "gRPC", n, b.dur, get))
 	}
 	if rate := b.openRate(b.capacity("GetSystem", "gRPC")); rate > 0 {
-		b.add(openLoop(actx, "GetSystem", "gRPC", rate, b.dur, get))
+		b.add(ctx, openLoop(actx, "GetSystem", "gRPC", rate, b.dur, get))
 	}
 }
 
@@ -429,12 +446,12 @@ func (b *bench) list(ctx context.Context) {
 	}
 	p1 := fmt.Sprintf("ListSystems p1 of %d", b.listSize)
 	for _, n := range b.clients {
-		b.add(closedLoop(bigCtx, p1, "gRPC", n, b.dur, page(big, []string{""})))
-		b.add(closedLoop(bigCtx, fmt.Sprintf("ListSystems deep of %d", b.listSize), "gRPC", n, b.dur, page(big, deep)))
-		b.add(closedLoop(smallCtx, fmt.Sprintf("ListSystems p1 of %d", min(1000, b.listSize)), "gRPC", n, b.dur, page(small, []string{""})))
+		b.add(ctx, closedLoop(bigCtx, p1, "gRPC", n, b.dur, page(big, []string{""})))
+		b.add(ctx, closedLoop(bigCtx, fmt.Sprintf("ListSystems deep of %d", b.listSize), "gRPC", n, b.dur, page(big, deep)))
+		b.add(ctx, closedLoop(smallCtx, fmt.Sprintf("ListSystems p1 of %d", min(1000, b.listSize)), "gRPC", n, b.dur, page(small, []string{""})))
 	}
 	if rate := b.openRate(b.capacity(p1, "gRPC")); rate > 0 {
-		b.add(openLoop(bigCtx, p1, "gRPC", rate, b.dur, page(big, []string{""})))
+		b.add(ctx, openLoop(bigCtx, p1, "gRPC", rate, b.dur, page(big, []string{""})))
 	}
 }
 
@@ -473,7 +490,7 @@ func (b *bench) assign(ctx context.Context) {
 			return
 		}
 		var k atomic.Int64
-		b.add(closedLoop(actx, "AssignSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
+		b.add(ctx, closedLoop(actx, "AssignSystem", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
 			i := cursor.Add(1) - 1
 			if i >= int64(len(ids)) {
 				return errExhausted

@@ -44,7 +44,7 @@ func (b *bench) generate(ctx context.Context) {
 	}
 	for _, n := range b.clients {
 		if grpcOn {
-			b.add(closedLoop(ctx, "GenerateIntegrationToken", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
+			b.add(ctx, closedLoop(ctx, "GenerateIntegrationToken", "gRPC", n, b.dur, func(ctx context.Context, c int) error {
 				return b.t.generateGRPC(ctx, b.t.client(c), pick(c))
 			}))
 		}
@@ -52,7 +52,7 @@ func (b *bench) generate(ctx context.Context) {
 	for _, n := range b.clients {
 		if restOn {
 			b.settle(ctx)
-			b.add(closedLoop(ctx, "GenerateIntegrationToken", "REST", n, b.dur, func(ctx context.Context, c int) error {
+			b.add(ctx, closedLoop(ctx, "GenerateIntegrationToken", "REST", n, b.dur, func(ctx context.Context, c int) error {
 				return b.t.generateREST(ctx, pick(c))
 			}))
 		}
