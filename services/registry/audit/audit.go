@@ -138,8 +138,9 @@ func (s *Service) cutoff() time.Time { return s.now().Add(-s.retention) }
 // trip, an entry expires after the retention: once a minute keeps up); the
 // periodic Sweep removes the rest.
 const (
-	trimBatch = 32
-	trimEvery = time.Minute
+	trimBatch   = 32
+	trimEvery   = time.Minute
+	trimTracked = 100_000
 )
 
 // Record adds the entries of events, each once: a redelivered event
@@ -174,13 +175,18 @@ func (s *Service) Record(ctx context.Context, es ...Entry) error {
 	return nil
 }
 
-// trimDue tells whether Record is to trim ga now, and if so notes it.
+// trimDue tells whether Record is to trim ga now, and if so notes it. It
+// remembers at most trimTracked accounts: past that it forgets them all,
+// which only costs each a trim more.
 func (s *Service) trimDue(ga string) bool {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last, ok := s.trimmed[ga]; ok && now.Sub(last) < trimEvery {
 		return false
+	}
+	if len(s.trimmed) >= trimTracked {
+		clear(s.trimmed)
 	}
 	s.trimmed[ga] = now
 	return true
