@@ -2,7 +2,8 @@
 // pull consumer: explicit ack, bounded redelivery with backoff, and a
 // dead-letter stream for events that keep failing.
 //
-// Handlers run one at a time per Run, in stream order. RunBatch hands a
+// Handlers run one at a time per Run, in stream order; with
+// Config.Parallel, the events of one Config.Key do. RunBatch hands a
 // BatchHandler the events that arrived together (up to Config.Batch), for
 // a consumer whose work per event is mostly a round trip (the audit trail);
 // a batch that fails is applied again one event at a time, so that retries
@@ -32,8 +33,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -77,6 +80,13 @@ type Config struct {
 	// that arrived while the last batch was handled; default 64. Run
 	// hands over one at a time.
 	Batch int
+	// Parallel, above 1, lets Run handle up to that many events at once:
+	// the events of one Key one after another in stream order, those of
+	// different keys side by side. The handler must then retry its own
+	// conflicts on records that events of different keys share.
+	Parallel int
+	// Key is what an event changes (with Parallel), e.g. its system.
+	Key func(ev cloudevent.Event) string
 
 	// Events, when set, are the events (<entity>.<event>, the end of the
 	// subject) the handler reads; the filter's other events are acked
@@ -175,6 +185,9 @@ func run(ctx context.Context, js jetstream.JetStream, cfg Config, h BatchHandler
 	if cfg.Service == "" || cfg.Stream == "" || cfg.Durable == "" || h == nil {
 		return errors.New("subscriber: service, stream, durable and handler are required")
 	}
+	if cfg.Parallel > 1 && (cfg.Key == nil || cfg.Batch > 1) {
+		return errors.New("subscriber: Parallel needs a Key, and a handler of one event at a time (Run)")
+	}
 	for _, name := range []string{cfg.Service, cfg.Durable} {
 		if strings.ContainsAny(name, ".*> \t") {
 			return fmt.Errorf("subscriber: service and durable must not contain '.', '*', '>' or spaces: %q", name)
@@ -242,6 +255,31 @@ func (s *sub) run(ctx context.Context) error {
 			case queue <- m:
 			case <-ctx.Done():
 				_ = m.Nak() // shutting down: redelivered to whoever runs next
+			}
+		}
+	}
+	if s.cfg.Parallel > 1 {
+		// The consumer's callback reads each message and queues it in the
+		// lane of its key; each lane handles its queue in order.
+		lanes := make([]chan delivery, s.cfg.Parallel)
+		var wg sync.WaitGroup
+		for i := range lanes {
+			lanes[i] = make(chan delivery, 16)
+			wg.Go(func() { s.lane(ctx, lanes[i]) })
+		}
+		defer wg.Wait()
+		deliver = func(m jetstream.Msg) {
+			d, ok := s.accept(ctx, m)
+			if !ok {
+				return
+			}
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(s.cfg.Key(d.ev)))
+			select {
+			case lanes[h.Sum32()%uint32(len(lanes))] <- d:
+			case <-ctx.Done():
+				d.span.End()
+				_ = m.Nak()
 			}
 		}
 	}
@@ -350,6 +388,27 @@ func ensureDeadLetterStream(ctx context.Context, js jetstream.JetStream, service
 		Duplicates: 2 * time.Minute,
 		Replicas:   replicas,
 	})
+}
+
+// lane handles the deliveries of its queue one at a time, in order,
+// until ctx ends; then it gives back what is left.
+func (s *sub) lane(ctx context.Context, queue <-chan delivery) {
+	for {
+		select {
+		case d := <-queue:
+			s.settle(d, s.safeHandle(d.ctx, []cloudevent.Event{d.ev}))
+		case <-ctx.Done():
+			for {
+				select {
+				case d := <-queue:
+					d.span.End()
+					_ = d.m.Nak()
+				default:
+					return
+				}
+			}
+		}
+	}
 }
 
 // delivery is a message on its way to the handler.

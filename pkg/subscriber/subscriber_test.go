@@ -2,9 +2,13 @@ package subscriber_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,14 +207,7 @@ func TestSubscriberReadsOnlyItsEvents(t *testing.T) {
 			return nil
 		}, testkit.Logger(t))
 	})
-	testkit.Eventually(t, 10*time.Second, "every event acked", func() bool {
-		c, err := js.Consumer(t.Context(), cloudevent.StreamName(testContext), "events-test")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(t.Context())
-		return err == nil && info.AckFloor.Stream == 3 && info.NumPending == 0
-	})
+	waitAcked(t, js, "events-test", 3)
 	mu.Lock()
 	defer mu.Unlock()
 	if strings.Join(got, ",") != wanted.ID+","+last.ID {
@@ -260,14 +257,7 @@ func TestSubscriberBatches(t *testing.T) {
 			return nil
 		}, testkit.Logger(t))
 	})
-	testkit.Eventually(t, 10*time.Second, "every event acked or dead-lettered", func() bool {
-		c, err := js.Consumer(t.Context(), cloudevent.StreamName(testContext), "batch-test")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(t.Context())
-		return err == nil && info.AckFloor.Stream == 200 && info.NumPending == 0
-	})
+	waitAcked(t, js, "batch-test", 200)
 	if n := testkit.StreamLen(t, js, natsconn.DeadLetterStream("registry")); n != 1 {
 		t.Errorf("%d dead letters, want the refused event's alone", n)
 	}
@@ -279,4 +269,81 @@ func TestSubscriberBatches(t *testing.T) {
 	if largest < 2 {
 		t.Errorf("the largest batch held %d event; 200 waiting events came one by one", largest)
 	}
+}
+
+// With Parallel, events of different keys are handled side by side and
+// those of one key one after another, in stream order.
+func TestSubscriberParallelKeepsEachKeysOrder(t *testing.T) {
+	t.Parallel()
+	js := startStream(t)
+
+	const keys, revs = 8, 25
+	for rev := range revs {
+		for k := range keys {
+			publish(t, js, fmt.Sprintf("r%d", k), int64(rev+1))
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string][]int64{}
+	var inflight, most atomic.Int32
+	testkit.Go(t, func(ctx context.Context) error {
+		return subscriber.Run(ctx, js, subscriber.Config{
+			Service: "registry", Stream: cloudevent.StreamName(testContext), Durable: "parallel-test",
+			Parallel: 4, Key: func(ev cloudevent.Event) string { return ev.Subject },
+		}, func(_ context.Context, ev cloudevent.Event) error {
+			n := inflight.Add(1)
+			defer inflight.Add(-1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			var p struct {
+				Revision string `json:"revision"`
+			}
+			if err := json.Unmarshal(ev.Data, &p); err != nil {
+				return subscriber.Reject(err)
+			}
+			rev, _ := strconv.ParseInt(p.Revision, 10, 64)
+			time.Sleep(time.Millisecond) // long enough for the lanes to overlap
+			mu.Lock()
+			defer mu.Unlock()
+			seen[ev.Subject] = append(seen[ev.Subject], rev)
+			return nil
+		}, testkit.Logger(t))
+	})
+	waitAcked(t, js, "parallel-test", keys*revs)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != keys {
+		t.Fatalf("events of %d keys handled, want %d", len(seen), keys)
+	}
+	for key, got := range seen {
+		for i, rev := range got {
+			if rev != int64(i+1) {
+				t.Fatalf("%s: revisions handled in the order %v, want 1 to %d in order", key, got, revs)
+			}
+		}
+		if len(got) != revs {
+			t.Fatalf("%s: %d events handled, want %d", key, len(got), revs)
+		}
+	}
+	if most.Load() < 2 {
+		t.Errorf("at most %d event handled at once with 4 lanes", most.Load())
+	}
+}
+
+// waitAcked waits until durable has acked (or terminated) the stream's
+// first n messages and has none pending.
+func waitAcked(t testing.TB, js jetstream.JetStream, durable string, n uint64) {
+	t.Helper()
+	testkit.Eventually(t, 20*time.Second, durable+" acked every event", func() bool {
+		c, err := js.Consumer(t.Context(), cloudevent.StreamName(testContext), durable)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.AckFloor.Stream == n && info.NumPending == 0
+	})
 }

@@ -136,6 +136,11 @@ func (s *Service) Run(ctx context.Context) error {
 			string(formations.SystemRegisteredEvent), string(formations.SystemRegistrationFailedEvent),
 			string(formations.SystemRegistrationRestartedEvent), string(formations.SystemDeregisteredEvent),
 		},
+		// The events of one system in order, those of different systems
+		// side by side (a formation two of them share is a conflict that
+		// ApplySystemEvent retries).
+		Parallel:           8,
+		Key:                func(ev cloudevent.Event) string { return ev.Subject },
 		AckWait:            s.deps.ReactionsAckWait,
 		DeadLetterReplicas: s.deps.StreamReplicas,
 		Registerer:         s.deps.Telemetry.Registerer(),

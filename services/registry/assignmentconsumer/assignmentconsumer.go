@@ -17,13 +17,23 @@ import (
 	"github.com/landscape-dev/landscape/services/registry/system"
 )
 
-// Config is the durable consumer of assignment events.
+// Config is the durable consumer of assignment events. The events of one
+// system are applied in order; those of different systems side by side
+// (each writes its own system's record).
 var Config = subscriber.Config{
 	Service:       "registry",
 	Stream:        cloudevent.StreamName("formation"),
 	Durable:       natsconn.RegistryFormationsDurable,
 	FilterSubject: cloudevent.EntitySubjects("formation", "assignment"),
 	Events:        []string{"assignment.created", "assignment.deleted"},
+	Parallel:      8,
+	Key:           systemOf,
+}
+
+// systemOf is the system an assignment event is about: the end of its
+// subject (<formation>/assignments/<system id>) in its global account.
+func systemOf(ev cloudevent.Event) string {
+	return ev.GlobalAccount + "/" + ev.Subject[strings.LastIndexByte(ev.Subject, '/')+1:]
 }
 
 var (
