@@ -18,6 +18,7 @@ import (
 	"github.com/landscape-dev/landscape/pkg/cloudevent"
 	"github.com/landscape-dev/landscape/pkg/natsconn"
 	"github.com/landscape-dev/landscape/pkg/outbox"
+	formationstore "github.com/landscape-dev/landscape/services/formation/redisstore"
 	"github.com/landscape-dev/landscape/services/registry/redisstore"
 	"github.com/landscape-dev/landscape/services/registry/system"
 	tokenstore "github.com/landscape-dev/landscape/services/token/redisstore"
@@ -303,26 +304,24 @@ func (b *bench) seed(ctx context.Context, ga string, n int, types []string) ([]s
 
 // settle waits (bounded) until the landscape has finished the background
 // work earlier steps left: the relays have published what is in the
-// outboxes (the registry's and the token service's), and the durable
+// outboxes (the registry's, the token service's and formation's), and the durable
 // consumers (formation's reactions, the registry's formation events) have
 // acked every event. Without it, seeding and earlier windows ran beside
 // the next measurement and took up to half of its CPU. It returns how
 // long it waited.
 func (b *bench) settle(ctx context.Context) time.Duration {
-	t0 := time.Now()
-	deadline := t0.Add(3 * time.Minute)
-	wait := func(done func() bool) {
-		for time.Now().Before(deadline) && ctx.Err() == nil && !done() {
-			time.Sleep(100 * time.Millisecond)
-		}
+	type check struct {
+		what string
+		done func() bool
 	}
+	var checks []check
 	if b.keyPrefix != "" {
-		for _, outboxContext := range []string{redisstore.Context, tokenstore.Context} {
+		for _, outboxContext := range []string{redisstore.Context, tokenstore.Context, formationstore.Context} {
 			key := outbox.New(nil, b.keyPrefix, outboxContext).Key()
-			wait(func() bool {
+			checks = append(checks, check{outboxContext + "'s outbox relay", func() bool {
 				n, err := b.t.redis.XLen(ctx, key).Result()
 				return err != nil || n == 0
-			})
+			}})
 		}
 	}
 	if b.js != nil {
@@ -332,21 +331,39 @@ func (b *bench) settle(ctx context.Context) time.Duration {
 		for _, byContext := range natsconn.Durables {
 			for context, durables := range byContext {
 				for _, durable := range durables {
-					wait(func() bool {
+					checks = append(checks, check{durable, func() bool {
 						cons, err := b.js.Consumer(ctx, cloudevent.StreamName(context), durable)
 						if err != nil {
 							return true // not there (yet): nothing to wait for
 						}
 						info, err := cons.Info(ctx)
 						return err != nil || (info.NumPending == 0 && info.NumAckPending == 0)
-					})
+					}})
 				}
 			}
 		}
 	}
+	// All at once in one poll: a consumer that writes events keeps a
+	// relay busy, so each check's last busy poll tells who finished last.
+	t0 := time.Now()
+	deadline := t0.Add(3 * time.Minute)
+	var slowest string
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		busy := ""
+		for _, c := range checks {
+			if !c.done() {
+				busy = c.what
+			}
+		}
+		if busy == "" {
+			break
+		}
+		slowest = busy
+		time.Sleep(100 * time.Millisecond)
+	}
 	took := time.Since(t0)
 	if took > settleNoise {
-		b.log("  (waited %.1fs for the relays and consumers to catch up)", took.Seconds())
+		b.log("  (waited %.1fs for the relays and consumers to catch up; the last busy: %s)", took.Seconds(), slowest)
 	}
 	return took
 }
