@@ -80,7 +80,7 @@ type Config struct {
 	// that arrived while the last batch was handled; default 64. Run
 	// hands over one at a time.
 	Batch int
-	// Parallel, above 1, lets Run handle up to that many events at once:
+	// Parallel, above 1, handles up to that many events (or batches) at once:
 	// the events of one Key one after another in stream order, those of
 	// different keys side by side. The handler must then retry its own
 	// conflicts on records that events of different keys share.
@@ -161,15 +161,16 @@ var DefaultDelays = []time.Duration{100 * time.Millisecond, 500 * time.Milliseco
 // Run consumes until ctx ends, retrying while NATS or the stream is not
 // there yet. It returns nil when ctx ends, or an error for a bad Config.
 func Run(ctx context.Context, js jetstream.JetStream, cfg Config, h Handler, logger *slog.Logger) error {
-	if h == nil {
-		return errors.New("subscriber: service, stream, durable and handler are required")
+	var bh BatchHandler // nil when h is: run refuses it
+	if h != nil {
+		// What the handler changes keeps the event's actor and names it
+		// as its cause.
+		bh = func(ctx context.Context, evs []cloudevent.Event) error {
+			return h(eventctx.Reaction(ctx, evs[0].ID, evs[0].Actor), evs[0])
+		}
 	}
 	cfg.Batch = 1
-	// What the handler changes keeps the event's actor and names it as
-	// its cause.
-	return run(ctx, js, cfg, func(ctx context.Context, evs []cloudevent.Event) error {
-		return h(eventctx.Reaction(ctx, evs[0].ID, evs[0].Actor), evs[0])
-	}, logger)
+	return run(ctx, js, cfg, bh, logger)
 }
 
 // RunBatch is Run with a BatchHandler: the events that arrived while the
@@ -185,8 +186,8 @@ func run(ctx context.Context, js jetstream.JetStream, cfg Config, h BatchHandler
 	if cfg.Service == "" || cfg.Stream == "" || cfg.Durable == "" || h == nil {
 		return errors.New("subscriber: service, stream, durable and handler are required")
 	}
-	if cfg.Parallel > 1 && (cfg.Key == nil || cfg.Batch > 1) {
-		return errors.New("subscriber: Parallel needs a Key, and a handler of one event at a time (Run)")
+	if cfg.Parallel > 1 && cfg.Key == nil {
+		return errors.New("subscriber: Parallel needs a Key")
 	}
 	for _, name := range []string{cfg.Service, cfg.Durable} {
 		if strings.ContainsAny(name, ".*> \t") {
@@ -243,28 +244,19 @@ func (s *sub) run(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	deliver := func(m jetstream.Msg) { s.handle(ctx, []jetstream.Msg{m}) }
-	if s.cfg.Batch > 1 {
-		// The consumer's callback queues; one worker takes what is queued
-		// as a batch, in order.
-		queue, done := make(chan jetstream.Msg, s.cfg.Batch), make(chan struct{})
-		go s.work(ctx, queue, done)
-		defer func() { <-done }()
-		deliver = func(m jetstream.Msg) {
-			select {
-			case queue <- m:
-			case <-ctx.Done():
-				_ = m.Nak() // shutting down: redelivered to whoever runs next
-			}
+	deliver := func(m jetstream.Msg) {
+		if d, ok := s.accept(ctx, m); ok {
+			s.handle(ctx, []delivery{d})
 		}
 	}
-	if s.cfg.Parallel > 1 {
+	if s.cfg.Batch > 1 || s.cfg.Parallel > 1 {
 		// The consumer's callback reads each message and queues it in the
-		// lane of its key; each lane handles its queue in order.
-		lanes := make([]chan delivery, s.cfg.Parallel)
+		// lane of its key (one lane without Parallel); each lane handles
+		// its queue in order, as many at once as are queued, up to Batch.
+		lanes := make([]chan delivery, max(s.cfg.Parallel, 1))
 		var wg sync.WaitGroup
 		for i := range lanes {
-			lanes[i] = make(chan delivery, 16)
+			lanes[i] = make(chan delivery, max(s.cfg.Batch, 16))
 			wg.Go(func() { s.lane(ctx, lanes[i]) })
 		}
 		defer wg.Wait()
@@ -273,13 +265,17 @@ func (s *sub) run(ctx context.Context) error {
 			if !ok {
 				return
 			}
-			h := fnv.New32a()
-			_, _ = h.Write([]byte(s.cfg.Key(d.ev)))
+			lane := lanes[0]
+			if len(lanes) > 1 {
+				h := fnv.New32a()
+				_, _ = h.Write([]byte(s.cfg.Key(d.ev)))
+				lane = lanes[h.Sum32()%uint32(len(lanes))]
+			}
 			select {
-			case lanes[h.Sum32()%uint32(len(lanes))] <- d:
+			case lane <- d:
 			case <-ctx.Done():
 				d.span.End()
-				_ = m.Nak()
+				_ = m.Nak() // shutting down: redelivered to whoever runs next
 			}
 		}
 	}
@@ -310,38 +306,6 @@ func (s *sub) run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// work hands the queued messages to handle, as many at once as are
-// queued (up to Batch), until ctx ends; then it gives back what is left.
-func (s *sub) work(ctx context.Context, queue <-chan jetstream.Msg, done chan<- struct{}) {
-	defer close(done)
-	batch := make([]jetstream.Msg, 0, s.cfg.Batch)
-	for {
-		select {
-		case m := <-queue:
-			batch = append(batch[:0], m)
-		case <-ctx.Done():
-			for {
-				select {
-				case m := <-queue:
-					_ = m.Nak()
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < s.cfg.Batch {
-			select {
-			case m := <-queue:
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
-		s.handle(ctx, batch)
-	}
 }
 
 // setup creates the dead-letter stream and the consumer, retrying until it
@@ -390,13 +354,15 @@ func ensureDeadLetterStream(ctx context.Context, js jetstream.JetStream, service
 	})
 }
 
-// lane handles the deliveries of its queue one at a time, in order,
-// until ctx ends; then it gives back what is left.
+// lane hands the deliveries of its queue to handle in order, as many at
+// once as are queued (up to Batch), until ctx ends; then it gives back
+// what is left.
 func (s *sub) lane(ctx context.Context, queue <-chan delivery) {
+	batch := make([]delivery, 0, s.cfg.Batch)
 	for {
 		select {
 		case d := <-queue:
-			s.settle(d, s.safeHandle(d.ctx, []cloudevent.Event{d.ev}))
+			batch = append(batch[:0], d)
 		case <-ctx.Done():
 			for {
 				select {
@@ -408,6 +374,16 @@ func (s *sub) lane(ctx context.Context, queue <-chan delivery) {
 				}
 			}
 		}
+	fill:
+		for len(batch) < s.cfg.Batch {
+			select {
+			case d := <-queue:
+				batch = append(batch, d)
+			default:
+				break fill
+			}
+		}
+		s.handle(ctx, batch)
 	}
 }
 
@@ -420,16 +396,9 @@ type delivery struct {
 	span trace.Span
 }
 
-// handle hands the events of msgs that are for the handler to it at once,
-// and each of them again alone when that fails; the others it settles
-// itself (acked unread, dead-lettered).
-func (s *sub) handle(ctx context.Context, msgs []jetstream.Msg) {
-	ds := make([]delivery, 0, len(msgs))
-	for _, m := range msgs {
-		if d, ok := s.accept(ctx, m); ok {
-			ds = append(ds, d)
-		}
-	}
+// handle hands the events of ds to the handler at once, and each of them
+// again alone when that fails.
+func (s *sub) handle(ctx context.Context, ds []delivery) {
 	if len(ds) > 1 {
 		evs := make([]cloudevent.Event, len(ds))
 		for i, d := range ds {

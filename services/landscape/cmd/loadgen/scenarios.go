@@ -143,7 +143,6 @@ func (b *bench) register(ctx context.Context) {
 		b.add(ctx, closedLoop(ctx, "RegisterSystem", "REST", n, b.dur, reg))
 	}
 	if rate := b.openRate(b.capacity("RegisterSystem", "REST")); rate > 0 {
-		b.settle(ctx)
 		b.add(ctx, openLoop(ctx, "RegisterSystem", "REST", rate, b.dur, reg))
 	}
 }
@@ -304,11 +303,11 @@ func (b *bench) seed(ctx context.Context, ga string, n int, types []string) ([]s
 
 // settle waits (bounded) until the landscape has finished the background
 // work earlier steps left: the relays have published what is in the
-// outboxes (the registry's, the token service's and formation's), and the durable
-// consumers (formation's reactions, the registry's formation events) have
-// acked every event. Without it, seeding and earlier windows ran beside
-// the next measurement and took up to half of its CPU. It returns how
-// long it waited.
+// outboxes (the registry's, the token service's and formation's), and
+// every durable consumer (natsconn.Durables) has acked every event.
+// Without it, seeding and earlier windows ran beside the next measurement
+// and took up to half of its CPU. add calls it after each timed window;
+// it returns how long it waited.
 func (b *bench) settle(ctx context.Context) time.Duration {
 	type check struct {
 		what string

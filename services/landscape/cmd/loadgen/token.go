@@ -51,7 +51,6 @@ func (b *bench) generate(ctx context.Context) {
 	}
 	for _, n := range b.clients {
 		if restOn {
-			b.settle(ctx)
 			b.add(ctx, closedLoop(ctx, "GenerateIntegrationToken", "REST", n, b.dur, func(ctx context.Context, c int) error {
 				return b.t.generateREST(ctx, pick(c))
 			}))
