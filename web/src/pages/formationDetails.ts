@@ -31,7 +31,7 @@ export function formationDetailsPage(ctx: Ctx, id: string): View {
   const systemsByName = new Map<string, System>();
 
   const assignmentsSlot = h("div");
-  const { el, heading, subheading, actions, header, stateNote, tabs, activity } = objectPage(ctx, {
+  const { heading, subheading, actions, header, stateNote, tabs, view } = objectPage(ctx, {
     id,
     titleId: "formation-title",
     list: { href: "#/formations", text: "Formations" },
@@ -328,13 +328,5 @@ export function formationDetailsPage(ctx: Ctx, id: string): View {
   });
 
   void load();
-  void activity.show({ subject: name });
-  return {
-    el,
-    title: id,
-    dispose: () => {
-      unsubscribe();
-      activity.dispose();
-    },
-  };
+  return view(name, unsubscribe);
 }

@@ -6,9 +6,9 @@
 import "@ui5/webcomponents/dist/Tab.js";
 import "@ui5/webcomponents/dist/TabContainer.js";
 
-import type { Ctx } from "../context";
+import type { Ctx, View } from "../context";
 import { h } from "../dom";
-import { auditTable, type AuditTable } from "./audit";
+import { auditTable } from "./audit";
 
 export interface ObjectPageOptions {
   /** id is the title until the object is loaded. */
@@ -37,7 +37,9 @@ export interface ObjectPage {
   header: HTMLElement;
   stateNote: HTMLElement;
   tabs: HTMLElement;
-  activity: AuditTable;
+  /** view shows the activity of subject and returns the page's view;
+   * disposing of it calls unsubscribe and disposes of the activity. */
+  view(subject: string, unsubscribe: () => void): View;
 }
 
 export function objectPage(ctx: Ctx, o: ObjectPageOptions): ObjectPage {
@@ -65,5 +67,16 @@ export function objectPage(ctx: Ctx, o: ObjectPageOptions): ObjectPage {
     stateNote,
     tabs,
   );
-  return { el, heading, subheading, actions, header, stateNote, tabs, activity };
+  const view = (subject: string, unsubscribe: () => void): View => {
+    void activity.show({ subject });
+    return {
+      el,
+      title: o.id,
+      dispose: () => {
+        unsubscribe();
+        activity.dispose();
+      },
+    };
+  };
+  return { el, heading, subheading, actions, header, stateNote, tabs, view };
 }

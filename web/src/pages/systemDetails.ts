@@ -30,7 +30,7 @@ export function systemDetailsPage(ctx: Ctx, id: string): View {
   const typeName = (t: string): string => types.find((x) => idOf(x.name) === t)?.displayName ?? t;
 
   const formationsSlot = h("div");
-  const { el, heading, subheading, actions, header, stateNote, tabs, activity } = objectPage(ctx, {
+  const { heading, subheading, actions, header, stateNote, tabs, view } = objectPage(ctx, {
     id,
     titleId: "system-title",
     list: { href: "#/systems", text: "Systems" },
@@ -231,13 +231,5 @@ export function systemDetailsPage(ctx: Ctx, id: string): View {
   });
 
   void load();
-  void activity.show({ subject: name });
-  return {
-    el,
-    title: id,
-    dispose: () => {
-      unsubscribe();
-      activity.dispose();
-    },
-  };
+  return view(name, unsubscribe);
 }

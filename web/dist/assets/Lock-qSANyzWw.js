@@ -1,4 +1,4 @@
-import{xn as e}from"./app-CDTYNr5X.js";e(`Lock`,{dialogSvg:`<svg width="160" height="161" viewBox="0 0 160 161" fill="none" xmlns="http://www.w3.org/2000/svg" id="tnt-Dialog-Lock-alternate">
+import{xn as e}from"./app-BqyKAA6G.js";e(`Lock`,{dialogSvg:`<svg width="160" height="161" viewBox="0 0 160 161" fill="none" xmlns="http://www.w3.org/2000/svg" id="tnt-Dialog-Lock-alternate">
 <path d="M22.7832 149.254H49.8143V155.316C49.8143 158.221 47.4598 160.575 44.5553 160.575H28.0422C25.1377 160.575 22.7832 158.221 22.7832 155.316V149.254Z" fill="var(--sapContent_Illustrative_Color4)"/>
 <path d="M110.181 149.254H137.212V155.316C137.212 158.221 134.857 160.575 131.953 160.575H115.44C112.535 160.575 110.181 158.221 110.181 155.316V149.254Z" fill="var(--sapContent_Illustrative_Color4)"/>
 <path d="M3.29785 20.8913C3.29785 14.5983 8.39934 9.49683 14.6924 9.49683H145.307C151.6 9.49683 156.701 14.5983 156.701 20.8913V137.891C156.701 144.184 151.6 149.286 145.307 149.286H14.6924C8.39935 149.286 3.29785 144.184 3.29785 137.891V20.8913Z" fill="var(--sapContent_Illustrative_Color8)"/>

@@ -1,4 +1,4 @@
-import{xn as e}from"./app-CDTYNr5X.js";e(`Lock`,{dialogSvg:`<svg id="tnt-Dialog-Lock" xmlns="http://www.w3.org/2000/svg" width="160" height="160" fill="none" viewBox="0 0 160 160">
+import{xn as e}from"./app-BqyKAA6G.js";e(`Lock`,{dialogSvg:`<svg id="tnt-Dialog-Lock" xmlns="http://www.w3.org/2000/svg" width="160" height="160" fill="none" viewBox="0 0 160 160">
   <rect width="160" height="69" y="50" fill="var(--sapContent_Illustrative_Color20)" rx="12"/>
   <path fill="var(--sapContent_Illustrative_Color21)" d="m100.069 95.808 20.95 12.57c.18.105.065.205-.25.215l-4.68.155 2.135 1.28-8.02.23-4.125-.24-1.49-.88-49.955 1.665 2.36 1.415-9.13.26-4.725-.6-1.475-.875-7.17.165-4.79-.72-1.07-.645-1.085-.105L8.574 98.323l11.865-.965.02.01a.877.877 0 0 1 .175-.015l78.55-1.72c.325-.01.725.075.905.18l-.02-.005Z"/>
   <path fill="var(--sapContent_Illustrative_Color8)" d="m121.235 92.902-1.145.035v.5l1.145-.035v-.5Z"/>
