@@ -8,14 +8,20 @@
 //	<prefix>:<context>:<name>                       Space.Key: outside every global account
 //	<prefix>:<context>:{<ga>}:<part>:<part>…        Account.Key
 //	<prefix>:<context>:{<ga>}:name:<folded name>    Account.Name: -> id
-//	<prefix>:<context>:{<ga>}:idx:all               Account.Index: sorted sets, score 0,
-//	<prefix>:<context>:{<ga>}:idx:state:<S>         members <createTime ns, 20 digits>/<id>
-//	<prefix>:<context>:{<ga>}:idx:type:<t>          (resource.IndexMember)
-//	<prefix>:<context>:{<ga>}:idx:state:<S>:type:<t>
+//	<prefix>:<context>:{<ga>}:idx:state:<S>         Account.Index: sorted sets, score 0,
+//	<prefix>:<context>:{<ga>}:idx:state:<S>:type:<t> members <createTime ns, 20 digits>/<id>
+//	                                                 (resource.IndexMember)
+//
+// A filter without a state reads the indexes of every state and merges
+// them (Indexes, Page): a resource has few states, and two index entries
+// per resource instead of four save about 290 bytes of Redis per resource.
+// Earlier versions also kept idx:all and idx:type:<t>; RetireIndexes
+// removes them.
 package keyspace
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,31 +56,41 @@ func (a Account) Key(parts ...string) string { return string(a) + strings.Join(p
 // resource.NameKey); it holds the id of the resource that has the name.
 func (a Account) Name(displayName string) string { return a.Key("name", resource.NameKey(displayName)) }
 
-// Index is the list index of a filter on state and type ("" is any).
+// Index is the list index of the resources in state (required) of type
+// typ ("" is any type).
 func (a Account) Index(state, typ string) string {
-	switch {
-	case state != "" && typ != "":
-		return a.Key("idx", "state", state, "type", typ)
-	case state != "":
+	if typ == "" {
 		return a.Key("idx", "state", state)
-	case typ != "":
-		return a.Key("idx", "type", typ)
 	}
-	return a.Key("idx", "all")
+	return a.Key("idx", "state", state, "type", typ)
 }
 
-// Entry is where a resource stands in the list indexes: the four indexes
+// Indexes is what a filter on state and type ("" is any) reads, for a
+// resource whose states are states: the one index of a given state (and
+// type), else the index of every state (with the type), whose pages
+// Page merges. Without a state they are every resource (of the type).
+func (a Account) Indexes(states []string, state, typ string) []string {
+	if state != "" {
+		return []string{a.Index(state, typ)}
+	}
+	keys := make([]string, len(states))
+	for i, s := range states {
+		keys[i] = a.Index(s, typ)
+	}
+	return keys
+}
+
+// Entry is where a resource stands in the list indexes: the two indexes
 // of its state and type, and its member.
 type Entry struct {
-	Keys   [4]string
+	Keys   [2]string
 	Member string
 }
 
 // Entry is the entry of a resource of state and type, created at created.
-// Keys[0] is idx:all, which holds every resource of the global account.
 func (a Account) Entry(state, typ string, created time.Time, id string) Entry {
 	return Entry{
-		Keys:   [4]string{a.Index("", ""), a.Index(state, ""), a.Index("", typ), a.Index(state, typ)},
+		Keys:   [2]string{a.Index(state, ""), a.Index(state, typ)},
 		Member: resource.IndexMember(created, id),
 	}
 }
@@ -104,12 +120,14 @@ func (e Entry) Move(tx *outbox.Tx, prev Entry) {
 	}
 }
 
-// Page reads the ids of one page of an index: size members after the
-// member of the page token (from the start without one), in one ZRANGE
-// BYLEX, so a page costs O(log n + size). next is the token of the next
-// page, "" after the last. A token that is not one of PageToken's is
-// INVALID_ARGUMENT on pageToken.
-func Page(ctx context.Context, rdb redis.Cmdable, index string, size int, token string) (ids []string, next string, err error) {
+// Page reads the ids of one page of the indexes of a filter (Indexes):
+// size members after the member of the page token (from the start without
+// one). Each index is one ZRANGE BYLEX, so a page costs O(log n + size)
+// per index; the ranges of several indexes are read in one MULTI (a
+// resource that changes state meanwhile is in exactly one of them) and
+// merged. next is the token of the next page, "" after the last. A token
+// that is not one of PageToken's is INVALID_ARGUMENT on pageToken.
+func Page(ctx context.Context, rdb redis.UniversalClient, indexes []string, size int, token string) (ids []string, next string, err error) {
 	start := "-"
 	if token != "" {
 		after, err := resource.ParsePageToken(token)
@@ -118,9 +136,15 @@ func Page(ctx context.Context, rdb redis.Cmdable, index string, size int, token 
 		}
 		start = "(" + after
 	}
-	members, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: index, Start: start, Stop: "+", ByLex: true, Count: int64(size) + 1,
-	}).Result()
+	rng := func(p redis.Cmdable, index string) *redis.StringSliceCmd {
+		return p.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index, Start: start, Stop: "+", ByLex: true, Count: int64(size) + 1})
+	}
+	var members []string
+	if len(indexes) == 1 {
+		members, err = rng(rdb, indexes[0]).Result()
+	} else {
+		members, err = merged(ctx, rdb, indexes, rng)
+	}
 	if err != nil {
 		return nil, "", redisconn.Classify(err)
 	}
@@ -133,6 +157,26 @@ func Page(ctx context.Context, rdb redis.Cmdable, index string, size int, token 
 		ids[i] = resource.MemberID(m)
 	}
 	return ids, next, nil
+}
+
+// merged reads rng of every index in one MULTI and returns their members
+// in order, each once.
+func merged(ctx context.Context, rdb redis.UniversalClient, indexes []string, rng func(redis.Cmdable, string) *redis.StringSliceCmd) ([]string, error) {
+	cmds := make([]*redis.StringSliceCmd, len(indexes))
+	if _, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range indexes {
+			cmds[i] = rng(p, k)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var members []string
+	for _, c := range cmds {
+		members = append(members, c.Val()...)
+	}
+	slices.Sort(members)
+	return slices.Compact(members), nil
 }
 
 // Records reads the records (outbox.PutRecord) of keys in one round trip
@@ -157,11 +201,11 @@ func Records[T any](ctx context.Context, rdb redis.Cmdable, keys []string, decod
 	return out, nil
 }
 
-// List reads one page of an index with its records: Page, then Records
-// of key(id) for each id.
-func List[T any](ctx context.Context, rdb redis.Cmdable, index string, size int, token string,
+// List reads one page of the indexes of a filter with its records: Page,
+// then Records of key(id) for each id.
+func List[T any](ctx context.Context, rdb redis.UniversalClient, indexes []string, size int, token string,
 	key func(id string) string, decode func(rev int64, data []byte) (T, error)) (items []T, next string, err error) {
-	ids, next, err := Page(ctx, rdb, index, size, token)
+	ids, next, err := Page(ctx, rdb, indexes, size, token)
 	if err != nil {
 		return nil, "", err
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/landscape-dev/landscape/pkg/apperr"
 	"github.com/landscape-dev/landscape/pkg/keyspace"
 	"github.com/landscape-dev/landscape/pkg/outbox"
@@ -22,9 +24,7 @@ func TestKeys(t *testing.T) {
 		s.Key("deliveries:due"):      "ls:registry:deliveries:due",
 		a.Key("system", "s1"):        "ls:registry:{acme}:system:s1",
 		a.Name("My System"):          "ls:registry:{acme}:name:" + resource.NameKey("My System"),
-		a.Index("", ""):              "ls:registry:{acme}:idx:all",
 		a.Index("PENDING", ""):       "ls:registry:{acme}:idx:state:PENDING",
-		a.Index("", "t1"):            "ls:registry:{acme}:idx:type:t1",
 		a.Index("PENDING", "t1"):     "ls:registry:{acme}:idx:state:PENDING:type:t1",
 		a.Key("applied", "s1", "f1"): "ls:registry:{acme}:applied:s1:f1",
 	} {
@@ -33,8 +33,22 @@ func TestKeys(t *testing.T) {
 		}
 	}
 	e := a.Entry("READY", "t1", time.Unix(0, 42), "f1")
-	if e.Keys != [4]string{a.Index("", ""), a.Index("READY", ""), a.Index("", "t1"), a.Index("READY", "t1")} {
+	if e.Keys != [2]string{a.Index("READY", ""), a.Index("READY", "t1")} {
 		t.Errorf("entry keys %v", e.Keys)
+	}
+	states := []string{"READY", "ERROR"}
+	for _, c := range []struct {
+		state, typ string
+		want       []string
+	}{
+		{"", "", []string{a.Index("READY", ""), a.Index("ERROR", "")}},
+		{"", "t1", []string{a.Index("READY", "t1"), a.Index("ERROR", "t1")}},
+		{"ERROR", "", []string{a.Index("ERROR", "")}},
+		{"ERROR", "t1", []string{a.Index("ERROR", "t1")}},
+	} {
+		if got := a.Indexes(states, c.state, c.typ); !slices.Equal(got, c.want) {
+			t.Errorf("indexes of %q %q: %v, want %v", c.state, c.typ, got, c.want)
+		}
 	}
 	if e.Member != "00000000000000000042/f1" {
 		t.Errorf("member %q", e.Member)
@@ -42,7 +56,8 @@ func TestKeys(t *testing.T) {
 }
 
 // TestIndexesAndPages writes ten resources through their entries, moves
-// some to another state, removes one, and reads every index page by page.
+// some to another state, removes one, and reads every filter page by page:
+// those without a state merge the indexes of the states.
 func TestIndexesAndPages(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testkit.Redis(t)
@@ -80,12 +95,13 @@ func TestIndexesAndPages(t *testing.T) {
 	a.Entry("A", "t", t0.Add(4*time.Second), ids[4]).Remove(tx)
 	commit(tx)
 
-	all := func(index string, size int) []string {
+	states := []string{"A", "B", "C"}
+	all := func(indexes []string, size int) []string {
 		t.Helper()
 		var out []string
 		token := ""
 		for range 20 {
-			items, next, err := keyspace.List(ctx, rdb, index, size, token, record, decode)
+			items, next, err := keyspace.List(ctx, rdb, indexes, size, token, record, decode)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,31 +125,69 @@ func TestIndexesAndPages(t *testing.T) {
 		return out
 	}
 	for _, c := range []struct {
-		index string
-		want  []string
+		state, typ string
+		want       []string
 	}{
-		{a.Index("", ""), want("r9", "r8", "r7", "r6", "r4", "r3", "r2", "r1", "r0")},
-		{a.Index("", "t"), want("r9", "r8", "r7", "r6", "r4", "r3", "r2", "r1", "r0")},
-		{a.Index("A", ""), want("r9", "r7", "r4", "r3", "r2", "r1", "r0")},
-		{a.Index("B", "t"), want("r8", "r6")},
-		{a.Index("C", ""), nil},
+		{"", "", want("r9", "r8", "r7", "r6", "r4", "r3", "r2", "r1", "r0")},
+		{"", "t", want("r9", "r8", "r7", "r6", "r4", "r3", "r2", "r1", "r0")},
+		{"", "u", nil},
+		{"A", "", want("r9", "r7", "r4", "r3", "r2", "r1", "r0")},
+		{"B", "t", want("r8", "r6")},
+		{"C", "", nil},
 	} {
 		for _, size := range []int{1, 2, 4, 100} {
-			if got := all(c.index, size); !slices.Equal(got, c.want) {
-				t.Errorf("%s by %d: %v, want %v", c.index, size, got, c.want)
+			if got := all(a.Indexes(states, c.state, c.typ), size); !slices.Equal(got, c.want) {
+				t.Errorf("state %q type %q by %d: %v, want %v", c.state, c.typ, size, got, c.want)
 			}
 		}
 	}
 
 	// A record deleted after the index named it is left out.
 	commit(ob.Tx().Del(record("r9")))
-	items, _, err := keyspace.List(ctx, rdb, a.Index("", ""), 2, "", record, decode)
+	items, _, err := keyspace.List(ctx, rdb, a.Indexes(states, "", ""), 2, "", record, decode)
 	if err != nil || !slices.Equal(items, want("r8")) {
 		t.Errorf("after delete: %v, %v", items, err)
 	}
 
 	// A token that is not one of this list's is INVALID_ARGUMENT.
-	if _, _, err := keyspace.Page(ctx, rdb, a.Index("", ""), 2, "not-a-token"); apperr.ReasonOf(err) != apperr.InvalidArgument {
+	if _, _, err := keyspace.Page(ctx, rdb, a.Indexes(states, "", ""), 2, "not-a-token"); apperr.ReasonOf(err) != apperr.InvalidArgument {
 		t.Errorf("bad token: %v", err)
+	}
+}
+
+// TestRetireIndexes: the indexes earlier versions also kept (idx:all,
+// idx:type:<t>) go, in every global account of the context and nowhere
+// else; a second pass finds the context marked and scans nothing.
+func TestRetireIndexes(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testkit.Redis(t)
+	ctx := t.Context()
+	st := keyspace.NewStore(rdb, prefix, "test")
+	other := keyspace.New(prefix, "other").Account("ga1")
+	retired, kept := []string{}, []string{}
+	for _, ga := range []string{"ga1", "ga:2"} {
+		a := st.Keys.Account(ga)
+		retired = append(retired, a.Key("idx", "all"), a.Key("idx", "type", "t1"), a.Key("idx", "type", "t2"))
+		kept = append(kept, a.Index("A", ""), a.Index("A", "t1"), a.Key("audit", "idx", "all"), a.Key("audit", "idx", "type", "x"))
+	}
+	kept = append(kept, other.Key("idx", "all"), st.Keys.Key("idx:all"))
+	for _, k := range append(slices.Clone(retired), kept...) {
+		rdb.ZAdd(ctx, k, redis.Z{Member: "m"})
+	}
+	n, err := st.RetireIndexes(ctx)
+	if err != nil || n != len(retired) {
+		t.Fatalf("removed %d, %v; want %d", n, err, len(retired))
+	}
+	if left := rdb.Exists(ctx, retired...).Val(); left != 0 {
+		t.Errorf("%d retired indexes left", left)
+	}
+	if have := rdb.Exists(ctx, kept...).Val(); have != int64(len(kept)) {
+		t.Errorf("%d of the %d other keys left", have, len(kept))
+	}
+	// Marked: a retired index written now (say, by a replica of an earlier
+	// version) is not looked for again.
+	rdb.ZAdd(ctx, retired[0], redis.Z{Member: "m"})
+	if n, err := st.RetireIndexes(ctx); err != nil || n != 0 {
+		t.Fatalf("second pass removed %d, %v", n, err)
 	}
 }

@@ -155,10 +155,15 @@ func (t *Tx) ExpectHashFieldAbove(key, field string, min int64) *Tx {
 	return t.expect("hfield_gt", key, field, min)
 }
 
-// ExpectCountBelow requires fewer than limit members of the sorted set at
-// key to have a score of at least min.
-func (t *Tx) ExpectCountBelow(key string, min float64, limit int64) *Tx {
-	return t.expect("zcount_lt", key, strconv.FormatFloat(min, 'f', -1, 64), limit)
+// ExpectCountBelow requires fewer than limit members of the sorted sets at
+// keys (at least one), counted together, to have a score of at least min.
+// A failure names keys[0].
+func (t *Tx) ExpectCountBelow(keys []string, min float64, limit int64) *Tx {
+	args := []any{strconv.FormatFloat(min, 'f', -1, 64), limit}
+	for _, k := range keys[1:] {
+		args = append(args, t.key(k)) // the KEYS index of each further set
+	}
+	return t.expect("zcount_lt", keys[0], args...)
 }
 
 // RecordChunk is the most bytes of a record's data in one hash field.
@@ -586,7 +591,9 @@ while left > 0 and i <= n do
     if tonumber(redis.call("GET", k) or "0") >= tonumber(A[b+1]) then return tonumber(A[b]) end
   elseif name == "zcount_lt" then
     left = left - 1
-    if redis.call("ZCOUNT", k, A[b+1], "+inf") >= tonumber(A[b+2]) then return tonumber(A[b]) end
+    local sum = redis.call("ZCOUNT", k, A[b+1], "+inf")
+    for j = b + 3, b + c - 1 do sum = sum + redis.call("ZCOUNT", KEYS[tonumber(A[j])], A[b+1], "+inf") end
+    if sum >= tonumber(A[b+2]) then return tonumber(A[b]) end
   end
   i = b + c
 end

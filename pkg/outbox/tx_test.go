@@ -204,6 +204,35 @@ func TestExpireAtLeastAndHIncrBy(t *testing.T) {
 	}
 }
 
+// TestExpectCountBelowCountsEverySet: the members of several sorted sets
+// count together, from the minimum score, and a failure names the first
+// set and writes nothing.
+func TestExpectCountBelowCountsEverySet(t *testing.T) {
+	t.Parallel()
+	ob, rdb, prefix := newOutbox(t)
+	ctx := t.Context()
+	a, b, c := prefix+":{q}:a", prefix+":{q}:b", prefix+":{q}:c"
+	if err := ob.Tx().ZAdd(a, 0, "1").ZAdd(a, 0, "2").ZAdd(b, 0, "3").ZAdd(b, -1, "old").Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sets := []string{a, b, c}
+	// Three members score at least 0: below 4 holds, below 3 does not.
+	if err := ob.Tx().ExpectCountBelow(sets, 0, 4).ZAdd(c, 0, "4").Commit(ctx); err != nil {
+		t.Fatalf("4 members, limit 4: %v", err)
+	}
+	err := ob.Tx().ExpectCountBelow(sets, 0, 4).ZAdd(c, 0, "5").Commit(ctx)
+	if cf, ok := outbox.IsConflict(err); !ok || cf.Index != 0 || cf.Key != a {
+		t.Fatalf("5th member: got %v, want a conflict on %s", err, a)
+	}
+	if n := rdb.ZCard(ctx, c).Val(); n != 1 {
+		t.Fatalf("%s holds %d members after the refused step, want 1", c, n)
+	}
+	// One set alone, from a minimum score.
+	if err := ob.Tx().ExpectCountBelow([]string{b}, -1, 2).Commit(ctx); err == nil {
+		t.Fatal("two members from score -1 passed a limit of 2")
+	}
+}
+
 // GetIndexed reads a hash's revision and the records an index names, in
 // score order from the minimum given, a gone record as revision 0.
 func TestGetIndexed(t *testing.T) {

@@ -152,6 +152,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return subscriber.Run(ctx, s.deps.JetStream, cfg, s.HandleRegistryEvent, s.log)
 		}},
 		workgroup.Worker{Name: "formation webhook deliveries", Run: s.eng.Run},
+		workgroup.Worker{Name: "formation retired index removal", Run: s.store.RemoveRetiredIndexes(s.log)},
 	)
 }
 

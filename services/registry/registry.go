@@ -136,6 +136,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return subscriber.Run(ctx, s.deps.JetStream, cfg, handler, s.deps.Logger)
 		}},
 		{Name: "registry audit sweeper", Run: s.sweepAudit},
+		{Name: "registry retired index removal", Run: s.store.RemoveRetiredIndexes(s.deps.Logger)},
 	}
 	auditHandler := auditconsumer.Handler(s.audit)
 	for _, c := range auditconsumer.Contexts {

@@ -66,9 +66,13 @@ func (s *Store) knownKey(ga, sys string) string {
 	return s.Keys.Account(ga).Key("system", sys, "known")
 }
 
-// indexKey is the list index of a filter combination.
-func (s *Store) indexKey(ga string, f formations.Filter) string {
-	return s.Keys.Account(ga).Index(string(f.State), f.Type)
+// states are the states of the list indexes: together their indexes hold
+// every formation of a global account.
+var states = []string{string(formations.Ready), string(formations.Pending), string(formations.Error), string(formations.Synchronizing)}
+
+// indexKeys are the sorted sets a filter reads.
+func (s *Store) indexKeys(ga string, f formations.Filter) []string {
+	return s.Keys.Account(ga).Indexes(states, string(f.State), f.Type)
 }
 
 // entry is where a formation stands in the list indexes (by its derived state).
@@ -112,12 +116,13 @@ func (s *Store) GetMany(ctx context.Context, ga string, ids []string) ([]*format
 	return keyspace.Records(ctx, s.Redis, keys, decode)
 }
 
-// List reads one page from the index of the filter: one ZRANGE BYLEX from
-// the page token's member and one pipelined read of the records (a
-// formation deleted between the two reads is left out).
+// List reads one page from the indexes of the filter: one ZRANGE BYLEX
+// from the page token's member per index (one with a state, one per state
+// without) and one pipelined read of the records (a formation deleted
+// between the two reads is left out).
 func (s *Store) List(ctx context.Context, ga string, q formations.ListQuery) ([]*formations.Formation, string, error) {
 	key := func(id string) string { return s.recordKey(ga, id) }
-	return keyspace.List(ctx, s.Redis, s.indexKey(ga, q.Filter), q.PageSize, q.PageToken, key, decode)
+	return keyspace.List(ctx, s.Redis, s.indexKeys(ga, q.Filter), q.PageSize, q.PageToken, key, decode)
 }
 
 // ExclusiveHolder returns the formation of an exclusive type the system is in.
@@ -241,10 +246,11 @@ func (s *Store) put(tx *outbox.Tx, kinds map[string]error, p formations.Put, quo
 	}
 	tx.ExpectRevision(rk, prevRev)
 	if prev == nil && quota > 0 {
-		// Every formation of the global account is in idx:all (score 0).
-		all := s.indexKey(ga, formations.Filter{})
+		// Every formation of the global account is in the index of its
+		// state (score 0).
+		all := s.indexKeys(ga, formations.Filter{})
 		tx.ExpectCountBelow(all, 0, quota)
-		kinds[all] = formations.ErrQuotaExceeded
+		kinds[all[0]] = formations.ErrQuotaExceeded
 	}
 
 	// Unique display name.

@@ -69,9 +69,13 @@ func stateName(st system.State) string {
 	return st.String()
 }
 
-// indexKey is the sorted set of a filter.
-func (s *Store) indexKey(ga string, f system.Filter) string {
-	return s.Keys.Account(ga).Index(stateName(f.State), f.Type)
+// states are the states of the list indexes: together their indexes hold
+// every system of a global account.
+var states = []string{system.Pending.String(), system.Registered.String(), system.Error.String()}
+
+// indexKeys are the sorted sets a filter reads.
+func (s *Store) indexKeys(ga string, f system.Filter) []string {
+	return s.Keys.Account(ga).Indexes(states, stateName(f.State), f.Type)
 }
 
 // entry is where a system stands in the list indexes.
@@ -150,12 +154,13 @@ func (s *Store) Create(ctx context.Context, sys *system.System, requestID string
 	}
 	quotaIndex := -1
 	if quota > 0 {
-		// Every system of the global account is in idx:all (score 0).
+		// Every system of the global account is in the index of its
+		// state (score 0).
 		quotaIndex = 2
 		if requestID != "" {
 			quotaIndex = 3
 		}
-		tx.ExpectCountBelow(s.indexKey(ga, system.Filter{}), 0, quota)
+		tx.ExpectCountBelow(s.indexKeys(ga, system.Filter{}), 0, quota)
 	}
 	tx.PutRecord(s.SystemKey(ga, sys.ID), sys.Revision, data).
 		Set(s.NameKey(ga, sys.DisplayName), sys.ID, 0)
@@ -328,12 +333,13 @@ func (s *Store) ApplyAssignment(ctx context.Context, ga, id, formation string, f
 	return err
 }
 
-// List returns one page: one ZRANGE BYLEX from the cursor, then the
-// records in one pipeline, so a page costs O(log n + page size); a system
+// List returns one page: one ZRANGE BYLEX from the cursor per index of the
+// filter (one with a state, one per state without), then the records in
+// one pipeline, so a page costs O(log n + page size); a system
 // deregistered between the two reads is left out.
 func (s *Store) List(ctx context.Context, ga string, f system.Filter, pageSize int, pageToken string) (system.Page, error) {
 	key := func(id string) string { return s.SystemKey(ga, id) }
-	systems, next, err := keyspace.List(ctx, s.Redis, s.indexKey(ga, f), pageSize, pageToken, key, decoder(ga))
+	systems, next, err := keyspace.List(ctx, s.Redis, s.indexKeys(ga, f), pageSize, pageToken, key, decoder(ga))
 	if err != nil {
 		return system.Page{}, err
 	}

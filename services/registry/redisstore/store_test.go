@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -594,5 +595,29 @@ func TestEarlierRecordForm(t *testing.T) {
 	page, err := e.store.List(ctx, "ga1", system.Filter{}, 10, "")
 	if err != nil || len(page.Systems) != 1 || page.Systems[0].Name() != sys.Name() {
 		t.Fatalf("list of an earlier record: %+v, %v", page, err)
+	}
+}
+
+// TestQuotaCountsEveryState: the quota counts the systems of every state
+// (the indexes of the states together hold them all).
+func TestQuotaCountsEveryState(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	create := func(id string, st system.State, quota int64) error {
+		return e.store.Create(ctx, &system.System{GlobalAccount: "q", ID: id, DisplayName: id, Type: "sap-s4hana-cloud",
+			State: st, CreateTime: now, UpdateTime: now, Revision: 1}, "", quota, system.EventCreated)
+	}
+	for i, st := range []system.State{system.Pending, system.Registered, system.Error} {
+		if err := create(fmt.Sprintf("s%d", i), st, 4); err != nil {
+			t.Fatalf("%v system under a quota of 4: %v", st, err)
+		}
+	}
+	if err := create("s3", system.Pending, 3); !errors.Is(err, system.ErrQuotaExceeded) {
+		t.Fatalf("a 4th system under a quota of 3: %v, want ErrQuotaExceeded", err)
+	}
+	if err := create("s3", system.Pending, 4); err != nil {
+		t.Fatalf("a 4th system under a quota of 4: %v", err)
 	}
 }

@@ -163,7 +163,7 @@ func (s *Store) Insert(ctx context.Context, t tokens.Token, hash string, revokeP
 				limit++
 			}
 		}
-		tx.ExpectCountBelow(typeKey, float64(nowMs+1), limit)
+		tx.ExpectCountBelow([]string{typeKey}, float64(nowMs+1), limit)
 		tx.ExpectRevision(s.recordKey(hash), 0)
 		if err := s.revoke(tx, sub, previous, now); err != nil {
 			return err
