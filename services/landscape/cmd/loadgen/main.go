@@ -23,7 +23,7 @@
 // RegisterSystem over REST, for the cost of one request on an idle
 // landscape. Redis memory: --redis-memory-systems systems are registered
 // and then paired, and the MEMORY USAGE of their keys is summed per
-// system (see redismem.go). Then it runs `landscape dev` as a
+// system, and that of their audit trail per entry (see redismem.go). Then it runs `landscape dev` as a
 // subprocess and reads its resident memory at idle and after
 // --memory-registrations registrations. It prints one table and writes
 // the same as JSON (--json).

@@ -19,9 +19,10 @@ func TestJudgeRatiosOfTheSameRun(t *testing.T) {
 		{Scenario: "PairSystem", Transport: "REST", Mode: "open", Rate: 1440, Clients: openWorkers, P99ms: 13, Ops: 100},
 		{Scenario: redisPendingScenario, Value: 1900, Unit: "B"},
 		{Scenario: redisRegisteredScenario, Value: 1100, Unit: "B"},
+		{Scenario: redisAuditScenario, Value: 1400, Unit: "B"},
 	}
 	judge(rs, nil)
-	want := []string{"", "", "misses", "holds", "misses", "holds", "misses", "holds", "misses"}
+	want := []string{"", "", "misses", "holds", "misses", "holds", "misses", "holds", "misses", ""}
 	for i, r := range rs {
 		if r.Verdict != want[i] {
 			t.Errorf("%s %s: verdict %q (%s), want %q", r.Scenario, r.load(), r.Verdict, r.Target, want[i])
