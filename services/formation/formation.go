@@ -118,10 +118,11 @@ func (s *Service) Register(srv *grpcserver.Server) {
 	srv.WatchDependency(context.Background(), formationv1.FormationService_ServiceDesc.ServiceName, s.store.Ping)
 }
 
-// Run runs the outbox relay, the reactions to registry events and the
-// webhook deliveries until ctx ends (workgroup.Run: if one stops, all stop,
-// so the process does not go on without one of them). It returns nil after ctx ends, or
-// the first failure.
+// Run runs the outbox relay, the reactions to registry events, the webhook
+// deliveries and the one-time removal of retired list indexes until ctx
+// ends (workgroup.Run: if one stops, all stop, so the process does not go
+// on without one of them). It returns nil after ctx ends, or the first
+// failure.
 func (s *Service) Run(ctx context.Context) error {
 	if s.deps.JetStream == nil {
 		return errors.New("formation: Deps.JetStream is required to run")

@@ -116,9 +116,11 @@ func (s *Service) Register(srv *grpcserver.Server) {
 	srv.WatchDependency(context.Background(), registryv1.AuditService_ServiceDesc.ServiceName, s.store.Ping)
 }
 
-// Run runs the outbox relay and the consumer of formation assignment
-// events until ctx ends (workgroup.Run: if one stops, both stop). It
-// returns nil after ctx ends, or the first failure.
+// Run runs the registry's background work until ctx ends: the outbox
+// relay, the consumer of formation assignment events, the audit trail's
+// consumers and sweeper, and the one-time removal of retired list indexes
+// (workgroup.Run: if one stops, all stop). It returns nil after ctx ends,
+// or the first failure.
 func (s *Service) Run(ctx context.Context) error {
 	if s.deps.JetStream == nil {
 		return errors.New("registry: Deps.JetStream is required to run")
