@@ -596,3 +596,27 @@ func TestClaimsUrgentFirstOneAtATime(t *testing.T) {
 		t.Fatalf("%d scheduled, want 2 (both claimed)", n)
 	}
 }
+
+// TestQuotaCountsEveryState: the quota of formations counts those of every
+// state (the indexes of the states together hold them all).
+func TestQuotaCountsEveryState(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := t.Context()
+	e.dir.put("acme", "c4c", "sap-cloud-for-customer", formations.SystemPending, 1)
+	e.app.SetMaxFormations(3)
+	for i := range 2 {
+		if _, err := e.app.Create(ctx, "acme", formations.CreateInput{ID: fmt.Sprintf("q%d", i), DisplayName: fmt.Sprintf("Q %d", i), Type: kymaType}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// q0 becomes PENDING; q1 stays READY.
+	if _, err := e.app.Assign(ctx, "acme", "q0", sysName("c4c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Create(ctx, "acme", formations.CreateInput{ID: "q2", DisplayName: "Q 2", Type: kymaType}); err != nil {
+		t.Fatalf("3rd formation under a quota of 3: %v", err)
+	}
+	_, err := e.app.Create(ctx, "acme", formations.CreateInput{ID: "q3", DisplayName: "Q 3", Type: kymaType})
+	wantReason(t, err, apperr.QuotaExceeded)
+}
