@@ -21,7 +21,8 @@
 // latency counts from each call's scheduled send time (no coordinated
 // omission). Idle: one client alternates GET /v1/systemTypes and
 // RegisterSystem over REST, for the cost of one request on an idle
-// landscape. Redis memory: --redis-memory-systems systems are registered
+// landscape; then each call after 10 ms of quiet, with a gRPC health Check
+// and a Redis PING, for the round trips a registration is made of. Redis memory: --redis-memory-systems systems are registered
 // and then paired, and the MEMORY USAGE of their keys is summed per
 // system, and that of their audit trail per entry (see redismem.go). Then it runs `landscape dev` as a
 // subprocess and reads its resident memory at idle and after
