@@ -22,59 +22,21 @@ const quietGap = 10 * time.Millisecond
 // idle measures the cost of one request on an otherwise idle landscape:
 // one client, GET /v1/systemTypes and RegisterSystem over REST taking turns
 // (so both see the same machine, whatever else runs on it), each call
-// timed on its own.
+// timed on its own. Then the quiet window (quiet).
 func (b *bench) idle(ctx context.Context) {
 	if !b.want("idle") || b.t.baseURL == "" {
 		return
 	}
-	var get, reg hist
-	var errs [2]uint64
-	var first firstError
 	cpu := startCPU()
 	stop := startProfiles(profileLabel("idle", "REST", 1))
-	t0 := time.Now()
-	for n := 0; time.Since(t0) < b.dur && ctx.Err() == nil && n < maxOpsPerRun; n++ {
-		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		s := time.Now()
-		err := b.t.rest(cctx, http.MethodGet, "/v1/systemTypes", b.t.ga("base"), nil, nil)
-		d := time.Since(s)
-		if err != nil {
-			errs[0]++
-			first.set(err)
-		} else {
-			get.record(d)
-		}
-		s = time.Now()
-		_, tok, err := b.t.registerREST(cctx, "idle")
-		d = time.Since(s)
-		cancel()
-		if err != nil {
-			errs[1]++
-			first.set(err)
-		} else {
-			reg.record(d)
-			b.pool.put(tok)
-		}
-	}
-	elapsed := time.Since(t0)
+	t := b.takeTurns(ctx, 0, b.getTypes, b.registerIdle)
 	spent := cpu.end()
 	stop()
-	for i, h := range []*hist{&get, &reg} {
-		r := Result{Scenario: idleGetScenario, Transport: "REST", Clients: 1,
-			Ops: h.n, Errors: errs[i], Seconds: elapsed.Seconds(), Throughput: float64(h.n) / elapsed.Seconds()}
-		if i == 1 {
-			r.Scenario = idleRegisterScenario
-			r.Note = "calls alternate with GET /v1/systemTypes; CPU ms/op is of one of each"
-		}
-		r.fill(h)
-		if i == 1 {
-			spent.apply(&r)
-		}
-		if err := first.get(); err != nil {
-			r.FirstError = err.Error()
-		}
-		b.add(ctx, r)
-	}
+	b.add(ctx, t.row(0, idleGetScenario, "REST"))
+	r := t.row(1, idleRegisterScenario, "REST")
+	r.Note = "calls alternate with GET /v1/systemTypes; CPU ms/op is of one of each"
+	spent.apply(&r)
+	b.add(ctx, r)
 	b.quiet(ctx)
 }
 
@@ -87,58 +49,82 @@ func (b *bench) idle(ctx context.Context) {
 // the sum of those round trips alone as a ratio to GET: the floor of the
 // idle target's ratio whatever the work in between costs.
 func (b *bench) quiet(ctx context.Context) {
-	names := []string{"GET /v1/systemTypes", "health Check", "Redis PING", "RegisterSystem"}
-	transports := []string{"REST", "gRPC", "RESP", "REST"}
-	calls := []func(context.Context) error{
-		func(ctx context.Context) error {
-			return b.t.rest(ctx, http.MethodGet, "/v1/systemTypes", b.t.ga("base"), nil, nil)
-		},
-		func(ctx context.Context) error {
-			_, err := b.t.client(0).health.Check(ctx, &healthpb.HealthCheckRequest{})
-			return err
-		},
-		func(ctx context.Context) error { return b.t.redis.Ping(ctx).Err() },
-		func(ctx context.Context) error {
-			_, tok, err := b.t.registerREST(ctx, "idle")
-			if err == nil {
-				b.pool.put(tok)
-			}
-			return err
-		},
+	health := func(ctx context.Context) error {
+		_, err := b.t.client(0).health.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
 	}
-	hs := make([]hist, len(calls))
-	errs := make([]uint64, len(calls))
-	var first firstError
+	ping := func(ctx context.Context) error { return b.t.redis.Ping(ctx).Err() }
+	t := b.takeTurns(ctx, quietGap, b.getTypes, health, ping, b.registerIdle)
+	rows := []Result{
+		t.row(0, "GET /v1/systemTypes (after 10 ms quiet)", "REST"),
+		t.row(1, "health Check (after 10 ms quiet)", "gRPC"),
+		t.row(2, "Redis PING (after 10 ms quiet)", "RESP"),
+		t.row(3, "RegisterSystem (after 10 ms quiet)", "REST"),
+	}
+	if get := rows[0].P50ms; get > 0 {
+		floor := get + 2*rows[1].P50ms + 2*rows[2].P50ms
+		rows[3].Note = fmt.Sprintf("its round trips alone (GET + 2 gRPC + 2 Redis, p50s) take %.2f ms = %.2f× GET; measured %.2f×", floor, floor/get, rows[3].P50ms/get)
+	}
+	for _, r := range rows {
+		b.add(ctx, r)
+	}
+}
+
+// getTypes is one GET /v1/systemTypes.
+func (b *bench) getTypes(ctx context.Context) error {
+	return b.t.rest(ctx, http.MethodGet, "/v1/systemTypes", b.t.ga("base"), nil, nil)
+}
+
+// registerIdle is one RegisterSystem over REST; its token goes to the pool.
+func (b *bench) registerIdle(ctx context.Context) error {
+	_, tok, err := b.t.registerREST(ctx, "idle")
+	if err == nil {
+		b.pool.put(tok)
+	}
+	return err
+}
+
+// turns is what takeTurns measured: each call's latencies and failures.
+type turns struct {
+	hs      []hist
+	errs    []uint64
+	first   firstError
+	elapsed time.Duration
+}
+
+// takeTurns makes calls one after the other, over and over, for the
+// window, each after gap and timed on its own.
+func (b *bench) takeTurns(ctx context.Context, gap time.Duration, calls ...func(context.Context) error) *turns {
+	t := &turns{hs: make([]hist, len(calls)), errs: make([]uint64, len(calls))}
 	t0 := time.Now()
 	for n := 0; time.Since(t0) < b.dur && ctx.Err() == nil && n < maxOpsPerRun; n++ {
 		for i, call := range calls {
-			time.Sleep(quietGap)
+			time.Sleep(gap)
 			cctx, cancel := context.WithTimeout(ctx, callTimeout)
 			s := time.Now()
 			err := call(cctx)
 			d := time.Since(s)
 			cancel()
 			if err != nil {
-				errs[i]++
-				first.set(err)
+				t.errs[i]++
+				t.first.set(err)
 				continue
 			}
-			hs[i].record(d)
+			t.hs[i].record(d)
 		}
 	}
-	elapsed := time.Since(t0)
-	p50 := func(i int) float64 { return ms(hs[i].quantile(0.50)) }
-	for i := range calls {
-		r := Result{Scenario: names[i] + " (after 10 ms quiet)", Transport: transports[i], Clients: 1,
-			Ops: hs[i].n, Errors: errs[i], Seconds: elapsed.Seconds(), Throughput: float64(hs[i].n) / elapsed.Seconds()}
-		r.fill(&hs[i])
-		if i == len(calls)-1 && p50(0) > 0 {
-			floor := p50(0) + 2*p50(1) + 2*p50(2)
-			r.Note = fmt.Sprintf("its round trips alone (GET + 2 gRPC + 2 Redis, p50s) take %.2f ms = %.2f× GET; measured %.2f×", floor, floor/p50(0), r.P50ms/p50(0))
-		}
-		if err := first.get(); err != nil {
-			r.FirstError = err.Error()
-		}
-		b.add(ctx, r)
+	t.elapsed = time.Since(t0)
+	return t
+}
+
+// row is the result row of call i.
+func (t *turns) row(i int, scenario, transport string) Result {
+	h := &t.hs[i]
+	r := Result{Scenario: scenario, Transport: transport, Clients: 1, Ops: h.n, Errors: t.errs[i],
+		Seconds: t.elapsed.Seconds(), Throughput: float64(h.n) / t.elapsed.Seconds()}
+	r.fill(h)
+	if err := t.first.get(); err != nil {
+		r.FirstError = err.Error()
 	}
+	return r
 }
